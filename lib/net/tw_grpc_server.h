@@ -1,0 +1,164 @@
+/* tw_grpc_server: a gRPC server over cleartext HTTP/2 (prior-knowledge h2c)
+ * on nghttp2 and libevent.
+ *
+ * Services register methods in a table; the server calls the method's
+ * callbacks as a call progresses and the handler answers with
+ * tw_grpc_call_send / tw_grpc_call_finish, now or later (for example after a
+ * database result): nothing blocks the loop.
+ *
+ * Lifetime of a call: the server owns every tw_grpc_call. A handler may use
+ * the pointer from on_start until it calls tw_grpc_call_finish or until its
+ * on_cancel callback returns, whichever comes first; after that the pointer
+ * is dead. on_cancel is called at most once, and never after finish. Per-call
+ * state hangs off tw_grpc_call_set_data and is the handler's to free (in
+ * on_cancel, or before finish). */
+#ifndef TW_GRPC_SERVER_H
+#define TW_GRPC_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tw_grpc_wire.h"
+
+struct event_base;
+
+typedef struct tw_grpc_server tw_grpc_server;
+typedef struct tw_grpc_call tw_grpc_call;
+
+typedef enum {
+    TW_GRPC_UNARY = 0,         /* one request, one response */
+    TW_GRPC_SERVER_STREAM = 1, /* one request, many responses */
+    TW_GRPC_CLIENT_STREAM = 2, /* many requests, one response */
+    TW_GRPC_BIDI = 3,          /* many requests, many responses */
+} tw_grpc_kind;
+
+typedef struct tw_grpc_method {
+    const char *path; /* "/package.Service/Method" (borrowed; must outlive server) */
+    tw_grpc_kind kind;
+    /* Headers arrived and the method matched. May be NULL. */
+    void (*on_start)(tw_grpc_call *call, void *arg);
+    /* One request message (decompressed). For unary and server-streaming
+     * methods it is called exactly once, after the client half-closed, and
+     * on_half_close follows at once. `msg` is valid during the call only. */
+    void (*on_message)(tw_grpc_call *call, const uint8_t *msg, size_t len, void *arg);
+    /* The client finished sending. May be NULL. */
+    void (*on_half_close)(tw_grpc_call *call, void *arg);
+    /* The call ended without tw_grpc_call_finish: the client cancelled
+     * (RST_STREAM), the deadline passed, the connection closed or the server
+     * is shutting down. The handler stops its work; the call is dead after
+     * this returns. May be NULL. */
+    void (*on_cancel)(tw_grpc_call *call, void *arg);
+    void *arg; /* passed to every callback */
+} tw_grpc_method;
+
+/* Observer of finished calls (metrics, audit). `path` is the request path,
+ * `status` the gRPC status sent (or TW_GRPC_CANCELLED), `seconds` the
+ * duration. */
+typedef void (*tw_grpc_observer_fn)(void *arg, const char *path, int status, double seconds);
+
+typedef struct tw_grpc_server_config {
+    size_t max_recv_message; /* 0: TW_GRPC_DEFAULT_MAX_MESSAGE */
+    size_t max_send_message; /* 0: TW_GRPC_DEFAULT_MAX_MESSAGE */
+    uint32_t max_concurrent_streams; /* 0: 100 */
+    const char *log_name; /* e.g. "ingest"; borrowed */
+} tw_grpc_server_config;
+
+/* Create a server on `base`. `cfg` may be NULL for defaults. Returns NULL on
+ * allocation failure. */
+tw_grpc_server *tw_grpc_server_new(struct event_base *base, const tw_grpc_server_config *cfg)
+    TW_WUR;
+
+/* Add methods (copied by value; strings borrowed). Returns 0, or -1 if a
+ * path is already registered or on allocation failure. */
+int tw_grpc_server_add_methods(tw_grpc_server *s, const tw_grpc_method *methods, size_t n) TW_WUR;
+
+/* Names of the registered services ("grpc.health.v1.Health", ...), for
+ * reflection. Valid until the next add_methods. */
+size_t tw_grpc_server_service_count(const tw_grpc_server *s);
+const char *tw_grpc_server_service_name(const tw_grpc_server *s, size_t i);
+
+/* Listen on "host:port" ("127.0.0.1:50051", "[::1]:0", "0.0.0.0:50051").
+ * Port 0 picks a free port: see tw_grpc_server_port. Returns 0 or -1 with a
+ * reason in err. */
+int tw_grpc_server_listen(tw_grpc_server *s, const char *hostport, char *err, size_t errlen) TW_WUR;
+
+/* The bound port (useful after listening on port 0), or -1. */
+int tw_grpc_server_port(const tw_grpc_server *s);
+
+void tw_grpc_server_set_observer(tw_grpc_server *s, tw_grpc_observer_fn fn, void *arg);
+
+/* Open HTTP/2 connections right now. */
+size_t tw_grpc_server_connection_count(const tw_grpc_server *s);
+
+/* Graceful stop: close the listener, send GOAWAY on every connection, let
+ * in-flight calls finish for up to grace_ms, then cancel what remains and
+ * close. `done` is called once (from the loop) when every connection is
+ * gone. Calling it twice has no further effect. */
+void tw_grpc_server_shutdown(tw_grpc_server *s, int grace_ms, void (*done)(void *arg), void *arg);
+
+/* Free the server. Any remaining connections are closed and their calls
+ * cancelled. */
+void tw_grpc_server_free(tw_grpc_server *s);
+
+/* ---- Calls ---------------------------------------------------------- */
+
+/* The request path, e.g. "/grpc.health.v1.Health/Check". */
+const char *tw_grpc_call_path(const tw_grpc_call *c);
+
+/* The peer, "ip:port". */
+const char *tw_grpc_call_peer(const tw_grpc_call *c);
+
+/* The first value of a request metadata key (lower case), or NULL. For
+ * "-bin" keys the value is the base64 text as received. */
+const char *tw_grpc_call_metadata(const tw_grpc_call *c, const char *key);
+
+/* Iterate request metadata: returns 0 and sets key/value for i < count,
+ * -1 past the end. Pseudo-headers and transport headers are excluded. */
+int tw_grpc_call_metadata_at(const tw_grpc_call *c, size_t i, const char **key, const char **value);
+
+/* Remaining time before the deadline in milliseconds; -1 when the call has
+ * no deadline. */
+int64_t tw_grpc_call_remaining_ms(const tw_grpc_call *c);
+
+/* Whether the last request message had the compressed flag set. */
+int tw_grpc_call_request_compressed(const tw_grpc_call *c);
+
+void tw_grpc_call_set_data(tw_grpc_call *c, void *data);
+void *tw_grpc_call_data(const tw_grpc_call *c);
+
+/* Add response metadata. Headers must be added before the first send;
+ * trailers before finish. Key and value are copied. Returns 0 or -1. */
+int tw_grpc_call_add_header(tw_grpc_call *c, const char *key, const char *value) TW_WUR;
+int tw_grpc_call_add_trailer(tw_grpc_call *c, const char *key, const char *value) TW_WUR;
+
+/* Compress subsequent response messages with gzip when the client accepts
+ * it (grpc-accept-encoding). Must be called before the first send. */
+void tw_grpc_call_set_compress(tw_grpc_call *c, int on);
+
+/* Queue one response message (copied). Returns 0, or -1 if the message is
+ * larger than the send limit or the call is already finished. */
+int tw_grpc_call_send(tw_grpc_call *c, const uint8_t *msg, size_t len) TW_WUR;
+
+/* Like tw_grpc_call_send for one message, with a per-message choice to
+ * compress (honoured only when the client accepts gzip). */
+int tw_grpc_call_send_ex(tw_grpc_call *c, const uint8_t *msg, size_t len, int compress) TW_WUR;
+
+/* Bytes queued for this call and not yet handed to the connection. A
+ * streaming handler keeps this under a bound and waits for on_writable. */
+size_t tw_grpc_call_pending(const tw_grpc_call *c);
+
+/* Call fn once (from the loop) when the pending bytes fall to or below
+ * low_water. Replaces any earlier registration. */
+void tw_grpc_call_on_writable(tw_grpc_call *c, size_t low_water,
+                              void (*fn)(tw_grpc_call *c, void *arg), void *arg);
+
+/* End the call with a status and an optional message (UTF-8; percent-encoded
+ * on the wire). If nothing was sent yet, the response is trailers-only.
+ * After this returns the call pointer is dead for the handler. */
+void tw_grpc_call_finish(tw_grpc_call *c, int status, const char *message);
+
+/* Convenience for unary handlers: send msg (if non-NULL) then finish OK. If
+ * the send fails the call finishes with INTERNAL. */
+void tw_grpc_call_reply(tw_grpc_call *c, const uint8_t *msg, size_t len);
+
+#endif

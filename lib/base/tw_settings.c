@@ -175,16 +175,24 @@ static void expectation(const tw_setting *s, char *why, size_t whylen)
         snprintf(why, whylen, "expected true or false (or 1/0, yes/no, on/off)");
         break;
     case TW_SET_DURATION_MS:
-        snprintf(why, whylen,
-                 "expected a duration%s such as 250ms, 5s, 2m or 1h (a bare number means "
-                 "milliseconds)",
-                 range);
+        if (range[0])
+            snprintf(why, whylen,
+                     "expected a duration%s (units ms, s, m, h; a bare number means "
+                     "milliseconds)",
+                     range);
+        else
+            snprintf(why, whylen, "expected a duration such as 250ms, 5s, 2m or 1h (a bare "
+                                  "number means milliseconds)");
         break;
     case TW_SET_SIZE:
-        snprintf(why, whylen,
-                 "expected a size%s such as 512KiB, 4MiB or 1GiB (binary suffixes only; a bare "
-                 "number means bytes)",
-                 range);
+        if (range[0])
+            snprintf(why, whylen,
+                     "expected a size%s (units B, KiB, MiB, GiB, TiB; a bare number means "
+                     "bytes)",
+                     range);
+        else
+            snprintf(why, whylen, "expected a size such as 512KiB, 4MiB or 1GiB (binary "
+                                  "suffixes only; a bare number means bytes)");
         break;
     case TW_SET_ENUM: {
         size_t off = (size_t)snprintf(why, whylen, "expected one of:");
@@ -573,8 +581,8 @@ void tw_settings_help(const tw_setting *table, size_t n, const tw_settings_about
         }
         fprintf(out, "\n");
     }
-    fprintf(out, "  %-*s\n      Show this help and exit.\n", w1, "-h, --help");
-    fprintf(out, "  %-*s\n      Show the version and exit.\n", w1, "--version");
+    fprintf(out, "  -h, --help\n      Show this help and exit.\n");
+    fprintf(out, "  --version\n      Show the version and exit.\n");
 
     if (has_dur || has_size || has_bool)
         fprintf(out, "\n");

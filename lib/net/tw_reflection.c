@@ -471,6 +471,8 @@ int tw_reflection_keep(tw_reflection *r, void *p)
 
 typedef Grpc__Reflection__V1__ServerReflectionRequest refl_request;
 typedef Grpc__Reflection__V1__ServerReflectionResponse refl_response;
+#define REQ_CASE(x) GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_##x
+#define RESP_CASE(x) GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_##x
 
 /* Everything a response points at that is not inside the request. */
 typedef struct refl_answer {
@@ -496,7 +498,7 @@ static void set_error(refl_response *rs, refl_answer *a, int code, const char *f
     a->err.error_code = code;
     a->err.error_message = a->msg;
     rs->message_response_case =
-        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
+        RESP_CASE(ERROR_RESPONSE);
     rs->error_response = &a->err;
 }
 
@@ -532,7 +534,7 @@ static int set_files(const tw_reflection *r, refl_response *rs, refl_answer *a, 
     a->fdr.n_file_descriptor_proto = n;
     a->fdr.file_descriptor_proto = a->blobs;
     rs->message_response_case =
-        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE;
+        RESP_CASE(FILE_DESCRIPTOR_RESPONSE);
     rs->file_descriptor_response = &a->fdr;
     return 0;
 }
@@ -555,7 +557,7 @@ static int set_services(refl_response *rs, refl_answer *a, const char *const *se
         a->lsr.service = a->svcp;
     }
     rs->message_response_case =
-        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE;
+        RESP_CASE(LIST_SERVICES_RESPONSE);
     rs->list_services_response = &a->lsr;
     return 0;
 }
@@ -578,7 +580,7 @@ static int set_extension_numbers(const tw_reflection *r, refl_response *rs, refl
     a->enr.extension_number = a->numbers;
     a->enr.base_type_name = s->name;
     rs->message_response_case =
-        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE;
+        RESP_CASE(ALL_EXTENSION_NUMBERS_RESPONSE);
     rs->all_extension_numbers_response = &a->enr;
     return 0;
 }
@@ -597,6 +599,20 @@ static int set_extension_file(const tw_reflection *r, refl_response *rs, refl_an
     return 0;
 }
 
+/* protobuf-c 1.4.1 accepts field number 0 when the key is an overlong
+ * varint, and field numbers above the protobuf maximum, keeping them as
+ * unknown fields; echoed in original_request they would make the response
+ * unparseable for every client. Such requests are malformed. */
+static int valid_unknown_fields(const ProtobufCMessage *m)
+{
+    for (size_t i = 0; i < m->n_unknown_fields; i++) {
+        uint32_t tag = m->unknown_fields[i].tag;
+        if (tag == 0 || tag > 0x1fffffffu)
+            return 0;
+    }
+    return 1;
+}
+
 int tw_reflection_answer(tw_reflection *r, int v1alpha, const char *const *services,
                          size_t nservices, const uint8_t *req, size_t len, uint8_t **resp,
                          size_t *resp_len)
@@ -610,6 +626,13 @@ int tw_reflection_answer(tw_reflection *r, int v1alpha, const char *const *servi
         &zeroing_allocator, len, req ? req : (const uint8_t *)"");
     if (!rq)
         return -1;
+    if (!valid_unknown_fields(&rq->base) ||
+        (rq->message_request_case == REQ_CASE(FILE_CONTAINING_EXTENSION) &&
+         rq->file_containing_extension &&
+         !valid_unknown_fields(&rq->file_containing_extension->base))) {
+        grpc__reflection__v1__server_reflection_request__free_unpacked(rq, &zeroing_allocator);
+        return -1;
+    }
     refl_answer a;
     memset(&a, 0, sizeof a);
     refl_response rs = GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__INIT;
@@ -620,17 +643,17 @@ int tw_reflection_answer(tw_reflection *r, int v1alpha, const char *const *servi
     size_t f;
     const refl_sym *s;
     switch (rq->message_request_case) {
-    case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES:
+    case REQ_CASE(LIST_SERVICES):
         ok = set_services(&rs, &a, services, nservices);
         break;
-    case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_BY_FILENAME:
+    case REQ_CASE(FILE_BY_FILENAME):
         f = find_file(r, rq->file_by_filename);
         if (f == REFL_NONE)
             set_error(&rs, &a, TW_GRPC_NOT_FOUND, "file not found: %.200s", rq->file_by_filename);
         else
             ok = set_files(r, &rs, &a, f);
         break;
-    case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL:
+    case REQ_CASE(FILE_CONTAINING_SYMBOL):
         s = find_sym(r, rq->file_containing_symbol);
         if (!s)
             set_error(&rs, &a, TW_GRPC_NOT_FOUND, "symbol not found: %.200s",
@@ -638,10 +661,10 @@ int tw_reflection_answer(tw_reflection *r, int v1alpha, const char *const *servi
         else
             ok = set_files(r, &rs, &a, s->file);
         break;
-    case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION:
+    case REQ_CASE(FILE_CONTAINING_EXTENSION):
         ok = set_extension_file(r, &rs, &a, rq->file_containing_extension);
         break;
-    case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE:
+    case REQ_CASE(ALL_EXTENSION_NUMBERS_OF_TYPE):
         ok = set_extension_numbers(r, &rs, &a, rq->all_extension_numbers_of_type);
         break;
     default:

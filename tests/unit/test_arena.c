@@ -1,6 +1,7 @@
 #include <criterion/criterion.h>
 #include <stdalign.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "grpc/health/v1/health.pb-c.h"

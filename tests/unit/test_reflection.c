@@ -311,6 +311,11 @@ Test(reflection, malformed_request_bytes_fail)
         {"string field with varint wire type", {0x20, 0x01}, 2},
         {"unterminated group", {0x0b}, 1},
         {"overlong varint", {0x38, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 8},
+        /* protobuf-c takes these as unknown fields; echoing them would make
+         * the response unparseable (found by the fuzzer). */
+        {"field 0 behind an overlong key", {0x82, 0x00, 0x00}, 3},
+        {"field 0 as fixed64", {0x81, 0x00, 0, 0, 0, 0, 0, 0}, 8},
+        {"field number 2^29", {0x82, 0x80, 0x80, 0x80, 0x10, 0x00}, 6},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         uint8_t *out = (uint8_t *)"untouched";

@@ -217,12 +217,21 @@ migrate() {
   local bin=$BIN_DIR/tidewatch-migrate
   [ -x "$bin" ] || tw_die "$bin not found: build it first (cmake --build build)"
   echo "migrating database $DB_NAME"
-  if ! (cd "$ROOT" && TIDEWATCH_DATABASE_URL=$DB_URL \
-        TIDEWATCH_LOG_LEVEL=${TIDEWATCH_LOG_LEVEL:-info} "$bin") \
-        >>"$LOG_DIR/migrate.log" 2>&1 </dev/null; then
-    tail -n 20 "$LOG_DIR/migrate.log" >&2
-    tw_die "tidewatch-migrate failed (log: var/log/migrate.log)"
+  local log=$LOG_DIR/migrate.log out rc=0
+  printf '\n--- %s migrate ---\n' "$(date '+%F %T')" >>"$log"
+  out=$(cd "$ROOT" && TIDEWATCH_DATABASE_URL=$DB_URL \
+        TIDEWATCH_LOG_LEVEL=${TIDEWATCH_LOG_LEVEL:-info} "$bin" 2>&1 </dev/null) || rc=$?
+  [ -z "$out" ] || printf '%s\n' "$out" >>"$log"
+  if [ "$rc" != 0 ]; then
+    case $out in
+      *"not implemented"*)
+        echo "  note: tidewatch-migrate is not implemented yet; skipping migrations"
+        return 0 ;;
+    esac
+    printf '%s\n' "$out" | tail -n 20 >&2
+    tw_die "tidewatch-migrate failed with exit $rc (log: var/log/migrate.log)"
   fi
+  [ -z "$out" ] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/  /'
 }
 
 start_service() {

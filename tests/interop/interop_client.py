@@ -378,13 +378,15 @@ GROUPS = {"all": ALL, "compression": COMPRESSION}
 
 
 def parse_cases(spec):
+    """Expand a comma-separated list of cases and groups, in order, without
+    repeats. Raises ValueError naming an unknown case."""
     cases = []
     for name in (s.strip() for s in spec.split(",")):
         if not name:
             continue
         for c in GROUPS.get(name, [name]):
             if c not in ALL and c not in COMPRESSION:
-                raise SystemExit("interop_client: unknown test case %r (known: %s)" % (
+                raise ValueError("unknown test case %r (known: %s)" % (
                     c, ", ".join(list(GROUPS) + ALL + COMPRESSION)))
             if c not in cases:
                 cases.append(c)
@@ -400,7 +402,10 @@ def main():
     ap.add_argument("--py-dir", help="generated modules (default: $TW_PY_DIR, $TW_BUILD_DIR/py)")
     ap.add_argument("-v", "--verbose", action="store_true", help="tracebacks on failure")
     args = ap.parse_args()
-    cases = parse_cases(args.test_case)
+    try:
+        cases = parse_cases(args.test_case)
+    except ValueError as e:
+        ap.error(str(e))
     if not cases:
         ap.error("no test case given")
 

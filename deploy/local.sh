@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR/..
 # deploy/local.sh: run the whole Tidewatch stack on this machine, no containers.
 #
 #   up       install what is missing, build, create/start a private PostgreSQL
@@ -32,7 +33,7 @@ PY=/usr/bin/python3
 SERVICES=(ingest query provenance alerts)
 GRPC_BASE=${TW_LOCAL_GRPC_BASE:-50051}      # ingest, query, provenance, alerts
 METRICS_BASE=${TW_LOCAL_METRICS_BASE:-9101}
-STOP_TIMEOUT=${TW_LOCAL_STOP_TIMEOUT:-10}   # seconds before SIGKILL
+STOP_TIMEOUT=${TW_LOCAL_STOP_TIMEOUT:-15}   # seconds before SIGKILL (> the daemons' 10s grace)
 HEALTH_TIMEOUT=${TW_LOCAL_HEALTH_TIMEOUT:-30}
 
 usage() {
@@ -288,6 +289,14 @@ services_up() {
   [ "$failed" = 0 ] || { echo "$out" >&2; tw_die "not every service is healthy (logs: deploy/local.sh logs)"; }
 }
 
+# alive PID: true while PID runs (a zombie waiting for its reaper is gone).
+alive() {
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
 stop_service() {
   local name=$1 pid waited=0
   if ! pid=$(pid_of "$name"); then
@@ -295,13 +304,15 @@ stop_service() {
     return 0
   fi
   kill -TERM "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt $((STOP_TIMEOUT * 10)) ]; do
+  while alive "$pid" && [ "$waited" -lt $((STOP_TIMEOUT * 10)) ]; do
     sleep 0.1
     waited=$((waited + 1))
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     echo "  $name (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s: SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
+    waited=0
+    while alive "$pid" && [ "$waited" -lt 50 ]; do sleep 0.1; waited=$((waited + 1)); done
   else
     echo "  $name stopped (pid $pid)"
   fi

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR/..
+# shellcheck disable=SC2317  # phase functions are called indirectly
 # tests/run.sh: the one command that tests Tidewatch (CI runs it via .ci/run).
 #
 # Installs what is missing (Debian packages, the buf gRPC client from npm),
@@ -236,7 +238,7 @@ phase_fuzz() {
     else
       printf '  %-28s FAILED (exit %s); log: %s\n' "$name" "$rc" "$log"
       tail -n 60 "$log"
-      ls -1 "$BUILD_FUZZ/artifacts/$short" 2>/dev/null | sed 's/^/    artifact: /'
+      find "$BUILD_FUZZ/artifacts/$short" -type f 2>/dev/null | sed 's/^/    artifact: /'
       failed=1
     fi
   done

@@ -962,6 +962,13 @@ unsigned tw_grpc_channel_connections(const tw_grpc_channel *ch) {
     return ch->nconnections;
 }
 
+size_t tw_grpc_channel_calls(const tw_grpc_channel *ch) {
+    size_t n = 0;
+    for (const tw_grpc_ccall *c = ch->calls; c != NULL; c = c->next)
+        n++;
+    return n;
+}
+
 struct event_base *tw_grpc_channel_base(const tw_grpc_channel *ch) {
     return ch->base;
 }

@@ -103,6 +103,11 @@ void tw_grpc_channel_free(tw_grpc_channel *ch);
  * diagnostics: many calls share one; a GOAWAY or failure leads to another). */
 unsigned tw_grpc_channel_connections(const tw_grpc_channel *ch);
 
+/* How many calls the channel holds in memory: running ones, and finished
+ * ones nghttp2 still refers to (released on a later turn of the loop). For
+ * tests and diagnostics: it returns to 0 when the channel is idle. */
+size_t tw_grpc_channel_calls(const tw_grpc_channel *ch);
+
 /* The event base the channel runs on. */
 struct event_base *tw_grpc_channel_base(const tw_grpc_channel *ch);
 

@@ -550,6 +550,8 @@ Test(grpc_client, ten_concurrent_calls_one_connection) {
         cr_assert_eq(m[i].bad, 0);
     }
     cr_assert_eq(tw_grpc_channel_connections(ch), 1);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    cr_assert_eq(tw_grpc_channel_calls(ch), 0);
     tw_grpc_channel_free(ch);
 }
 
@@ -575,6 +577,16 @@ Test(grpc_client, cancel_and_free_with_calls_in_flight) {
     tw_grpc_ccall_cancel(cb);
     cr_assert_eq(b.closed, 1);
     cr_assert_eq(b.status, TW_GRPC_CANCELLED);
+
+    /* Both are released once nghttp2 is done with their streams, and the
+     * connection still works. */
+    tw_grpc_result r;
+    int st = tw_grpc_unary(ch, "/echo.Echo/Unary", (const uint8_t *)"u", 1, NULL, &r);
+    cr_assert_eq(st, TW_GRPC_OK, "status %d: %s", st, r.message);
+    tw_grpc_result_free(&r);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    cr_assert_eq(tw_grpc_channel_calls(ch), 0);
+    cr_assert_eq(tw_grpc_channel_connections(ch), 1);
 
     /* Still running when the channel is freed. */
     tw_grpc_ccall *cc = tw_grpc_channel_start(ch, "/echo.Echo/Sleep", NULL, &h, &c);

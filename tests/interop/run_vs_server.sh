@@ -102,12 +102,21 @@ done
 rc=$?
 
 status=0
-kill -TERM "$spid" 2>/dev/null
+if ! alive "$spid"; then
+  wait "$spid"
+  echo "run_vs_server: FAIL: server died during the client run (exit status $?)"
+  spid=
+  status=1
+fi
+[ -n "$spid" ] && kill -TERM "$spid" 2>/dev/null
 for _ in $(seq 100); do
+  [ -n "$spid" ] || break
   alive "$spid" || break
   sleep 0.1
 done
-if alive "$spid"; then
+if [ -z "$spid" ]; then
+  :
+elif alive "$spid"; then
   echo "run_vs_server: FAIL: server still running 10 s after SIGTERM (clean shutdown required)"
   kill -KILL "$spid" 2>/dev/null
   wait "$spid" 2>/dev/null
@@ -122,7 +131,8 @@ else
 fi
 spid=
 if grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' "$log"; then
-  echo "run_vs_server: FAIL: sanitizer report in the server log"
+  echo "run_vs_server: FAIL: sanitizer report in the server log:"
+  grep -m3 -E 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY:' "$log"
   status=1
 fi
 

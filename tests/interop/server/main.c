@@ -193,10 +193,11 @@ static void stream_on_cancel(tw_grpc_call *call, void *arg)
 
 static void stream_end(stream *st, int status, const char *message)
 {
+    /* `message` may belong to st: finish (which copies it) before freeing. */
     tw_grpc_call *call = st->call;
     tw_grpc_call_set_data(call, NULL);
-    stream_free(st);
     tw_grpc_call_finish(call, status, message);
+    stream_free(st);
 }
 
 static void stream_pump(stream *st);

@@ -15,9 +15,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=lib/packages.sh
+# shellcheck source=SCRIPTDIR/lib/packages.sh
 . "$ROOT/deploy/lib/packages.sh"
-# shellcheck source=lib/pg.sh
+# shellcheck source=SCRIPTDIR/lib/pg.sh
 . "$ROOT/deploy/lib/pg.sh"
 
 VAR=$ROOT/var
@@ -447,14 +447,19 @@ cmd_logs() {
   tail -n "$n" "${files[@]}"
 }
 
-[ $# -gt 0 ] || { usage >&2; exit 2; }
-cmd=$1
-shift
-case $cmd in
-  up) cmd_up "$@" ;;
-  down) cmd_down "$@" ;;
-  status) cmd_status ;;
-  logs) cmd_logs "$@" ;;
-  -h|--help|help) usage ;;
-  *) echo "unknown command: $cmd" >&2; usage >&2; exit 2 ;;
-esac
+main() {
+  [ $# -gt 0 ] || { usage >&2; return 2; }
+  local cmd=$1
+  shift
+  case $cmd in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    status) cmd_status ;;
+    logs) cmd_logs "$@" ;;
+    -h|--help|help) usage ;;
+    *) echo "unknown command: $cmd" >&2; usage >&2; return 2 ;;
+  esac
+}
+
+main "$@"
+exit

@@ -13,9 +13,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=../deploy/lib/packages.sh
+# shellcheck source=SCRIPTDIR/../deploy/lib/packages.sh
 . "$ROOT/deploy/lib/packages.sh"
-# shellcheck source=../deploy/lib/pg.sh
+# shellcheck source=SCRIPTDIR/../deploy/lib/pg.sh
 . "$ROOT/deploy/lib/pg.sh"
 
 usage() {
@@ -246,38 +246,43 @@ phase_fuzz() {
 }
 
 # ------------------------------------------------------------------- main --
-cd "$ROOT"
-echo "tidewatch tests: root $ROOT, jobs $JOBS$([ "$QUICK" = 1 ] && echo ', quick')"
+# (one function, parsed whole before it runs: editing this file during a run is safe)
+main() {
+  cd "$ROOT"
+  echo "tidewatch tests: root $ROOT, jobs $JOBS$([ "$QUICK" = 1 ] && echo ', quick')"
 
-# Setup failures stop the run: nothing after them can mean anything.
-run_phase packages phase_packages || { summary; exit 1; }
-run_phase buf phase_buf || { summary; exit 1; }
-run_phase postgres phase_postgres || { summary; exit 1; }
-export TW_PYTHON=/usr/bin/python3
+  # Setup failures stop the run: nothing after them can mean anything.
+  run_phase packages phase_packages || { summary; exit 1; }
+  run_phase buf phase_buf || { summary; exit 1; }
+  run_phase postgres phase_postgres || { summary; exit 1; }
+  export TW_PYTHON=/usr/bin/python3
 
-if run_phase build phase_build; then
-  run_phase test phase_test || true
-else
-  skip_phase test "build failed"
-fi
+  if run_phase build phase_build; then
+    run_phase test phase_test || true
+  else
+    skip_phase test "build failed"
+  fi
 
-if [ "$NO_ASAN" = 1 ]; then
-  skip_phase "build-asan" "--quick/--no-asan"
-  skip_phase "test-asan" "--quick/--no-asan"
-elif run_phase build-asan phase_build_asan; then
-  run_phase test-asan phase_test_asan || true
-else
-  skip_phase test-asan "build failed"
-fi
+  if [ "$NO_ASAN" = 1 ]; then
+    skip_phase "build-asan" "--quick/--no-asan"
+    skip_phase "test-asan" "--quick/--no-asan"
+  elif run_phase build-asan phase_build_asan; then
+    run_phase test-asan phase_test_asan || true
+  else
+    skip_phase test-asan "build failed"
+  fi
 
-if [ "$NO_FUZZ" = 1 ]; then
-  skip_phase "build-fuzz" "--quick/--no-fuzz"
-  skip_phase "fuzz" "--quick/--no-fuzz"
-elif run_phase build-fuzz phase_build_fuzz; then
-  run_phase "fuzz (${FUZZ_SECONDS}s each)" phase_fuzz || true
-else
-  skip_phase fuzz "build failed"
-fi
+  if [ "$NO_FUZZ" = 1 ]; then
+    skip_phase "build-fuzz" "--quick/--no-fuzz"
+    skip_phase "fuzz" "--quick/--no-fuzz"
+  elif run_phase build-fuzz phase_build_fuzz; then
+    run_phase "fuzz (${FUZZ_SECONDS}s each)" phase_fuzz || true
+  else
+    skip_phase fuzz "build failed"
+  fi
 
-summary
+  summary
+}
+
+main "$@"
 exit "$FAILED"

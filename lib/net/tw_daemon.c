@@ -183,6 +183,10 @@ int tw_daemon_run(tw_daemon *d)
         TW_ERROR(NULL, "event loop failed");
         return 1;
     }
+    /* The loop is done: a late SIGTERM during teardown must not turn a
+     * clean exit into death by signal. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     TW_INFO(NULL, "stopped");
     return 0;
 }

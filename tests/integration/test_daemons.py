@@ -93,13 +93,19 @@ class Daemon:
         wait_port(self.port, self.proc)
         wait_port(self.metrics, self.proc)
 
+    signalled = False
+
+    def term(self):
+        self.signalled = True
+        self.proc.send_signal(signal.SIGTERM)
+
     @property
     def target(self):
         return "127.0.0.1:%d" % self.port
 
     def stop(self, timeout=10.0):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        if self.proc.poll() is None and not self.signalled:
+            self.term()
         try:
             rc = self.proc.wait(timeout)
             self.log = self.proc.stderr.read()
@@ -223,7 +229,7 @@ class Daemons(unittest.TestCase):
             ch = grpc.insecure_channel(d.target)
             watch = ch.unary_stream("/grpc.health.v1.Health/Watch", **IDENT)(b"", timeout=10)
             self.assertEqual(decode_varint_field1(next(watch)), 1)
-            d.proc.send_signal(signal.SIGTERM)
+            d.term()
             seen = []
             with self.assertRaises(grpc.RpcError) as cm:
                 for m in watch:

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <nghttp2/nghttp2.h>
 
 #include "tw_grpc_client.h"
 
@@ -83,6 +85,19 @@ static tw_grpc_channel *channel_to(const char *host) {
     tw_grpc_channel *ch = tw_grpc_channel_new(base, addr, err, sizeof(err));
     cr_assert_not_null(ch, "channel: %s", err);
     return ch;
+}
+
+/* A loopback port nobody listens on right now: bind, read the port, close. */
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sin);
+    cr_assert_geq(fd, 0);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+    close(fd);
+    return ntohs(sin.sin_port);
 }
 
 static double now_s(void) {
@@ -390,17 +405,8 @@ Test(grpc_client, metadata_echo) {
 }
 
 Test(grpc_client, connection_refused) {
-    /* A port nobody listens on: bind, read the port, close. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET};
-    socklen_t sl = sizeof(sin);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-    close(fd);
-
     char addr[64], err[256];
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sin.sin_port));
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
     tw_grpc_channel *ch = tw_grpc_channel_new(base, addr, err, sizeof(err));
     cr_assert_not_null(ch, "%s", err);
     tw_grpc_result r;
@@ -634,4 +640,221 @@ Test(grpc_client_local, http_status_mapping) {
     cr_assert_eq(tw_grpc_status_from_http(504), TW_GRPC_UNAVAILABLE);
     cr_assert_eq(tw_grpc_status_from_http(415), TW_GRPC_UNKNOWN);
     cr_assert_eq(tw_grpc_status_from_http(500), TW_GRPC_UNKNOWN);
+}
+
+/* ---- A plain HTTP/2 server (no gRPC): HTTP status mapping ------------- */
+
+static pid_t nghttpd_pid = -1;
+static char docroot[64];
+
+static void nghttpd_stop(void) {
+    if (nghttpd_pid > 0) {
+        kill(nghttpd_pid, SIGKILL);
+        waitpid(nghttpd_pid, NULL, 0);
+        nghttpd_pid = -1;
+    }
+    if (docroot[0] != '\0')
+        rmdir(docroot);
+}
+
+TestSuite(grpc_client_http, .fini = nghttpd_stop, .timeout = 30);
+
+Test(grpc_client_http, http_404_is_unimplemented) {
+    if (access("/usr/sbin/nghttpd", X_OK) != 0)
+        cr_skip_test("nghttpd (Debian nghttp2-server) is not installed");
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(docroot, sizeof(docroot), "/tmp/tw-nghttpd-XXXXXX");
+    cr_assert_not_null(mkdtemp(docroot));
+    int port = free_port();
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    nghttpd_pid = fork();
+    cr_assert_geq(nghttpd_pid, 0);
+    if (nghttpd_pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, STDOUT_FILENO);
+        dup2(devnull, STDERR_FILENO);
+        execl("/usr/sbin/nghttpd", "nghttpd", "--no-tls", "-a", "127.0.0.1", "-d", docroot,
+              portstr, (char *)NULL);
+        _exit(127);
+    }
+    /* Wait until it accepts connections. */
+    int up = 0;
+    for (int i = 0; i < 100 && !up; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        up = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+        close(fd);
+        if (!up)
+            usleep(50000);
+    }
+    cr_assert(up, "nghttpd did not start");
+
+    struct event_base *b = event_base_new();
+    char addr[64], err[256];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    tw_grpc_channel *ch = tw_grpc_channel_new(b, addr, err, sizeof(err));
+    cr_assert_not_null(ch, "%s", err);
+    tw_grpc_call_opts opts = {.timeout_ms = 5000};
+    tw_grpc_result r;
+    int st = tw_grpc_unary(ch, "/echo.Echo/Unary", (const uint8_t *)"x", 1, &opts, &r);
+    cr_assert_eq(st, TW_GRPC_UNIMPLEMENTED, "status %d: %s", st, r.message);
+    cr_assert_str_eq(r.message, "HTTP status 404");
+    tw_grpc_result_free(&r);
+    event_base_loop(b, EVLOOP_NONBLOCK);
+    cr_assert_eq(tw_grpc_channel_calls(ch), 0);
+    tw_grpc_channel_free(ch);
+    event_base_free(b);
+}
+
+/* ---- A scripted HTTP/2 server: GOAWAY that refuses a stream ------------
+ * A forked child serving connections one after another with an nghttp2
+ * server session on blocking sockets. On the first connection it waits for
+ * the requests on streams 1 and 3, then sends GOAWAY(last_stream_id=1) and
+ * a trailers-only OK for stream 1: stream 3 was never processed. Later
+ * connections get a trailers-only OK for every request. */
+
+static pid_t stub_pid = -1;
+
+static void stub_stop(void) {
+    if (stub_pid > 0) {
+        kill(stub_pid, SIGKILL);
+        waitpid(stub_pid, NULL, 0);
+        stub_pid = -1;
+    }
+}
+
+typedef struct stub_conn {
+    int fd;
+    int first;        /* first connection: the GOAWAY script */
+    int ended[8];     /* END_STREAM seen, by stream id (small ids only) */
+    int goaway_sent;
+} stub_conn;
+
+static ssize_t stub_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags,
+                         void *arg) {
+    (void)s;
+    (void)flags;
+    stub_conn *sc = arg;
+    ssize_t n = write(sc->fd, data, len);
+    return n < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : n;
+}
+
+static void stub_ok(nghttp2_session *s, int32_t stream_id) {
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-status", (uint8_t *)"0", 11, 1, NGHTTP2_NV_FLAG_NONE},
+    };
+    (void)nghttp2_submit_response(s, stream_id, nv, 3, NULL);
+}
+
+static int stub_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *arg) {
+    stub_conn *sc = arg;
+    int32_t id = frame->hd.stream_id;
+    if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) || id <= 0 || id >= 8)
+        return 0;
+    sc->ended[id] = 1;
+    if (!sc->first) {
+        stub_ok(s, id);
+    } else if (sc->ended[1] && sc->ended[3] && !sc->goaway_sent) {
+        sc->goaway_sent = 1;
+        (void)nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE, 1, NGHTTP2_NO_ERROR, NULL, 0);
+        stub_ok(s, 1);
+    }
+    return 0;
+}
+
+static void stub_serve(int lfd) {
+    for (int n = 0;; n++) {
+        stub_conn sc = {.fd = accept(lfd, NULL, NULL), .first = n == 0};
+        nghttp2_session_callbacks *cbs;
+        nghttp2_session *s;
+        if (sc.fd < 0)
+            _exit(1);
+        nghttp2_session_callbacks_new(&cbs);
+        nghttp2_session_callbacks_set_send_callback(cbs, stub_send);
+        nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, stub_frame_recv);
+        nghttp2_session_server_new(&s, cbs, &sc);
+        nghttp2_session_callbacks_del(cbs);
+        nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, NULL, 0);
+        uint8_t buf[16384];
+        for (;;) {
+            if (nghttp2_session_send(s) != 0)
+                break;
+            ssize_t r = read(sc.fd, buf, sizeof(buf));
+            if (r <= 0 || nghttp2_session_mem_recv(s, buf, (size_t)r) < 0)
+                break;
+        }
+        nghttp2_session_del(s);
+        close(sc.fd);
+    }
+}
+
+typedef struct goaway_call {
+    int closed;
+    int status;
+    char message[128];
+} goaway_call;
+
+static void ga_close(tw_grpc_ccall *call, int status, const char *message,
+                     const tw_grpc_md *trailers, size_t n, void *arg) {
+    (void)call;
+    (void)trailers;
+    (void)n;
+    goaway_call *g = arg;
+    g->closed++;
+    g->status = status;
+    snprintf(g->message, sizeof(g->message), "%s", message);
+}
+
+TestSuite(grpc_client_goaway, .fini = stub_stop, .timeout = 30);
+
+Test(grpc_client_goaway, streams_above_last_stream_id_are_unavailable) {
+    static const tw_grpc_client_handlers h = {NULL, NULL, ga_close};
+    signal(SIGPIPE, SIG_IGN);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sin);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    cr_assert_eq(listen(lfd, 8), 0);
+    cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
+    stub_pid = fork();
+    cr_assert_geq(stub_pid, 0);
+    if (stub_pid == 0)
+        stub_serve(lfd); /* never returns */
+    close(lfd);
+
+    struct event_base *b = event_base_new();
+    char addr[64], err[256];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sin.sin_port));
+    tw_grpc_channel *ch = tw_grpc_channel_new(b, addr, err, sizeof(err));
+    cr_assert_not_null(ch, "%s", err);
+    tw_grpc_call_opts opts = {.timeout_ms = 5000};
+    goaway_call g1 = {0}, g3 = {0};
+    tw_grpc_ccall *c1 = tw_grpc_channel_start(ch, "/stub.S/A", &opts, &h, &g1);
+    tw_grpc_ccall *c3 = tw_grpc_channel_start(ch, "/stub.S/B", &opts, &h, &g3);
+    cr_assert(c1 != NULL && c3 != NULL);
+    tw_grpc_ccall_close_send(c1);
+    tw_grpc_ccall_close_send(c3);
+    while (!(g1.closed && g3.closed))
+        cr_assert_eq(event_base_loop(b, EVLOOP_ONCE), 0);
+    cr_assert_eq(g1.status, TW_GRPC_OK, "stream 1: %d %s", g1.status, g1.message);
+    cr_assert_eq(g3.status, TW_GRPC_UNAVAILABLE, "stream 3: %d %s", g3.status, g3.message);
+    cr_assert_not_null(strstr(g3.message, "GOAWAY"), "%s", g3.message);
+
+    /* The next call opens a new connection and succeeds there. */
+    goaway_call g5 = {0};
+    tw_grpc_ccall *c5 = tw_grpc_channel_start(ch, "/stub.S/C", &opts, &h, &g5);
+    cr_assert_not_null(c5);
+    tw_grpc_ccall_close_send(c5);
+    while (!g5.closed)
+        cr_assert_eq(event_base_loop(b, EVLOOP_ONCE), 0);
+    cr_assert_eq(g5.status, TW_GRPC_OK, "after GOAWAY: %d %s", g5.status, g5.message);
+    cr_assert_eq(tw_grpc_channel_connections(ch), 2);
+    cr_assert_eq(g1.closed + g3.closed + g5.closed, 3);
+    tw_grpc_channel_free(ch);
+    event_base_free(b);
 }

@@ -1,11 +1,100 @@
-/* tidewatch: the investigator's and operator's client. */
+/* tidewatch: the investigator's and operator's command-line client.
+ *
+ *   tidewatch [COMMAND] [--target HOST:PORT] [--timeout DURATION] [ARGS]
+ *
+ * Commands so far: health, info. Later issues add ingest, chain, search,
+ * trace, alerts and watch. */
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "cli.h"
+#include "tw_settings.h"
+
+static const tw_setting settings[] = {
+    {.name = "target", .env = "TIDEWATCH_TARGET", .flag = "target", .type = TW_SET_STRING,
+     .def = "127.0.0.1:50052", .help = "gRPC server, host:port (query by default)",
+     .offset = offsetof(tw_cli, target)},
+    {.name = "timeout", .env = "TIDEWATCH_TIMEOUT", .flag = "timeout",
+     .type = TW_SET_DURATION_MS, .def = "10s", .min = 1, .max = 86400000,
+     .help = "deadline for each call", .offset = offsetof(tw_cli, timeout_ms)},
+};
+
+static const tw_cli_command commands[] = {
+    {"health", "[SERVICE]", "ask grpc.health.v1.Health/Check (SERVICE defaults to the server)",
+     tw_cli_health},
+    {"info", "", "which Tidewatch daemon and version answers at the target", tw_cli_info},
+};
+
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: tidewatch COMMAND [OPTIONS] [ARGS]\n\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-8s %-10s %s\n", commands[i].name, commands[i].args, commands[i].help);
+    fprintf(out, "\n");
+    tw_settings_about about = {.program = "tidewatch", .out = out};
+    tw_settings_help(settings, NSETTINGS, &about, out);
+}
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "tidewatch: no commands yet\n");
-    return 2;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("tidewatch %s\n", TW_VERSION);
+        return 0;
+    }
+    const tw_cli_command *cmd = NULL;
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            cmd = &commands[i];
+    if (!cmd) {
+        fprintf(stderr, "tidewatch: unknown command \"%s\"; try tidewatch --help\n", argv[1]);
+        return 2;
+    }
+
+    /* Split what follows the command into flags (for the settings table)
+     * and positional arguments. Every flag here takes a value. */
+    int status = 2;
+    char **flags = calloc((size_t)argc + 1, sizeof *flags);
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    tw_cli cli = {0};
+    if (!flags || !args)
+        goto out;
+    int nflags = 1, nargs = 0;
+    flags[0] = argv[0];
+    for (int i = 2; i < argc; i++) {
+        if (strncmp(argv[i], "-", 1) == 0 && argv[i][1] != '\0') {
+            flags[nflags++] = argv[i];
+            if (!strchr(argv[i], '=') && strcmp(argv[i], "--help") != 0 &&
+                strcmp(argv[i], "-h") != 0 && i + 1 < argc)
+                flags[nflags++] = argv[++i];
+        } else {
+            args[nargs++] = argv[i];
+        }
+    }
+    char err[512];
+    tw_settings_about about = {.program = "tidewatch"};
+    int rv = tw_settings_load(settings, NSETTINGS, &cli, nflags, flags, &about, err, sizeof err);
+    if (rv == 1) {
+        status = 0;
+        goto out;
+    }
+    if (rv != 0) {
+        fprintf(stderr, "tidewatch: %s\n", err);
+        goto out;
+    }
+    status = cmd->run(&cli, nargs, args);
+out:
+    tw_settings_free(settings, NSETTINGS, &cli);
+    free(flags);
+    free(args);
+    return status;
 }

@@ -4,6 +4,7 @@
  *
  * Commands so far: health, info. Later issues add ingest, chain, search,
  * trace, alerts and watch. */
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tidewatch: %s\n", err);
         goto out;
     }
+    signal(SIGPIPE, SIG_IGN); /* a closed connection is an error, not a death */
     status = cmd->run(&cli, nargs, args);
 out:
     tw_settings_free(settings, NSETTINGS, &cli);

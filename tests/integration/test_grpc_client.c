@@ -660,8 +660,8 @@ static void nghttpd_stop(void) {
 TestSuite(grpc_client_http, .fini = nghttpd_stop, .timeout = 30);
 
 Test(grpc_client_http, http_404_is_unimplemented) {
-    if (access("/usr/sbin/nghttpd", X_OK) != 0)
-        cr_skip_test("nghttpd (Debian nghttp2-server) is not installed");
+    cr_assert_eq(access("/usr/sbin/nghttpd", X_OK), 0,
+                 "nghttpd (Debian nghttp2-server) is missing: tests/run.sh installs it");
     signal(SIGPIPE, SIG_IGN);
     snprintf(docroot, sizeof(docroot), "/tmp/tw-nghttpd-XXXXXX");
     cr_assert_not_null(mkdtemp(docroot));

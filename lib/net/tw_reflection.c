@@ -13,6 +13,7 @@
 
 #include "google/protobuf/descriptor.pb-c.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
+#include "tw_arena.h"
 #include "tw_reflection-internal.h"
 
 /* Deepest message nesting indexed; the set is build output, this only keeps
@@ -43,7 +44,6 @@ typedef struct refl_ext {
 
 struct tw_reflection {
     uint8_t *buf; /* copy of the FileDescriptorSet */
-    size_t buflen;
     refl_file *files;
     size_t nfiles;
     size_t *by_name; /* file indices sorted by name */
@@ -54,26 +54,6 @@ struct tw_reflection {
     size_t nexts, cexts;
     void **kept; /* see tw_reflection_keep */
     size_t nkept, ckept;
-};
-
-/* protobuf-c 1.4.1 can leave parts of an unpacked message (unknown_fields
- * bookkeeping) uninitialised on some inputs: hand it zeroed memory. */
-static void *zero_alloc(void *data, size_t size)
-{
-    (void)data;
-    return calloc(1, size ? size : 1);
-}
-
-static void zero_free(void *data, void *p)
-{
-    (void)data;
-    free(p);
-}
-
-static ProtobufCAllocator zeroing_allocator = {
-    .alloc = zero_alloc,
-    .free = zero_free,
-    .allocator_data = NULL,
 };
 
 /* ---- Wire walking ------------------------------------------------------ */
@@ -279,8 +259,7 @@ static int index_file(tw_reflection *r, const Google__Protobuf__FileDescriptorPr
     return 0;
 }
 
-/* qsort_r is a GNU extension; the comparators get what they need through
- * the element instead. by_name sorts pairs (name, index). */
+/* A file name with its index, for sorting files by name. */
 typedef struct refl_name_ix {
     const char *name;
     size_t ix;
@@ -363,8 +342,10 @@ static int resolve_deps(tw_reflection *r, size_t i, const Google__Protobuf__File
 
 tw_reflection *tw_reflection_new(const uint8_t *fdset, size_t len)
 {
+    ProtobufCAllocator *za = tw_protobuf_zeroing_allocator();
     Google__Protobuf__FileDescriptorProto **fdp = NULL;
-    size_t n;
+    size_t n = 0;
+    int ok = 0;
     if (!fdset && len)
         return NULL;
     tw_reflection *r = calloc(1, sizeof *r);
@@ -372,55 +353,52 @@ tw_reflection *tw_reflection_new(const uint8_t *fdset, size_t len)
         return NULL;
     r->buf = malloc(len ? len : 1);
     if (!r->buf)
-        goto fail;
+        goto out;
     if (len)
         memcpy(r->buf, fdset, len);
-    r->buflen = len;
 
     if (walk_set(NULL, r->buf, len, &n) != 0)
-        goto fail;
+        goto out;
     r->files = calloc(n ? n : 1, sizeof *r->files);
     r->by_name = calloc(n ? n : 1, sizeof *r->by_name);
     fdp = calloc(n ? n : 1, sizeof *fdp);
     if (!r->files || !r->by_name || !fdp)
-        goto fail;
+        goto out;
     if (walk_set(r, r->buf, len, &r->nfiles) != 0 || r->nfiles != n)
-        goto fail;
+        goto out;
 
+    /* Unpacked only to index; the served bytes are the slices. */
     for (size_t i = 0; i < n; i++) {
-        fdp[i] = google__protobuf__file_descriptor_proto__unpack(&zeroing_allocator,
-                                                                 r->files[i].len,
+        fdp[i] = google__protobuf__file_descriptor_proto__unpack(za, r->files[i].len,
                                                                  r->files[i].bytes);
         if (!fdp[i] || !valid_name(fdp[i]->name))
-            goto fail;
+            goto out;
         r->files[i].name = strdup(fdp[i]->name);
         if (!r->files[i].name)
-            goto fail;
+            goto out;
     }
     if (sort_files(r) != 0)
-        goto fail;
+        goto out;
     for (size_t i = 0; i < n; i++) {
         if (resolve_deps(r, i, fdp[i]) != 0 || index_file(r, fdp[i], i) != 0)
-            goto fail;
+            goto out;
     }
     if (r->nsyms)
         qsort(r->syms, r->nsyms, sizeof *r->syms, cmp_sym);
+    ok = 1;
 
-    for (size_t i = 0; i < n; i++)
-        google__protobuf__file_descriptor_proto__free_unpacked(fdp[i], &zeroing_allocator);
-    free(fdp);
-    return r;
-
-fail:
+out:
     if (fdp) {
         for (size_t i = 0; i < n; i++)
             if (fdp[i])
-                google__protobuf__file_descriptor_proto__free_unpacked(fdp[i],
-                                                                       &zeroing_allocator);
+                google__protobuf__file_descriptor_proto__free_unpacked(fdp[i], za);
         free(fdp);
     }
-    tw_reflection_free(r);
-    return NULL;
+    if (!ok) {
+        tw_reflection_free(r);
+        r = NULL;
+    }
+    return r;
 }
 
 void tw_reflection_free(tw_reflection *r)
@@ -619,18 +597,19 @@ int tw_reflection_answer(tw_reflection *r, int v1alpha, const char *const *servi
 {
     /* v1alpha is the same wire format: the v1 types serve both. */
     (void)v1alpha;
+    ProtobufCAllocator *za = tw_protobuf_zeroing_allocator();
     int rc = -1;
     if (!req && len)
         return -1;
     refl_request *rq = grpc__reflection__v1__server_reflection_request__unpack(
-        &zeroing_allocator, len, req ? req : (const uint8_t *)"");
+        za, len, req ? req : (const uint8_t *)"");
     if (!rq)
         return -1;
     if (!valid_unknown_fields(&rq->base) ||
         (rq->message_request_case == REQ_CASE(FILE_CONTAINING_EXTENSION) &&
          rq->file_containing_extension &&
          !valid_unknown_fields(&rq->file_containing_extension->base))) {
-        grpc__reflection__v1__server_reflection_request__free_unpacked(rq, &zeroing_allocator);
+        grpc__reflection__v1__server_reflection_request__free_unpacked(rq, za);
         return -1;
     }
     refl_answer a;
@@ -687,6 +666,6 @@ out:
     free(a.svcp);
     free(a.svcs);
     free(a.blobs);
-    grpc__reflection__v1__server_reflection_request__free_unpacked(rq, &zeroing_allocator);
+    grpc__reflection__v1__server_reflection_request__free_unpacked(rq, za);
     return rc;
 }

@@ -220,15 +220,10 @@ migrate() {
   echo "migrating database $DB_NAME"
   local log=$LOG_DIR/migrate.log out rc=0
   printf '\n--- %s migrate ---\n' "$(date '+%F %T')" >>"$log"
-  out=$(cd "$ROOT" && TIDEWATCH_DATABASE_URL=$DB_URL \
+  out=$(cd "$ROOT" && TIDEWATCH_DATABASE_URL=$DB_URL TIDEWATCH_MIGRATIONS_DIR=$ROOT/migrations \
         TIDEWATCH_LOG_LEVEL=${TIDEWATCH_LOG_LEVEL:-info} "$bin" 2>&1 </dev/null) || rc=$?
   [ -z "$out" ] || printf '%s\n' "$out" >>"$log"
   if [ "$rc" != 0 ]; then
-    case $out in
-      *"not implemented"*)
-        echo "  note: tidewatch-migrate is not implemented yet; skipping migrations"
-        return 0 ;;
-    esac
     printf '%s\n' "$out" | tail -n 20 >&2
     tw_die "tidewatch-migrate failed with exit $rc (log: var/log/migrate.log)"
   fi
@@ -348,8 +343,9 @@ table() {
 }
 
 next_steps() {
-  local buf=$BUILD/tools/node_modules/.bin/buf
-  [ -x "$buf" ] || buf=buf
+  local buf=buf bin=$BIN_DIR
+  [ "$bin" = "$BUILD/bin" ] && bin=build/bin
+  [ -x "$BUILD/tools/node_modules/.bin/buf" ] && buf=build/tools/node_modules/.bin/buf
   cat <<EOF
 
 Database:   TIDEWATCH_DATABASE_URL="$DB_URL"
@@ -359,13 +355,14 @@ Logs:       deploy/local.sh logs [-f] [service]      (files in var/log)
 Try:
   # health of every service
   deploy/local.sh status
-  # list the services of a port through server reflection (stock client;
-  # tests/run.sh installs it under build/tools)
+  # the CLI (talks to query on 127.0.0.1:$(port_of query) unless --target)
+  $bin/tidewatch health
+  $bin/tidewatch info --target 127.0.0.1:$(port_of ingest)
+  # any stock gRPC client, through server reflection (no .proto files needed)
   $buf curl --protocol grpc --http2-prior-knowledge --list-methods http://127.0.0.1:$(port_of query)
-  # gRPC health check with grpcio (Debian's python3)
+  $buf curl --protocol grpc --http2-prior-knowledge http://127.0.0.1:$(port_of ingest)/grpc.health.v1.Health/Check
+  # grpcio (Debian's python3), raw bytes: b'\\x08\\x01' is SERVING
   $PY -c 'import grpc; c=grpc.insecure_channel("127.0.0.1:$(port_of ingest)"); print(c.unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=2))'
-  # the CLI
-  $BIN_DIR/tidewatch --help
 Stop:       deploy/local.sh down        (keeps the database; --purge deletes var/)
 EOF
 }
@@ -384,6 +381,9 @@ cmd_up() {
   tw_section "packages"
   if [ "$no_install" = 1 ]; then tw_ensure_packages --no-install || exit 1
   else tw_ensure_packages || exit 1; fi
+  # buf (npm) is only for trying things out: a warning, not a failure.
+  if [ "$no_install" = 1 ]; then tw_ensure_buf "$BUILD/tools" --no-install || true
+  else tw_ensure_buf "$BUILD/tools" || echo "warning: buf not available (npm registry unreachable?)"; fi
   if [ "$no_build" = 0 ]; then
     tw_section "build"
     build

@@ -24,7 +24,7 @@ TW_DEB_PACKAGES=(
   postgresql postgresql-contrib
   python3 python3-grpcio python3-protobuf grpc-proto
   nghttp2-client nghttp2-server
-  libjansson-dev libssl-dev zlib1g-dev libcsv-dev
+  libjansson-dev libssl-dev zlib1g-dev libcsv-dev libunistring-dev
   nodejs npm
 )
 

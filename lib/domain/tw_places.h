@@ -3,7 +3,8 @@
  *
  * Pure: no sockets, no database. The tables are loaded once (from files or
  * from memory buffers), are immutable afterwards and may be shared by any
- * number of threads; every lookup is reentrant and allocates nothing.
+ * number of threads; every lookup is reentrant, takes no lock and allocates
+ * nothing (libunistring may, briefly, for names that fold to very long text).
  *
  * Data (deploy/data/, see its README for sources and the CC BY 4.0
  * attribution the gazetteer requires):
@@ -240,7 +241,7 @@ typedef struct tw_place_result {
  *     UNRESOLVED with NOT_FOUND (naming the countries that do have the name).
  *  4. nothing to go on → UNRESOLVED with NO_INPUT.
  * A resolved result always carries the nearest hub and its distance.
- * Nothing is allocated; strings in *out are borrowed from p (never from q).
+ * Strings in *out are borrowed from p (never from q). Uses about 3 KiB of stack.
  * p and q must not be NULL. */
 tw_place_status tw_place_resolve(const tw_places *p, const tw_place_query *q,
                                  tw_place_result *out) TW_PLACES_WUR;

@@ -104,6 +104,8 @@ summary() {
   done
   printf '  %-22s %-28s %5ss\n' total "$([ "$FAILED" = 0 ] && echo ok || echo FAILED)" \
     "$((SECONDS - START_ALL))"
+  echo
+  echo "tests: $PASSED passed, $FAILED_TESTS failed"
 }
 
 # -------------------------------------------------------------- postgres --
@@ -157,9 +159,23 @@ phase_build() {
     cmake --build "$BUILD" -j"$JOBS"
 }
 
+# tally LOG: add ctest's "N% tests passed, F tests failed out of T" to the
+# run's totals (printed last, as "N passed, F failed").
+PASSED=0 FAILED_TESTS=0
+tally() {
+  local line total failed
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" | tail -n 1) || return 0
+  failed=$(sed -E 's/.* ([0-9]+) tests? failed out of.*/\1/' <<<"$line")
+  total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+  PASSED=$((PASSED + total - failed)) FAILED_TESTS=$((FAILED_TESTS + failed))
+}
+
 phase_test() {
+  local rc=0
   ctest --test-dir "$BUILD" --output-on-failure -j"$JOBS" --no-tests=error \
-    "${CTEST_ARGS[@]}"
+    "${CTEST_ARGS[@]}" 2>&1 | tee "$BUILD/ctest.log" || rc=$?
+  tally "$BUILD/ctest.log"
+  return "$rc"
 }
 
 phase_build_asan() {
@@ -171,10 +187,13 @@ phase_build_asan() {
 phase_test_asan() {
   local no_tests=error
   [ -n "$REGEX" ] && no_tests=ignore   # -R may select only other labels
+  local rc=0
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$BUILD_ASAN" --output-on-failure -j"$JOBS" --no-tests="$no_tests" \
-      -L 'unit|integration' "${CTEST_ARGS[@]}"
+      -L 'unit|integration|interop' "${CTEST_ARGS[@]}" 2>&1 | tee "$BUILD_ASAN/ctest.log" || rc=$?
+  tally "$BUILD_ASAN/ctest.log"
+  return "$rc"
 }
 
 FUZZ_TARGETS=()

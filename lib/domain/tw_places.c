@@ -170,6 +170,21 @@ int tw_place_key(const char *s, size_t len, unsigned flags, char *out, size_t ou
     return (int)b.len;
 }
 
+/* Whether s may hold a/o/u with a diaeresis (precomposed ä ö ü Ä Ö Ü, the
+ * Latin Extended-B block with ǖ ǘ ǚ ǜ ǟ, or a combining U+0308): only then
+ * can the ü→ue key differ, so the second folding is skipped otherwise. */
+static bool may_have_umlaut(const char *s)
+{
+    for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
+        if (u[0] == 0xC7 || (u[0] == 0xCC && u[1] == 0x88))
+            return true;
+        if (u[0] == 0xC3 && (u[1] == 0x84 || u[1] == 0x96 || u[1] == 0x9C || u[1] == 0xA4 ||
+                             u[1] == 0xB6 || u[1] == 0xBC))
+            return true;
+    }
+    return false;
+}
+
 /* ======================================================================
  * Table layout
  * ====================================================================== */
@@ -549,9 +564,11 @@ static int hub_add_key(csvrd *r, tw_places *p, size_t h, const char *key, const 
 static int hub_add_name(csvrd *r, tw_places *p, size_t h, const char *what, const char *name)
 {
     char key[TW_PLACE_KEY_MAX], alt[TW_PLACE_KEY_MAX];
-    if (file_key(r, what, name, 0, key) != 0 || file_key(r, what, name, TW_PLACE_KEY_UMLAUT_E, alt) != 0)
+    if (file_key(r, what, name, 0, key) != 0 || hub_add_key(r, p, h, key, name) != 0)
         return -1;
-    if (hub_add_key(r, p, h, key, name) != 0)
+    if (!may_have_umlaut(name))
+        return 0;
+    if (file_key(r, what, name, TW_PLACE_KEY_UMLAUT_E, alt) != 0)
         return -1;
     if (strcmp(alt, key) != 0 && hub_add_key(r, p, h, alt, name) != 0)
         return -1;
@@ -561,7 +578,7 @@ static int hub_add_name(csvrd *r, tw_places *p, size_t h, const char *what, cons
 static int hub_row(csvrd *r, loadctx *c)
 {
     tw_places *p = c->p;
-    if (p->nhubs >= 100000) {
+    if (p->nhubs >= 4096) {
         csv_fail(r, "too many hubs");
         return -1;
     }
@@ -690,11 +707,7 @@ static int gaz_row(csvrd *r, loadctx *c)
     p->has_cc[ci / 8] |= (uint8_t)(1u << (ci % 8));
     if (add_row(r, p, key, ei) != 0)
         return -1;
-    bool ascii = true;
-    for (const char *s = name; *s; s++)
-        if ((unsigned char)*s >= 0x80)
-            ascii = false;
-    if (!ascii) {
+    if (may_have_umlaut(name)) {
         char alt[TW_PLACE_KEY_MAX];
         if (file_key(r, "name", name, TW_PLACE_KEY_UMLAUT_E, alt) != 0)
             return -1;
@@ -1388,7 +1401,12 @@ static tw_place_status resolve_name(const tw_places *p, const char *qname, const
                 oth[nstored_others++] = e;
             }
         }
+        out->candidates = others + 1;
         if (others == 0 || twin_hint) {
+            if (hint && !twin_hint)
+                warn(out, TW_PLACE_WARN_ADMIN1_IGNORED,
+                     "admin1 '%.20s' does not match hub '%.60s' (admin1 %s)", hint, hub->name,
+                     p->hubstr[hubs[0]].admin1 ? p->pool + p->hubstr[hubs[0]].admin1 : "unknown");
             st = use_hub(p, out, hubs[0], TW_PLACE_SRC_HUB);
         } else if (other_hint) {
             st = resolve_gaz(p, qname, cc, hint, key, c, out);
@@ -1403,7 +1421,6 @@ static tw_place_status resolve_name(const tw_places *p, const char *qname, const
                  "or coordinates for another)",
                  qname, others, others == 1 ? "" : "s", where, hub->country);
             st = use_hub(p, out, hubs[0], TW_PLACE_SRC_HUB);
-            out->candidates = others + 1;
         }
     } else {
         st = resolve_gaz(p, qname, cc, hint, key, c, out);

@@ -175,8 +175,9 @@ static int month_of(char c)
 /* Latest year ending in yy that is not after ref + 1. */
 static int model_year_of(int yy, int ref)
 {
-    int y = ref / 100 * 100 + yy;
-    return y > ref + 1 ? y - 100 : y;
+    int top = ref + 1;
+    int y = top / 100 * 100 + yy;
+    return y > top ? y - 100 : y;
 }
 
 /* Decode the current US/CIN layout: `off` is where the manufacturer code

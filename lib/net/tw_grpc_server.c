@@ -84,6 +84,7 @@ struct tw_grpc_call {
 
     /* lifecycle */
     int started;   /* on_start called: handler owns the call */
+    int input_paused; /* counted in conn->paused_calls */
     int cancelled; /* on_cancel called */
     struct timespec t0;
     struct event *deadline_ev;
@@ -105,6 +106,8 @@ struct conn {
     char peer[INET6_ADDRSTRLEN + 8];
     int in_recv;  /* inside mem_recv: the read path sends afterwards */
     int goaway;   /* GOAWAY submitted */
+    int paused_calls;        /* calls that asked to stop reading */
+    struct event *resume_ev; /* processes input left while paused */
 };
 
 struct tw_grpc_server {
@@ -215,9 +218,22 @@ static tw_grpc_call *call_new(conn *cn, int32_t stream_id)
     return c;
 }
 
+static void conn_input_release(conn *cn);
+
+/* Release the call's pause on its connection's input, if it holds one. */
+static void call_release_input(tw_grpc_call *c)
+{
+    if (c->input_paused) {
+        c->input_paused = 0;
+        c->conn->paused_calls--;
+        conn_input_release(c->conn);
+    }
+}
+
 static void call_free(tw_grpc_call *c)
 {
     conn *cn = c->conn;
+    call_release_input(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -258,6 +274,7 @@ static void call_cancel_handler(tw_grpc_call *c)
     if (!c->started || c->cancelled || c->finished)
         return;
     c->cancelled = 1;
+    call_release_input(c);
     if (c->method->on_cancel)
         c->method->on_cancel(c, c->method->arg);
 }
@@ -363,6 +380,7 @@ static void call_finish_internal(tw_grpc_call *c, int status, const char *messag
     if (c->finished)
         return;
     c->finished = 1;
+    call_release_input(c);
     c->status = status;
     free(c->message);
     c->message = message ? strdup(message) : NULL;
@@ -857,6 +875,7 @@ static void conn_close(conn *cn)
     }
     nghttp2_session_del(cn->session);
     event_free(cn->flush_ev);
+    event_free(cn->resume_ev);
     bufferevent_free(cn->bev);
     if (cn->prev)
         cn->prev->next = cn->next;
@@ -891,8 +910,12 @@ static int conn_send(conn *cn)
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     conn *cn = arg;
+    if (cn->paused_calls > 0)
+        return; /* input waits in the buffer (and in TCP) until resumed */
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t len = evbuffer_get_length(in);
+    if (len == 0)
+        return;
     unsigned char *data = evbuffer_pullup(in, -1);
     cn->in_recv = 1;
     ssize_t n = nghttp2_session_mem_recv(cn->session, data, len);
@@ -905,6 +928,35 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     evbuffer_drain(in, (size_t)n);
     conn_send(cn);
 }
+
+static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn *cn = arg;
+    conn_read_cb(cn->bev, cn);
+}
+
+/* A paused call let go: read again, starting with what is buffered. */
+static void conn_input_release(conn *cn)
+{
+    if (cn->paused_calls > 0)
+        return;
+    bufferevent_enable(cn->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_input(cn->bev)) > 0)
+        event_active(cn->resume_ev, EV_READ, 0);
+}
+
+void tw_grpc_call_pause_input(tw_grpc_call *c)
+{
+    if (c->input_paused || c->finished || c->cancelled)
+        return;
+    c->input_paused = 1;
+    if (c->conn->paused_calls++ == 0)
+        bufferevent_disable(c->conn->bev, EV_READ);
+}
+
+void tw_grpc_call_resume_input(tw_grpc_call *c) { call_release_input(c); }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -968,8 +1020,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
     cn->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     cn->flush_ev = event_new(s->base, -1, 0, conn_flush_cb, cn);
+    cn->resume_ev = event_new(s->base, -1, 0, conn_resume_cb, cn);
     nghttp2_session_callbacks *cbs = NULL;
-    if (!cn->bev || !cn->flush_ev || nghttp2_session_callbacks_new(&cbs) != 0)
+    if (!cn->bev || !cn->flush_ev || !cn->resume_ev || nghttp2_session_callbacks_new(&cbs) != 0)
         goto fail;
     nghttp2_session_callbacks_set_send_callback(cbs, send_cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers_cb);
@@ -1018,6 +1071,8 @@ fail:
         nghttp2_session_del(cn->session);
     if (cn->flush_ev)
         event_free(cn->flush_ev);
+    if (cn->resume_ev)
+        event_free(cn->resume_ev);
     if (cn->bev)
         bufferevent_free(cn->bev);
     else

@@ -152,6 +152,14 @@ size_t tw_grpc_call_pending(const tw_grpc_call *c);
 void tw_grpc_call_on_writable(tw_grpc_call *c, size_t low_water,
                               void (*fn)(tw_grpc_call *c, void *arg), void *arg);
 
+/* Stop reading the call's connection until tw_grpc_call_resume_input: the
+ * client's further sends then wait in TCP, so a handler that cannot keep up
+ * with a client stream (a database writer, say) bounds the server's memory.
+ * Other calls on the same connection wait too. A finished or cancelled
+ * call's pause is released automatically. */
+void tw_grpc_call_pause_input(tw_grpc_call *c);
+void tw_grpc_call_resume_input(tw_grpc_call *c);
+
 /* End the call with a status and an optional message (UTF-8; percent-encoded
  * on the wire). If nothing was sent yet, the response is trailers-only.
  * After this returns the call pointer is dead for the handler. */

@@ -4,6 +4,8 @@
 #include "support_pg.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,4 +112,117 @@ int tw_test_run(char *out, size_t outlen, char *const argv[])
     int status;
     cr_assert(waitpid(pid, &status, 0) == pid);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---- Private clusters -------------------------------------------------- */
+
+static const char *runuser_path(void)
+{
+    static const char *const cands[] = {"/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"};
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++)
+        if (access(cands[i], X_OK) == 0)
+            return cands[i];
+    return NULL;
+}
+
+/* Run a server program (args[0] a path) as the cluster owner: `postgres`
+ * when we are root. Returns its exit status; output goes to out. */
+static int cluster_run(char *out, size_t outlen, const char *const args[])
+{
+    char *argv[32];
+    int n = 0;
+    if (geteuid() == 0) {
+        const char *ru = runuser_path();
+        cr_assert(ru, "running as root but runuser is missing");
+        argv[n++] = (char *)ru;
+        argv[n++] = (char *)"-u";
+        argv[n++] = (char *)"postgres";
+        argv[n++] = (char *)"--";
+    }
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    return tw_test_run(out, outlen, argv);
+}
+
+void tw_test_cluster_create(tw_test_cluster *c)
+{
+    memset(c, 0, sizeof *c);
+    const char *bindir = getenv("TW_PG_BINDIR");
+    snprintf(c->bindir, sizeof c->bindir, "%s",
+             bindir && bindir[0] ? bindir : "/usr/lib/postgresql/15/bin");
+    snprintf(c->dir, sizeof c->dir, "/tmp/tw-pgc-XXXXXX");
+    cr_assert(mkdtemp(c->dir), "mkdtemp: %s", strerror(errno));
+    if (geteuid() == 0) {
+        struct passwd *pw = getpwnam("postgres");
+        cr_assert(pw, "running as root but there is no postgres user to run the server as");
+        cr_assert(chown(c->dir, pw->pw_uid, pw->pw_gid) == 0, "chown %s: %s", c->dir,
+                  strerror(errno));
+    }
+    char initdb[300], data[160], out[4096];
+    snprintf(initdb, sizeof initdb, "%s/initdb", c->bindir);
+    snprintf(data, sizeof data, "%s/data", c->dir);
+    const char *args[] = {initdb, "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                          "--locale=C", "--no-sync", NULL};
+    int st = cluster_run(out, sizeof out, args);
+    cr_assert_eq(st, 0, "initdb failed (%d): %s", st, out);
+
+    char conf[200];
+    snprintf(conf, sizeof conf, "%s/postgresql.conf", data);
+    FILE *f = fopen(conf, "a");
+    cr_assert(f, "open %s: %s", conf, strerror(errno));
+    fputs("\n# test cluster\nlisten_addresses = ''\nmax_connections = 50\nshared_buffers = 16MB\n"
+          "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+          "log_min_messages = warning\n",
+          f);
+    cr_assert(fclose(f) == 0);
+    snprintf(c->url, sizeof c->url, "host=%s user=postgres dbname=postgres", c->dir);
+    tw_test_cluster_start(c);
+}
+
+void tw_test_cluster_start(tw_test_cluster *c)
+{
+    char pg_ctl[300], data[160], log[160], opts[200], out[4096];
+    snprintf(pg_ctl, sizeof pg_ctl, "%s/pg_ctl", c->bindir);
+    snprintf(data, sizeof data, "%s/data", c->dir);
+    snprintf(log, sizeof log, "%s/log", c->dir);
+    snprintf(opts, sizeof opts, "-k %s", c->dir);
+    const char *args[] = {pg_ctl, "-D", data, "-l", log, "-w", "-t", "60", "-o", opts, "start",
+                          NULL};
+    int st = cluster_run(out, sizeof out, args);
+    cr_assert_eq(st, 0, "pg_ctl start failed (%d): %s (see %s)", st, out, log);
+}
+
+void tw_test_cluster_stop(tw_test_cluster *c, const char *mode)
+{
+    char pg_ctl[300], data[160], out[4096];
+    snprintf(pg_ctl, sizeof pg_ctl, "%s/pg_ctl", c->bindir);
+    snprintf(data, sizeof data, "%s/data", c->dir);
+    const char *args[] = {pg_ctl, "-D", data, "-m", mode, "-w", "-t", "60", "stop", NULL};
+    int st = cluster_run(out, sizeof out, args);
+    cr_assert_eq(st, 0, "pg_ctl stop -m %s failed (%d): %s", mode, st, out);
+}
+
+void tw_test_cluster_restart(tw_test_cluster *c, const char *mode)
+{
+    tw_test_cluster_stop(c, mode);
+    tw_test_cluster_start(c);
+}
+
+void tw_test_cluster_destroy(tw_test_cluster *c)
+{
+    if (!c->dir[0])
+        return;
+    char pidfile[200];
+    snprintf(pidfile, sizeof pidfile, "%s/data/postmaster.pid", c->dir);
+    if (access(pidfile, F_OK) == 0) {
+        char pg_ctl[300], data[160];
+        snprintf(pg_ctl, sizeof pg_ctl, "%s/pg_ctl", c->bindir);
+        snprintf(data, sizeof data, "%s/data", c->dir);
+        const char *args[] = {pg_ctl, "-D", data, "-m", "immediate", "-w", "stop", NULL};
+        (void)cluster_run(NULL, 0, args);
+    }
+    char *rm[] = {(char *)"/bin/rm", (char *)"-rf", c->dir, NULL};
+    (void)tw_test_run(NULL, 0, rm);
+    c->dir[0] = '\0';
 }

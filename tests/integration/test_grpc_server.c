@@ -112,6 +112,40 @@ static void sum_cancel(tw_grpc_call *call, void *arg)
     st.cancels++;
 }
 
+/* Client stream that pauses its connection's input for 200 ms after the
+ * first message: a handler that cannot keep up. */
+static struct event *resume_ev;
+static int paused_messages, messages_while_paused, pause_active;
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pause_active = 0;
+    tw_grpc_call_resume_input(arg);
+}
+
+static void pause_message(tw_grpc_call *call, const uint8_t *msg, size_t len, void *arg)
+{
+    if (pause_active)
+        messages_while_paused++;
+    if (paused_messages++ == 0) {
+        tw_grpc_call_pause_input(call);
+        pause_active = 1;
+        resume_ev = evtimer_new(base, resume_cb, call);
+        struct timeval tv = {0, 200000};
+        evtimer_add(resume_ev, &tv);
+    }
+    sum_message(call, msg, len, arg);
+}
+
+static void pause_done(tw_grpc_call *call, void *arg)
+{
+    event_free(resume_ev);
+    resume_ev = NULL;
+    sum_done(call, arg);
+}
+
 #define FLOOD_CHUNK 16384
 #define FLOOD_HIGH (64 * 1024)
 
@@ -165,6 +199,8 @@ static void setup(void)
          .on_cancel = on_cancel},
         {.path = "/t.T/Sum", .kind = TW_GRPC_CLIENT_STREAM, .on_message = sum_message,
          .on_half_close = sum_done, .on_cancel = sum_cancel},
+        {.path = "/t.T/PauseSum", .kind = TW_GRPC_CLIENT_STREAM, .on_message = pause_message,
+         .on_half_close = pause_done, .on_cancel = sum_cancel},
         {.path = "/t.T/Flood", .kind = TW_GRPC_SERVER_STREAM, .on_message = flood,
          .on_cancel = flood_cancel},
     };
@@ -260,6 +296,27 @@ Test(grpc_server, client_stream_sums)
                  r.message);
     cr_assert_eq(r.len, 3);
     cr_assert(memcmp(r.data, "401", 3) == 0);
+    tw_grpc_result_free(&r);
+}
+
+Test(grpc_server, paused_input_holds_back_the_client)
+{
+    /* 2000 messages of 1000 bytes: far more than one read's worth. */
+    static uint8_t chunk[1000];
+    static tw_grpc_buf msgs[2000];
+    for (int i = 0; i < 2000; i++)
+        msgs[i] = (tw_grpc_buf){chunk, sizeof chunk};
+    tw_grpc_result r = {0};
+    tw_grpc_call_opts opts = {.timeout_ms = 10000};
+    cr_assert_eq(tw_grpc_client_stream(channel, "/t.T/PauseSum", msgs, 2000, &opts, &r), 0,
+                 "%s", r.message);
+    cr_assert_eq(paused_messages, 2000, "every message arrives once resumed");
+    cr_assert_lt(messages_while_paused, 70, "at most one read's worth arrives while paused (%d)",
+                 messages_while_paused);
+    char want[32];
+    snprintf(want, sizeof want, "%d", 2000 * 1000);
+    cr_assert_eq(r.len, strlen(want));
+    cr_assert(memcmp(r.data, want, r.len) == 0);
     tw_grpc_result_free(&r);
 }
 

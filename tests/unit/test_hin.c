@@ -177,6 +177,11 @@ Test(hin, century_rule)
     cr_assert_eq(h.model_year, 2099, "relative to the reference year");
     dec_ok("ABC12345H627", 2026, &h);
     cr_assert_eq(h.model_year, 2027);
+    dec_ok("ABC12345H900", 1999, &h);
+    cr_assert_eq(h.model_year, 2000, "a 2000 model year recorded in 1999");
+    cr_assert_eq(h.production_year, 1999);
+    dec_ok("ABC12345H899", 1999, &h);
+    cr_assert_eq(h.model_year, 1999);
 }
 
 Test(hin, production_after_reference_year)

@@ -798,7 +798,8 @@ static int parse_src(tw_places *p, src_kind kind, const char *label, const char 
 
 static void sort_rows(tw_places *p)
 {
-    qsort_r(p->rows, p->nrows, sizeof *p->rows, row_cmp, p);
+    if (p->nrows > 1)
+        qsort_r(p->rows, p->nrows, sizeof *p->rows, row_cmp, p);
 }
 
 /* Gazetteer entries with key `key`, in country cc (NULL: any), deduplicated,

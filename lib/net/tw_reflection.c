@@ -4,6 +4,8 @@
  * that this file links without the server. */
 #include "tw_reflection.h"
 
+#include "tw_pbwalk.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,24 +60,6 @@ struct tw_reflection {
 
 /* ---- Wire walking ------------------------------------------------------ */
 
-/* Read a base-128 varint at *pos. Returns 0 and advances *pos, or -1 if it
- * runs past `len` or is longer than 10 bytes. */
-static int read_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 10; i++) {
-        if (*pos >= len)
-            return -1;
-        uint8_t b = p[(*pos)++];
-        v |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            *out = v;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* Walk the top-level fields of a FileDescriptorSet. For each `file` (field
  * 1, length-delimited) call add(r, offset, length) unless r is NULL; count
  * them in *n. Other fields are skipped. Returns 0, or -1 when the bytes are
@@ -83,49 +67,21 @@ static int read_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)
 static int walk_set(tw_reflection *r, const uint8_t *p, size_t len, size_t *n)
 {
     size_t pos = 0;
+    tw_pb_field f;
+    int rv;
     *n = 0;
-    while (pos < len) {
-        uint64_t key, v;
-        if (read_varint(p, len, &pos, &key) != 0)
+    while ((rv = tw_pb_next(p, len, &pos, &f)) == 1) {
+        if (f.number != 1)
+            continue;
+        if (f.wire_type != 2)
             return -1;
-        uint64_t field = key >> 3;
-        unsigned wt = (unsigned)(key & 7);
-        if (field == 0)
-            return -1;
-        switch (wt) {
-        case 0:
-            if (read_varint(p, len, &pos, &v) != 0)
-                return -1;
-            break;
-        case 1:
-            if (len - pos < 8)
-                return -1;
-            pos += 8;
-            break;
-        case 5:
-            if (len - pos < 4)
-                return -1;
-            pos += 4;
-            break;
-        case 2:
-            if (read_varint(p, len, &pos, &v) != 0 || v > len - pos)
-                return -1;
-            if (field == 1) {
-                if (r) {
-                    r->files[*n].bytes = r->buf + pos;
-                    r->files[*n].len = (size_t)v;
-                }
-                (*n)++;
-            }
-            pos += (size_t)v;
-            break;
-        default: /* groups (3, 4) never appear here; 6, 7 are invalid */
-            return -1;
+        if (r) {
+            r->files[*n].bytes = r->buf + (f.data - p);
+            r->files[*n].len = f.len;
         }
-        if (field == 1 && wt != 2)
-            return -1;
+        (*n)++;
     }
-    return 0;
+    return rv;
 }
 
 /* ---- Index ------------------------------------------------------------- */

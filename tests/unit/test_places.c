@@ -559,6 +559,25 @@ Test(places, loader_accepts_bom_crlf_quotes_and_column_order)
     tw_places_free(p);
 }
 
+Test(places, header_only_tables_load)
+{
+    const char hubs[] = "name,country,lat,lon,kind\n";
+    const char gaz[] = "country,name,lat,lon\n";
+    char err[256] = "";
+    tw_places *p = tw_places_load_mem(hubs, strlen(hubs), gaz, strlen(gaz), NULL, 0, err, sizeof err);
+    cr_assert(p, "%s", err);
+    cr_assert_eq(tw_places_count(p), 0);
+    cr_assert_eq(tw_places_hub_count(p), 0);
+    tw_place_result r;
+    cr_assert_eq(resolve(p, &r, "Calais", "FR", NULL), TW_PLACE_UNRESOLVED);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_NOT_FOUND, NULL));
+    tw_place_query q = {.has_coords = true, .lat = 1, .lon = 2};
+    cr_assert_eq(tw_place_resolve(p, &q, &r), TW_PLACE_RESOLVED);
+    cr_assert_eq(r.nearest_hub, -1, "no hubs");
+    cr_assert_eq(r.nearest_hub_km, -1);
+    tw_places_free(p);
+}
+
 Test(places, loader_errors_carry_line_numbers)
 {
     const char *gaz = "country,name,lat,lon,admin1\nFR,Calais,50.9,1.8,32\n";

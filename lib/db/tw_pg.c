@@ -176,11 +176,21 @@ static char *xstrdup(const char *s)
     return d;
 }
 
-/* Copy src into dst (n bytes) without trailing white space (libpq's
- * messages end with a newline). */
+/* Copy src into dst (n bytes) as one line without trailing white space
+ * (libpq's messages end with a newline and may span several lines). */
 static void trim_copy(char *dst, size_t n, const char *src)
 {
     snprintf(dst, n, "%s", src ? src : "");
+    char *w = dst;
+    for (const char *r = dst; *r; r++) {
+        if (*r == '\n' || *r == '\t') {
+            if (w > dst && w[-1] != ' ' && r[1] && r[1] != '\n' && r[1] != '\t')
+                *w++ = ' ';
+            continue;
+        }
+        *w++ = *r;
+    }
+    *w = '\0';
     size_t len = strlen(dst);
     while (len > 0 && (dst[len - 1] == '\n' || dst[len - 1] == ' ' || dst[len - 1] == '\r'))
         dst[--len] = '\0';
@@ -1081,13 +1091,16 @@ static int io_round(tw_pg *pg)
     pg_job *head = TAILQ_FIRST(&pg->inflight.h);
     if (pg->mode == MODE_SEQ && head && head->copying && copy_push(pg, head) < 0)
         return -1;
-    if (send_pending(pg) < 0 || flush_out(pg) < 0 || read_results(pg) < 0)
+    if (send_pending(pg) < 0 || flush_out(pg) < 0)
         return -1;
-    if (!pg->conn || PQstatus(pg->conn) == CONNECTION_BAD)
+    size_t sent = pg->inflight.n;
+    if (read_results(pg) < 0)
         return -1;
-    /* Room freed by completed jobs: send more on the next turn. */
-    if (pg->pending.n && pg->mode == MODE_PIPELINE &&
-        pg->inflight.n < (size_t)pg->opts.max_in_flight)
+    if (PQstatus(pg->conn) == CONNECTION_BAD)
+        return -1;
+    /* Jobs completed (room in the pipeline, or drained for a sequential
+     * job): send more on the next turn. Only on progress, never a spin. */
+    if (pg->pending.n && pg->inflight.n < sent)
         kick(pg);
     return 0;
 }

@@ -1030,7 +1030,7 @@ tw_places *tw_places_load(const char *hubs_csv_path, const char *gazetteer_csv_p
     }
     memcpy(ali, gazetteer_csv_path, dir);
     memcpy(ali + dir, fname, sizeof fname);
-    bool have = access(ali, R_OK) == 0;
+    bool have = access(ali, F_OK) == 0;
     tw_places *p = tw_places_load_ex(hubs_csv_path, gazetteer_csv_path, have ? ali : NULL, err,
                                      errlen);
     free(ali);

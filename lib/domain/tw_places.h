@@ -227,11 +227,13 @@ typedef struct tw_place_result {
  *     NAME_MISMATCH warning when a name is given that is not the hub's);
  *     not found → LOCODE_UNKNOWN warning and the name is tried, with the
  *     locode's country when no country is given.
- *  3. name (+ country when given, else every country): hubs first. A hub
- *     match wins, but when the gazetteer holds other places of that name
- *     (farther than TW_PLACE_SAME_KM from the hub), an admin1 hint that
- *     names one of them picks it instead; without such a hint the hub is
- *     taken with a HUB_PREFERRED warning. Otherwise the gazetteer: one match
+ *  3. name (+ country when given, else every country): hubs first, as they
+ *     are the places that matter. A hub match wins, but when the gazetteer
+ *     holds other places of that name (farther than TW_PLACE_SAME_KM from
+ *     the hub, in any country when none is given), an admin1 hint that names
+ *     one of them picks it instead; without such a hint the hub is taken
+ *     with a HUB_PREFERRED warning ("Essen", DE → the transit hub, warning
+ *     that Essen (Oldenburg) exists). Otherwise the gazetteer: one match
  *     → it; several → narrowed by the admin1 hint if it matches any (else
  *     ADMIN1_IGNORED); then if they are all within TW_PLACE_SAME_KM of each
  *     other and in one country → the first in file order (MERGED warning),
@@ -240,7 +242,10 @@ typedef struct tw_place_result {
  *     countries (no country given) are always ambiguous. No match →
  *     UNRESOLVED with NOT_FOUND (naming the countries that do have the name).
  *  4. nothing to go on → UNRESOLVED with NO_INPUT.
- * A resolved result always carries the nearest hub and its distance.
+ * The postcode is not used. An admin1 hint that contradicts a lone match is
+ * reported (ADMIN1_IGNORED) but does not unresolve it. A resolved result
+ * always carries the nearest hub (any kind) and its distance; `hub` is set
+ * only when the place is a hub (sources LOCODE and HUB).
  * Strings in *out are borrowed from p (never from q). Uses about 3 KiB of stack.
  * p and q must not be NULL. */
 tw_place_status tw_place_resolve(const tw_places *p, const tw_place_query *q,

@@ -1,12 +1,59 @@
-/* tidewatch-ingest: accepts purchase, shipment and seizure records into the event log */
-#include "tw_daemon.h"
+/* tidewatch-ingest: accepts purchase, shipment and seizure records into the
+ * event log. */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ingest.h"
+#include "tw_log.h"
+#include "tw_places.h"
+
+#ifndef TW_DATA_DIR
+#define TW_DATA_DIR "deploy/data"
+#endif
+
+#define OFF(f) offsetof(ingest_config, f)
+
+static const tw_setting extra[] = {
+    {.name = "data_dir", .env = "TIDEWATCH_DATA_DIR", .flag = "data-dir", .type = TW_SET_STRING,
+     .def = TW_DATA_DIR, .help = "directory with channel-hubs.csv and gazetteer.csv",
+     .offset = OFF(data_dir)},
+    {.name = "batch_max", .env = "TIDEWATCH_INGEST_BATCH", .flag = "batch", .type = TW_SET_INT,
+     .def = "1000", .min = 1, .max = 20000, .help = "most records per group-commit transaction",
+     .offset = OFF(batch_max)},
+    {.name = "flush_delay", .env = "TIDEWATCH_INGEST_FLUSH_DELAY", .flag = "flush-delay",
+     .type = TW_SET_DURATION_MS, .def = "2ms", .min = 0, .max = 1000,
+     .help = "how long a batch waits for company before it is written",
+     .offset = OFF(flush_delay_ms)},
+    {.name = "pipeline", .env = "TIDEWATCH_INGEST_PIPELINE", .flag = "pipeline",
+     .type = TW_SET_INT, .def = "2", .min = 1, .max = 16,
+     .help = "group-commit transactions in flight at once", .offset = OFF(pipeline)},
+    {.name = "stream_window", .env = "TIDEWATCH_INGEST_STREAM_WINDOW", .flag = "stream-window",
+     .type = TW_SET_INT, .def = "4000", .min = 1, .max = 1000000,
+     .help = "records one SubmitStream may have awaiting commit before it is paused",
+     .offset = OFF(stream_window)},
+};
+
+static ingest_config cfg;
 
 static const tw_daemon_spec spec = {
     .name = "ingest",
     .summary = "accepts purchase, shipment and seizure records into the event log",
     .default_listen = "127.0.0.1:50051",
     .default_metrics_listen = "127.0.0.1:9101",
+    .extra = extra,
+    .nextra = sizeof extra / sizeof extra[0],
+    .cfg = &cfg,
 };
+
+static void on_db_state(void *arg, int up)
+{
+    ingest_service *svc = arg;
+    if (tw_health_set(svc->daemon->health, "tidewatch.v1.IngestService",
+                      up ? TW_HEALTH_SERVING : TW_HEALTH_NOT_SERVING) != 0)
+        TW_ERROR(NULL, "could not update health");
+    TW_LOG(up ? TW_LOG_INFO : TW_LOG_WARN, NULL, "database %s", up ? "connected" : "unavailable");
+}
 
 int main(int argc, char **argv)
 {
@@ -15,7 +62,35 @@ int main(int argc, char **argv)
     int rv = tw_daemon_init(&d, &spec, info_paths, argc, argv);
     if (rv != 0)
         return rv < 0 ? 2 : 0;
-    rv = tw_daemon_run(&d);
+
+    ingest_service svc = {.daemon = &d, .cfg = &cfg, .stream_window = (size_t)cfg.stream_window};
+    char err[512], hubs[1024], gaz[1024];
+    int status = 1;
+    snprintf(hubs, sizeof hubs, "%s/channel-hubs.csv", cfg.data_dir);
+    snprintf(gaz, sizeof gaz, "%s/gazetteer.csv", cfg.data_dir);
+    svc.places = tw_places_load(hubs, gaz, err, sizeof err);
+    if (!svc.places) {
+        TW_ERROR(NULL, "place tables: %s", err);
+        goto out;
+    }
+    tw_pg_opts opts = {.name = "ingest", .on_state = on_db_state, .state_arg = &svc};
+    svc.pg = tw_pg_new(d.base, cfg.common.database_url, &opts, err, sizeof err);
+    if (!svc.pg) {
+        TW_ERROR(NULL, "database: %s", err);
+        goto out;
+    }
+    if (tw_health_set(d.health, "tidewatch.v1.IngestService", TW_HEALTH_NOT_SERVING) != 0 ||
+        ingest_writer_init(&svc.writer, d.base, svc.pg, d.metrics, (size_t)cfg.batch_max,
+                           (int)cfg.flush_delay_ms, (int)cfg.pipeline) != 0 ||
+        ingest_register(&svc) != 0) {
+        TW_ERROR(NULL, "could not set up the ingest service");
+        goto out;
+    }
+    status = tw_daemon_run(&d);
+out:
+    ingest_writer_free(&svc.writer);
+    tw_pg_free(svc.pg);
     tw_daemon_free(&d);
-    return rv;
+    tw_places_free(svc.places);
+    return status;
 }

@@ -1,0 +1,725 @@
+#include "tw_record.h"
+
+#include <math.h>
+#include <time.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistr.h>
+
+#include "tw_hin.h"
+#include "tw_places.h"
+#include "tw_serial.h"
+
+
+/* ---- the walk's state -------------------------------------------------- */
+
+typedef struct walk {
+    const tw_record_ctx *ctx;
+    tw_arena *arena;
+    tw_record_check *out;
+    char path[512];
+    size_t len;
+    int oom;
+    json_t *serials; /* derived.serials */
+    json_t *hulls;   /* derived.hulls */
+    json_t *places;  /* derived.places */
+} walk;
+
+/* Append ".name" (or "name" at the root) or "[i]" to the path; returns the
+ * previous length for pop(). */
+static size_t push(walk *w, const char *name)
+{
+    size_t old = w->len;
+    int n = snprintf(w->path + w->len, sizeof w->path - w->len, "%s%s", w->len ? "." : "", name);
+    if (n > 0)
+        w->len = w->len + (size_t)n < sizeof w->path ? w->len + (size_t)n : sizeof w->path - 1;
+    return old;
+}
+
+static size_t push_index(walk *w, size_t i)
+{
+    size_t old = w->len;
+    int n = snprintf(w->path + w->len, sizeof w->path - w->len, "[%zu]", i);
+    if (n > 0)
+        w->len = w->len + (size_t)n < sizeof w->path ? w->len + (size_t)n : sizeof w->path - 1;
+    return old;
+}
+
+static void pop(walk *w, size_t old)
+{
+    w->len = old;
+    w->path[old] = '\0';
+}
+
+static int grow(walk *w, tw_issue **items, size_t n, size_t *cap)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    tw_issue *ni = tw_arena_alloc(w->arena, ncap * sizeof *ni);
+    if (!ni) {
+        w->oom = 1;
+        return -1;
+    }
+    if (n)
+        memcpy(ni, *items, n * sizeof *ni);
+    *items = ni;
+    *cap = ncap;
+    return 0;
+}
+
+/* Record an issue at the current path plus `sub` (may be NULL). */
+static void issue(walk *w, int error, const char *sub, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void issue(walk *w, int error, const char *sub, const char *code, const char *fmt, ...)
+{
+    tw_record_check *o = w->out;
+    tw_issue **items = error ? &o->errors : &o->warnings;
+    size_t *n = error ? &o->nerrors : &o->nwarnings;
+    size_t *cap = error ? &o->cap_errors : &o->cap_warnings;
+    if (grow(w, items, *n, cap) != 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *reason = tw_arena_vprintf(w->arena, fmt, ap);
+    va_end(ap);
+    /* Reasons may quote submitted text: keep them valid UTF-8 for JSON. */
+    if (reason && u8_check((const uint8_t *)reason, strlen(reason)) != NULL)
+        for (char *c = reason; *c; c++)
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+    const char *field = sub ? tw_arena_printf(w->arena, "%s%s%s", w->path,
+                                              w->len && sub[0] != '[' ? "." : "", sub)
+                            : tw_arena_strdup(w->arena, w->len ? w->path : "(record)");
+    if (!reason || !field) {
+        w->oom = 1;
+        return;
+    }
+    (*items)[*n] = (tw_issue){.field = field, .code = code, .reason = reason};
+    (*n)++;
+}
+
+#define ERR(w, sub, code, ...) issue((w), 1, (sub), (code), __VA_ARGS__)
+#define WARN(w, sub, code, ...) issue((w), 0, (sub), (code), __VA_ARGS__)
+
+static void add_key(walk *w, const char ***keys, size_t *n, size_t *cap, const char *key)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*keys)[i], key) == 0)
+            return;
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 8;
+        const char **nk = tw_arena_alloc(w->arena, ncap * sizeof *nk);
+        if (!nk) {
+            w->oom = 1;
+            return;
+        }
+        if (*n)
+            memcpy(nk, *keys, *n * sizeof *nk);
+        *keys = nk;
+        *cap = ncap;
+    }
+    const char *copy = tw_arena_strdup(w->arena, key);
+    if (!copy) {
+        w->oom = 1;
+        return;
+    }
+    (*keys)[(*n)++] = copy;
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+static int text_ok(const char *s, size_t max, const char **why)
+{
+    size_t len = strlen(s);
+    if (len > max) {
+        *why = "too_long";
+        return 0;
+    }
+    if (u8_check((const uint8_t *)s, len) != NULL) {
+        *why = "bad_utf8";
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f) {
+            *why = "control_character";
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Check a string field; returns 1 when it is present and fine. */
+static int text(walk *w, const char *name, const char *s, int required, size_t max)
+{
+    if (!s || !s[0]) {
+        if (required)
+            ERR(w, name, "required", "%s is required", name);
+        return 0;
+    }
+    const char *why;
+    if (!text_ok(s, max, &why)) {
+        if (strcmp(why, "too_long") == 0)
+            ERR(w, name, why, "longer than %zu bytes", max);
+        else if (strcmp(why, "bad_utf8") == 0)
+            ERR(w, name, why, "not valid UTF-8");
+        else
+            ERR(w, name, why, "contains control characters");
+        return 0;
+    }
+    return 1;
+}
+
+static int country_ok(const char *s)
+{
+    return s && strlen(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z';
+}
+
+static void country(walk *w, const char *name, const char *s, int required)
+{
+    if (!s || !s[0]) {
+        if (required)
+            ERR(w, name, "required", "%s is required (ISO 3166-1 alpha-2, e.g. \"FR\")", name);
+        return;
+    }
+    if (!country_ok(s))
+        ERR(w, name, "bad_country", "\"%.16s\" is not an ISO 3166-1 alpha-2 code (two capital letters)",
+            s);
+}
+
+static int enum_ok(const ProtobufCEnumDescriptor *d, int value)
+{
+    return protobuf_c_enum_descriptor_get_value(d, value) != NULL;
+}
+
+/* An enum field: unknown numbers are errors, 0 (unspecified) is an error
+ * when required. Returns 1 when set to a known non-zero value. */
+static int enumeration(walk *w, const char *name, const ProtobufCEnumDescriptor *d, int value,
+                       int required)
+{
+    if (!enum_ok(d, value)) {
+        ERR(w, name, "bad_enum", "%d is not a %s", value, d->name);
+        return 0;
+    }
+    if (value == 0) {
+        if (required)
+            ERR(w, name, "required", "%s is required", name);
+        return 0;
+    }
+    return 1;
+}
+
+/* A timestamp: not before 1990, not more than the skew in the future. */
+static int timestamp(walk *w, const char *name, const Google__Protobuf__Timestamp *t, int required,
+                     int64_t *out)
+{
+    if (!t) {
+        if (required)
+            ERR(w, name, "required", "%s is required", name);
+        return 0;
+    }
+    if (t->nanos < 0 || t->nanos > 999999999) {
+        ERR(w, name, "bad_time", "nanos must be within 0..999999999");
+        return 0;
+    }
+    if (t->seconds < TW_RECORD_MIN_TIME_S) {
+        ERR(w, name, "too_early", "before 1990-01-01");
+        return 0;
+    }
+    if (t->seconds > w->ctx->now_s + TW_RECORD_FUTURE_SKEW_S) {
+        ERR(w, name, "in_future", "more than %d minutes in the future",
+            TW_RECORD_FUTURE_SKEW_S / 60);
+        return 0;
+    }
+    if (out)
+        *out = t->seconds;
+    return 1;
+}
+
+static void set_time(walk *w, int64_t s)
+{
+    if (!w->out->has_time) {
+        w->out->has_time = 1;
+        w->out->occurred_at_s = s;
+    }
+}
+
+/* ---- composite fields --------------------------------------------------- */
+
+static void party(walk *w, const char *name, const Tidewatch__V1__Party *p, int required)
+{
+    if (!p) {
+        if (required)
+            ERR(w, name, "required", "%s is required", name);
+        return;
+    }
+    size_t old = push(w, name);
+    enumeration(w, "kind", &tidewatch__v1__party__kind__descriptor, p->kind, 0);
+    text(w, "name", p->name, 1, TW_RECORD_MAX_NAME);
+    country(w, "country", p->country, 0);
+    text(w, "address", p->address, 0, TW_RECORD_MAX_TEXT);
+    for (size_t i = 0; i < p->n_identifiers; i++) {
+        const Tidewatch__V1__PartyIdentifier *id = p->identifiers[i];
+        size_t o2 = push(w, "identifiers");
+        push_index(w, i);
+        enumeration(w, "kind", &tidewatch__v1__party_identifier__kind__descriptor, id->kind, 1);
+        if (text(w, "value", id->value, 1, TW_RECORD_MAX_NAME) &&
+            id->kind == TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__EMAIL && !strchr(id->value, '@'))
+            WARN(w, "value", "odd_email", "does not look like an e-mail address");
+        country(w, "issuing_country", id->issuing_country, 0);
+        pop(w, o2);
+    }
+    pop(w, old);
+}
+
+/* UN/LOCODE: country code and three of A-Z, 2-9. */
+static int locode_ok(const char *s)
+{
+    if (strlen(s) != 5)
+        return 0;
+    for (int i = 0; i < 5; i++) {
+        char c = s[i];
+        int letter = c >= 'A' && c <= 'Z';
+        if (i < 2 ? !letter : !(letter || (c >= '2' && c <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+/* Resolve a place to coordinates (coordinates, then UN/LOCODE, then name
+ * and country through the gazetteer). Unresolved and ambiguous places are
+ * warnings, never a guess; malformed fields not caught before are errors. */
+static void resolve_place(walk *w, const Tidewatch__V1__Place *p)
+{
+    if (!w->ctx->places) {
+        WARN(w, NULL, "unresolved", "place tables are not loaded: the place is kept unresolved");
+        return;
+    }
+    tw_place_query q = {.locode = p->locode && p->locode[0] ? p->locode : NULL,
+                        .name = p->name && p->name[0] ? p->name : NULL,
+                        .country = p->country && p->country[0] ? p->country : NULL,
+                        .postcode = p->postcode && p->postcode[0] ? p->postcode : NULL};
+    if (p->coordinates) {
+        q.has_coords = true;
+        q.lat = p->coordinates->lat;
+        q.lon = p->coordinates->lon;
+    }
+    tw_place_result r;
+    tw_place_status st = tw_place_resolve(w->ctx->places, &q, &r);
+    for (size_t i = 0; i < r.nwarnings; i++) {
+        tw_place_warn_code code = r.warnings[i].code;
+        if (st == TW_PLACE_INVALID) {
+            /* coordinates, locode and country were checked above */
+            if (code == TW_PLACE_WARN_BAD_NAME || code == TW_PLACE_WARN_BAD_ADMIN1)
+                ERR(w, "name", tw_place_warn_name(code), "%s", r.warnings[i].text);
+            continue;
+        }
+        WARN(w, NULL, tw_place_warn_name(code), "%s", r.warnings[i].text);
+    }
+    if (st != TW_PLACE_RESOLVED)
+        return;
+    const tw_hub *hub = r.hub >= 0 ? tw_places_hub(w->ctx->places, (size_t)r.hub) : NULL;
+    const tw_hub *near = r.nearest_hub >= 0 ? tw_places_hub(w->ctx->places, (size_t)r.nearest_hub)
+                                            : NULL;
+    json_t *j = json_pack("{s:s, s:s, s:f, s:f, s:s?, s:s, s:s?}", "field", w->path, "source",
+                          tw_place_source_name(r.source), "lat", r.lat, "lon", r.lon, "name",
+                          r.name, "country", r.country, "locode", r.locode[0] ? r.locode : NULL);
+    if (j && hub)
+        json_object_set_new(j, "hub", json_pack("{s:s, s:s}", "name", hub->name, "kind",
+                                                tw_hub_kind_name(hub->kind)));
+    if (j && near)
+        json_object_set_new(j, "nearest_hub",
+                            json_pack("{s:s, s:s, s:f}", "name", near->name, "kind",
+                                      tw_hub_kind_name(near->kind), "km", r.nearest_hub_km));
+    if (!j || json_array_append_new(w->places, j) != 0)
+        w->oom = 1;
+}
+
+static void place(walk *w, const char *name, const Tidewatch__V1__Place *p, int required)
+{
+    if (!p) {
+        if (required)
+            ERR(w, name, "required", "%s is required", name);
+        return;
+    }
+    size_t old = push(w, name);
+    int have_coords = 0;
+    if (p->coordinates) {
+        double lat = p->coordinates->lat, lon = p->coordinates->lon;
+        if (!isfinite(lat) || lat < -90 || lat > 90 || !isfinite(lon) || lon < -180 || lon > 180)
+            ERR(w, "coordinates", "bad_coordinates", "latitude must be within -90..90 and "
+                "longitude within -180..180");
+        else
+            have_coords = 1;
+    }
+    int have_locode = 0;
+    if (p->locode && p->locode[0]) {
+        if (!locode_ok(p->locode))
+            ERR(w, "locode", "bad_locode", "\"%.16s\" is not a UN/LOCODE (country + 3 of A-Z, 2-9)",
+                p->locode);
+        else
+            have_locode = 1;
+    }
+    int have_name = text(w, "name", p->name, 0, TW_RECORD_MAX_NAME);
+    text(w, "postcode", p->postcode, 0, 32);
+    country(w, "country", p->country, 0);
+    text(w, "address", p->address, 0, TW_RECORD_MAX_TEXT);
+    if (!have_coords && !have_locode && !have_name)
+        ERR(w, NULL, "required", "a place needs coordinates, a UN/LOCODE or a name");
+    else
+        resolve_place(w, p);
+    pop(w, old);
+}
+
+/* Normalise one serial reading: errors reject the record, weak formats
+ * and fixes are warnings; keys go to the record's key list and derived. */
+static void serial_key(walk *w, const Tidewatch__V1__SerialReading *r, const char *make)
+{
+    tw_serial s;
+    if (tw_serial_normalize(r->text, strlen(r->text), make, &s) != TW_SERIAL_OK) {
+        ERR(w, "text", tw_serial_status_name(s.status), "%s", s.error_text);
+        return;
+    }
+    for (size_t i = 0; i < s.nwarnings; i++)
+        WARN(w, "text", "serial_format", "%s", s.warnings[i].text);
+    add_key(w, &w->out->serial_keys, &w->out->nserial_keys, &w->out->cap_serial, s.key);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:i}", "field", w->path, "raw",
+                          r->text, "key", s.key, "loose", s.loose_key, "format",
+                          tw_serial_format_name(s.format), "partial", s.partial, "method",
+                          (int)r->method, "completeness", (int)r->completeness);
+    if (!j || json_array_append_new(w->serials, j) != 0)
+        w->oom = 1;
+}
+
+/* The year of the record's time, or of now, anchors two-digit model years. */
+static int ref_year(const walk *w)
+{
+    time_t t = (time_t)(w->out->has_time ? w->out->occurred_at_s : w->ctx->now_s);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    return tm.tm_year + 1900;
+}
+
+static void hull_key(walk *w, const char *hull)
+{
+    tw_hin h;
+    if (tw_hin_decode(hull, strlen(hull), ref_year(w), &h) != TW_HIN_OK) {
+        ERR(w, "hull_number", tw_hin_status_name(h.status), "%s", h.error_text);
+        return;
+    }
+    for (size_t i = 0; i < h.nwarnings; i++)
+        WARN(w, "hull_number", "hull_format", "%s", h.warnings[i].text);
+    add_key(w, &w->out->hull_keys, &w->out->nhull_keys, &w->out->cap_hull, h.key);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:b}", "field", w->path,
+                          "raw", hull, "key", h.key, "kind", tw_hin_kind_name(h.kind), "country",
+                          h.country, "maker", h.maker, "month", h.month, "production_year",
+                          h.production_year, "model_year", h.model_year, "partial", h.partial);
+    if (!j || json_array_append_new(w->hulls, j) != 0)
+        w->oom = 1;
+}
+
+static void serial_reading(walk *w, const Tidewatch__V1__SerialReading *r, const char *make)
+{
+    enumeration(w, "method", &tidewatch__v1__serial_reading__method__descriptor, r->method, 0);
+    int illegible = r->completeness == TIDEWATCH__V1__SERIAL_READING__COMPLETENESS__ILLEGIBLE;
+    enumeration(w, "completeness", &tidewatch__v1__serial_reading__completeness__descriptor,
+                r->completeness, 0);
+    text(w, "note", r->note, 0, TW_RECORD_MAX_TEXT);
+    if (!r->text || !r->text[0]) {
+        if (!illegible)
+            ERR(w, "text", "required", "text is required unless completeness is ILLEGIBLE");
+        return;
+    }
+    if (!text(w, "text", r->text, 1, TW_RECORD_MAX_NAME))
+        return;
+    serial_key(w, r, make);
+}
+
+static void equipment(walk *w, const char *name, const Tidewatch__V1__Equipment *e)
+{
+    if (!e) {
+        ERR(w, name, "required", "%s is required", name);
+        return;
+    }
+    size_t old = push(w, name);
+    enumeration(w, "kind", &tidewatch__v1__equipment__kind__descriptor, e->kind, 1);
+    text(w, "make", e->make, 0, TW_RECORD_MAX_NAME);
+    text(w, "model", e->model, 0, TW_RECORD_MAX_NAME);
+    text(w, "description", e->description, 0, TW_RECORD_MAX_TEXT);
+    if (e->n_serials > TW_RECORD_MAX_SERIALS)
+        ERR(w, "serials", "too_many", "at most %d readings", TW_RECORD_MAX_SERIALS);
+    for (size_t i = 0; i < e->n_serials && i < TW_RECORD_MAX_SERIALS; i++) {
+        size_t o2 = push(w, "serials");
+        push_index(w, i);
+        serial_reading(w, e->serials[i], e->make);
+        pop(w, o2);
+    }
+    if (e->hull_number && e->hull_number[0]) {
+        if (text(w, "hull_number", e->hull_number, 0, 64)) {
+            if (e->kind == TIDEWATCH__V1__EQUIPMENT__KIND__ENGINE)
+                WARN(w, "hull_number", "unexpected", "engines do not carry hull numbers");
+            hull_key(w, e->hull_number);
+        }
+    }
+    if (!isfinite(e->power_hp) || e->power_hp < 0 || e->power_hp > 2000)
+        ERR(w, "power_hp", "out_of_range", "power must be within 0..2000 hp");
+    if (!isfinite(e->length_m) || e->length_m < 0 || e->length_m > 100)
+        ERR(w, "length_m", "out_of_range", "length must be within 0..100 m");
+    if (e->kind == TIDEWATCH__V1__EQUIPMENT__KIND__ENGINE && e->n_serials == 0)
+        WARN(w, "serials", "missing", "an engine without any serial reading cannot be traced");
+    if (e->kind == TIDEWATCH__V1__EQUIPMENT__KIND__BOAT && !(e->hull_number && e->hull_number[0]) &&
+        e->n_serials == 0)
+        WARN(w, "hull_number", "missing", "a boat without a hull number cannot be traced");
+    pop(w, old);
+}
+
+static void quantity(walk *w, uint32_t q)
+{
+    if (q > TW_RECORD_MAX_QUANTITY)
+        ERR(w, "quantity", "out_of_range", "quantity must be at most %d", TW_RECORD_MAX_QUANTITY);
+}
+
+static void money(walk *w, const char *name, const Tidewatch__V1__Money *m)
+{
+    if (!m)
+        return;
+    size_t old = push(w, name);
+    const char *c = m->currency;
+    if (!c || strlen(c) != 3 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' ||
+        c[2] < 'A' || c[2] > 'Z')
+        ERR(w, "currency", "bad_currency", "an ISO 4217 code such as \"EUR\" is required");
+    if (m->amount_minor < 0 || m->amount_minor > 1000000000000LL)
+        ERR(w, "amount_minor", "out_of_range", "amount must be within 0..10^12 minor units");
+    pop(w, old);
+}
+
+static void line_items(walk *w, const char *name, Tidewatch__V1__LineItem **items, size_t n)
+{
+    if (n == 0) {
+        ERR(w, name, "required", "at least one item is required");
+        return;
+    }
+    if (n > TW_RECORD_MAX_ITEMS) {
+        ERR(w, name, "too_many", "at most %d items per record", TW_RECORD_MAX_ITEMS);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t old = push(w, name);
+        push_index(w, i);
+        equipment(w, "equipment", items[i]->equipment);
+        quantity(w, items[i]->quantity);
+        money(w, "unit_price", items[i]->unit_price);
+        pop(w, old);
+    }
+}
+
+/* ---- bodies ------------------------------------------------------------- */
+
+static void purchase(walk *w, const Tidewatch__V1__Purchase *p)
+{
+    int64_t t; /* first: the time anchors two-digit years in hull numbers */
+    if (timestamp(w, "time", p->time, 1, &t))
+        set_time(w, t);
+    party(w, "seller", p->seller, 1);
+    party(w, "buyer", p->buyer, 0);
+    if (!p->buyer)
+        WARN(w, "buyer", "missing", "a purchase without a buyer leaves the chain open");
+    line_items(w, "items", p->items, p->n_items);
+    enumeration(w, "payment", &tidewatch__v1__payment_method__descriptor, (int)p->payment, 0);
+    place(w, "place", p->place, 0);
+    text(w, "invoice_ref", p->invoice_ref, 0, TW_RECORD_MAX_REF);
+}
+
+static void shipment(walk *w, const Tidewatch__V1__Shipment *s)
+{
+    party(w, "shipper", s->shipper, 0);
+    party(w, "carrier", s->carrier, 0);
+    party(w, "consignee", s->consignee, 0);
+    if (!s->origin && !s->destination)
+        ERR(w, "destination", "required", "a shipment needs an origin or a destination");
+    place(w, "origin", s->origin, 0);
+    place(w, "destination", s->destination, 0);
+    int64_t dispatched = 0, delivered = 0, expected = 0;
+    int hd = timestamp(w, "dispatched", s->dispatched, 0, &dispatched);
+    int hx = timestamp(w, "expected", s->expected, 0, NULL);
+    if (s->expected && s->expected->seconds >= TW_RECORD_MIN_TIME_S)
+        expected = s->expected->seconds;
+    int hv = timestamp(w, "delivered", s->delivered, 0, &delivered);
+    (void)hx;
+    if (!s->dispatched && !s->delivered)
+        ERR(w, "dispatched", "required", "a shipment needs a dispatch or a delivery time");
+    if (hd && hv && delivered < dispatched)
+        ERR(w, "delivered", "before_dispatch", "delivered before it was dispatched");
+    if (hd && expected && expected < dispatched)
+        WARN(w, "expected", "before_dispatch", "expected before it was dispatched");
+    if (hd)
+        set_time(w, dispatched);
+    else if (hv)
+        set_time(w, delivered);
+    text(w, "consignment_ref", s->consignment_ref, 0, TW_RECORD_MAX_REF);
+    text(w, "vehicle_registration", s->vehicle_registration, 0, 32);
+    line_items(w, "items", s->items, s->n_items);
+}
+
+static void seizure(walk *w, const Tidewatch__V1__Seizure *s)
+{
+    int64_t t;
+    if (timestamp(w, "time", s->time, 1, &t))
+        set_time(w, t);
+    party(w, "agency", s->agency, 1);
+    text(w, "case_ref", s->case_ref, 0, TW_RECORD_MAX_REF);
+    place(w, "place", s->place, 1);
+    if (s->n_items == 0 && !s->launch)
+        ERR(w, "items", "required", "a seizure needs items or launch information");
+    if (s->n_items > TW_RECORD_MAX_ITEMS)
+        ERR(w, "items", "too_many", "at most %d items per record", TW_RECORD_MAX_ITEMS);
+    for (size_t i = 0; i < s->n_items && i <= TW_RECORD_MAX_ITEMS; i++) {
+        size_t old = push(w, "items");
+        push_index(w, i);
+        equipment(w, "equipment", s->items[i]->equipment);
+        quantity(w, s->items[i]->quantity);
+        enumeration(w, "condition", &tidewatch__v1__seized_item__condition__descriptor,
+                    s->items[i]->condition, 0);
+        text(w, "note", s->items[i]->note, 0, TW_RECORD_MAX_TEXT);
+        pop(w, old);
+    }
+    if (s->launch) {
+        size_t old = push(w, "launch");
+        const Tidewatch__V1__LaunchInfo *l = s->launch;
+        if (l->people_aboard > 500)
+            ERR(w, "people_aboard", "out_of_range", "at most 500 people aboard");
+        uint64_t sum = 0;
+        for (size_t i = 0; i < l->n_nationalities; i++) {
+            size_t o2 = push(w, "nationalities");
+            push_index(w, i);
+            country(w, "country", l->nationalities[i]->country, 1);
+            sum += l->nationalities[i]->count;
+            pop(w, o2);
+        }
+        if (sum > l->people_aboard)
+            WARN(w, "nationalities", "inconsistent",
+                 "nationality counts add up to %llu, more than the %u people aboard",
+                 (unsigned long long)sum, l->people_aboard);
+        pop(w, old);
+    }
+}
+
+static void correction(walk *w, const Tidewatch__V1__Record *rec, const Tidewatch__V1__Correction *c)
+{
+    if (!c->corrects) {
+        ERR(w, "corrects", "required", "the corrected record's source and source_ref are required");
+    } else {
+        size_t old = push(w, "corrects");
+        int a = text(w, "source", c->corrects->source, 1, TW_RECORD_MAX_REF);
+        int b = text(w, "source_ref", c->corrects->source_ref, 1, TW_RECORD_MAX_REF);
+        if (a && b && rec->source && rec->source_ref &&
+            strcmp(c->corrects->source, rec->source) == 0 &&
+            strcmp(c->corrects->source_ref, rec->source_ref) == 0)
+            ERR(w, NULL, "self_reference", "a record cannot correct itself");
+        pop(w, old);
+    }
+    text(w, "reason", c->reason, 1, TW_RECORD_MAX_TEXT);
+    size_t old;
+    switch (c->replacement_case) {
+    case TIDEWATCH__V1__CORRECTION__REPLACEMENT_PURCHASE:
+        old = push(w, "purchase");
+        purchase(w, c->purchase);
+        pop(w, old);
+        break;
+    case TIDEWATCH__V1__CORRECTION__REPLACEMENT_SHIPMENT:
+        old = push(w, "shipment");
+        shipment(w, c->shipment);
+        pop(w, old);
+        break;
+    case TIDEWATCH__V1__CORRECTION__REPLACEMENT_SEIZURE:
+        old = push(w, "seizure");
+        seizure(w, c->seizure);
+        pop(w, old);
+        break;
+    default:
+        break; /* a retraction */
+    }
+}
+
+static void grading(walk *w, const Tidewatch__V1__Grading *g)
+{
+    if (!g)
+        return;
+    size_t old = push(w, "grading");
+    enumeration(w, "source", &tidewatch__v1__grading__source_evaluation__descriptor, g->source, 1);
+    enumeration(w, "information", &tidewatch__v1__grading__information_assessment__descriptor,
+                g->information, 1);
+    int h = enumeration(w, "handling", &tidewatch__v1__grading__handling__descriptor, g->handling,
+                        1);
+    int conditions = text(w, "handling_conditions", g->handling_conditions, 0, TW_RECORD_MAX_TEXT);
+    if (h && g->handling == TIDEWATCH__V1__GRADING__HANDLING__HANDLING_C_CONDITIONS && !conditions)
+        ERR(w, "handling_conditions", "required", "handling C needs its conditions");
+    pop(w, old);
+}
+
+/* ---- entry point ---------------------------------------------------------- */
+
+int tw_record_validate(const tw_record_ctx *ctx, const Tidewatch__V1__Record *rec,
+                       tw_arena *arena, tw_record_check *out)
+{
+    memset(out, 0, sizeof *out);
+    walk w = {.ctx = ctx, .arena = arena, .out = out};
+    out->derived = json_object();
+    w.serials = json_array();
+    w.hulls = json_array();
+    w.places = json_array();
+    if (!out->derived || !w.serials || !w.hulls || !w.places) {
+        json_decref(w.serials);
+        json_decref(w.hulls);
+        json_decref(w.places);
+        return -1;
+    }
+    json_object_set_new(out->derived, "serials", w.serials);
+    json_object_set_new(out->derived, "hulls", w.hulls);
+    json_object_set_new(out->derived, "places", w.places);
+
+    text(&w, "source", rec->source, 1, TW_RECORD_MAX_REF);
+    text(&w, "source_ref", rec->source_ref, 1, TW_RECORD_MAX_REF);
+    grading(&w, rec->grading);
+    if (!rec->grading)
+        WARN(&w, "grading", "missing", "ungraded information (3x5x2) is treated as untested");
+    size_t old;
+    switch (rec->body_case) {
+    case TIDEWATCH__V1__RECORD__BODY_PURCHASE:
+        out->kind = TW_RECORD_PURCHASE;
+        old = push(&w, "purchase");
+        purchase(&w, rec->purchase);
+        pop(&w, old);
+        break;
+    case TIDEWATCH__V1__RECORD__BODY_SHIPMENT:
+        out->kind = TW_RECORD_SHIPMENT;
+        old = push(&w, "shipment");
+        shipment(&w, rec->shipment);
+        pop(&w, old);
+        break;
+    case TIDEWATCH__V1__RECORD__BODY_SEIZURE:
+        out->kind = TW_RECORD_SEIZURE;
+        old = push(&w, "seizure");
+        seizure(&w, rec->seizure);
+        pop(&w, old);
+        break;
+    case TIDEWATCH__V1__RECORD__BODY_CORRECTION:
+        out->kind = TW_RECORD_CORRECTION;
+        old = push(&w, "correction");
+        correction(&w, rec, rec->correction);
+        pop(&w, old);
+        break;
+    default:
+        ERR(&w, "body", "required", "one of purchase, shipment, seizure or correction is required");
+        break;
+    }
+    return w.oom ? -1 : 0;
+}
+
+void tw_record_check_free(tw_record_check *c)
+{
+    json_decref(c->derived);
+    c->derived = NULL;
+}

@@ -1,0 +1,78 @@
+/* tw_record: validation and normalisation of a submitted tidewatch.v1.Record.
+ *
+ * Pure: takes a decoded record and a context (the current time, the place
+ * tables), returns every problem found with its field path, and what
+ * consumers need derived from the record (normalised serial and hull keys,
+ * resolved places) as values. No I/O. All output memory lives in the
+ * caller's arena. */
+#ifndef TW_RECORD_H
+#define TW_RECORD_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tidewatch/v1/records.pb-c.h"
+#include "tw_arena.h"
+
+typedef struct tw_places tw_places;
+
+/* Limits (documented in the README's record reference). */
+#define TW_RECORD_MAX_REF 128         /* source, source_ref, case refs */
+#define TW_RECORD_MAX_NAME 256        /* names, makes, models */
+#define TW_RECORD_MAX_TEXT 1024       /* addresses, notes, reasons */
+#define TW_RECORD_MAX_ITEMS 1000      /* line items per record */
+#define TW_RECORD_MAX_SERIALS 16      /* readings per piece of equipment */
+#define TW_RECORD_MAX_QUANTITY 100000 /* per line item */
+#define TW_RECORD_MIN_TIME_S 631152000 /* 1990-01-01T00:00:00Z */
+#define TW_RECORD_FUTURE_SKEW_S 600   /* how far in the future a time may be */
+
+typedef enum {
+    TW_RECORD_PURCHASE = 1,
+    TW_RECORD_SHIPMENT = 2,
+    TW_RECORD_SEIZURE = 3,
+    TW_RECORD_CORRECTION = 4,
+} tw_record_kind;
+
+/* One problem: where ("purchase.items[0].equipment.serials[1].text"), a
+ * stable code ("required", "too_long", ...) and words for a person. */
+typedef struct tw_issue {
+    const char *field;
+    const char *code;
+    const char *reason;
+} tw_issue;
+
+typedef struct tw_record_ctx {
+    int64_t now_s;            /* current Unix time */
+    const tw_places *places;  /* NULL: places stay unresolved (warning) */
+} tw_record_ctx;
+
+typedef struct tw_record_check {
+    tw_issue *errors;
+    size_t nerrors;
+    tw_issue *warnings;
+    size_t nwarnings;
+    tw_record_kind kind;     /* 0 when there is no body */
+    int has_time;
+    int64_t occurred_at_s;   /* the record's own time (purchase, dispatch, seizure) */
+    const char **serial_keys; /* distinct strict keys of every reading */
+    size_t nserial_keys;
+    const char **hull_keys;   /* distinct normalised hull numbers */
+    size_t nhull_keys;
+    json_t *derived;         /* owned by the caller: json_decref */
+    /* internal growth state */
+    size_t cap_errors, cap_warnings, cap_serial, cap_hull;
+} tw_record_check;
+
+/* Validate and normalise `rec`. Fills *out (zeroed first); every string in
+ * it lives in `arena`, except `derived`, which the caller releases with
+ * json_decref. The record is acceptable when out->nerrors == 0. Returns 0,
+ * or -1 only when memory ran out (then out is incomplete and the record
+ * must be treated as not validated). */
+int tw_record_validate(const tw_record_ctx *ctx, const Tidewatch__V1__Record *rec,
+                       tw_arena *arena, tw_record_check *out) __attribute__((warn_unused_result));
+
+/* Release what tw_record_validate allocated outside the arena. */
+void tw_record_check_free(tw_record_check *c);
+
+#endif

@@ -14,6 +14,22 @@
 
 /* ---- the walk's state -------------------------------------------------- */
 
+/* At most this many errors, and as many warnings, are kept per record; one
+ * more issue with code "too_many_issues" says that the rest were dropped.
+ * Without a cap a 4 MiB message of empty repeated entries (two bytes each)
+ * would produce millions of issues and hundreds of MiB of arena. */
+#define MAX_ISSUES 100
+
+/* An expected delivery time is naturally in the future: allow up to a year. */
+#define EXPECTED_FUTURE_S (366 * 86400)
+
+/* Index over a key list (open addressing, slots hold index + 1), so that
+ * de-duplicating 1000 items x 16 readings is not quadratic. */
+typedef struct keyset {
+    size_t *slots;
+    size_t nslots; /* a power of two, or 0 */
+} keyset;
+
 typedef struct walk {
     const tw_record_ctx *ctx;
     tw_arena *arena;
@@ -24,6 +40,7 @@ typedef struct walk {
     json_t *serials; /* derived.serials */
     json_t *hulls;   /* derived.hulls */
     json_t *places;  /* derived.places */
+    keyset serial_set, hull_set;
 } walk;
 
 /* Append ".name" (or "name" at the root) or "[i]" to the path; returns the
@@ -78,20 +95,30 @@ static void issue(walk *w, int error, const char *sub, const char *code, const c
     tw_issue **items = error ? &o->errors : &o->warnings;
     size_t *n = error ? &o->nerrors : &o->nwarnings;
     size_t *cap = error ? &o->cap_errors : &o->cap_warnings;
+    if (*n > MAX_ISSUES)
+        return;
     if (grow(w, items, *n, cap) != 0)
         return;
-    va_list ap;
-    va_start(ap, fmt);
-    char *reason = tw_arena_vprintf(w->arena, fmt, ap);
-    va_end(ap);
+    char *reason;
+    if (*n == MAX_ISSUES) {
+        code = "too_many_issues";
+        reason = tw_arena_printf(w->arena, "more than %d %s: the rest are not reported",
+                                 MAX_ISSUES, error ? "errors" : "warnings");
+    } else {
+        va_list ap;
+        va_start(ap, fmt);
+        reason = tw_arena_vprintf(w->arena, fmt, ap);
+        va_end(ap);
+    }
     /* Reasons may quote submitted text: keep them valid UTF-8 for JSON. */
     if (reason && u8_check((const uint8_t *)reason, strlen(reason)) != NULL)
         for (char *c = reason; *c; c++)
             if ((unsigned char)*c >= 0x80)
                 *c = '?';
-    const char *field = sub ? tw_arena_printf(w->arena, "%s%s%s", w->path,
-                                              w->len && sub[0] != '[' ? "." : "", sub)
-                            : tw_arena_strdup(w->arena, w->len ? w->path : "(record)");
+    const char *field = *n == MAX_ISSUES ? "(record)"
+                        : sub ? tw_arena_printf(w->arena, "%s%s%s", w->path,
+                                                w->len && sub[0] != '[' ? "." : "", sub)
+                              : tw_arena_strdup(w->arena, w->len ? w->path : "(record)");
     if (!reason || !field) {
         w->oom = 1;
         return;
@@ -103,11 +130,52 @@ static void issue(walk *w, int error, const char *sub, const char *code, const c
 #define ERR(w, sub, code, ...) issue((w), 1, (sub), (code), __VA_ARGS__)
 #define WARN(w, sub, code, ...) issue((w), 0, (sub), (code), __VA_ARGS__)
 
-static void add_key(walk *w, const char ***keys, size_t *n, size_t *cap, const char *key)
+static size_t key_hash(const char *s)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp((*keys)[i], key) == 0)
-            return;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static void keyset_insert(keyset *set, const char *key, size_t i)
+{
+    size_t m = set->nslots - 1, j = key_hash(key) & m;
+    while (set->slots[j])
+        j = (j + 1) & m;
+    set->slots[j] = i + 1;
+}
+
+/* Make room for n keys (keys[0..n) stay indexed); half the slots stay
+ * empty. Returns 0, or -1 on ENOMEM. */
+static int keyset_reserve(walk *w, keyset *set, const char **keys, size_t n)
+{
+    if (2 * n <= set->nslots)
+        return 0;
+    size_t ns = set->nslots ? set->nslots * 2 : 32;
+    while (2 * n > ns)
+        ns *= 2;
+    size_t *slots = tw_arena_calloc(w->arena, ns, sizeof *slots);
+    if (!slots) {
+        w->oom = 1;
+        return -1;
+    }
+    set->slots = slots;
+    set->nslots = ns;
+    for (size_t k = 0; k + 1 < n; k++) /* the n-th is inserted by the caller */
+        keyset_insert(set, keys[k], k);
+    return 0;
+}
+
+static void add_key(walk *w, keyset *set, const char ***keys, size_t *n, size_t *cap,
+                    const char *key)
+{
+    if (set->nslots) {
+        size_t m = set->nslots - 1;
+        for (size_t j = key_hash(key) & m; set->slots[j]; j = (j + 1) & m)
+            if (strcmp((*keys)[set->slots[j] - 1], key) == 0)
+                return;
+    }
     if (*n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 8;
         const char **nk = tw_arena_alloc(w->arena, ncap * sizeof *nk);
@@ -125,7 +193,11 @@ static void add_key(walk *w, const char ***keys, size_t *n, size_t *cap, const c
         w->oom = 1;
         return;
     }
-    (*keys)[(*n)++] = copy;
+    if (keyset_reserve(w, set, *keys, *n + 1) != 0)
+        return;
+    (*keys)[*n] = copy;
+    keyset_insert(set, copy, *n);
+    (*n)++;
 }
 
 /* ---- values ------------------------------------------------------------ */
@@ -213,7 +285,7 @@ static int enumeration(walk *w, const char *name, const ProtobufCEnumDescriptor 
 
 /* A timestamp: not before 1990, not more than the skew in the future. */
 static int timestamp(walk *w, const char *name, const Google__Protobuf__Timestamp *t, int required,
-                     int64_t *out)
+                     int64_t future_s, int64_t *out)
 {
     if (!t) {
         if (required)
@@ -228,9 +300,11 @@ static int timestamp(walk *w, const char *name, const Google__Protobuf__Timestam
         ERR(w, name, "too_early", "before 1990-01-01");
         return 0;
     }
-    if (t->seconds > w->ctx->now_s + TW_RECORD_FUTURE_SKEW_S) {
-        ERR(w, name, "in_future", "more than %d minutes in the future",
-            TW_RECORD_FUTURE_SKEW_S / 60);
+    if (t->seconds > w->ctx->now_s + future_s) {
+        if (future_s < 86400)
+            ERR(w, name, "in_future", "more than %d minutes in the future", (int)(future_s / 60));
+        else
+            ERR(w, name, "in_future", "more than %d days in the future", (int)(future_s / 86400));
         return 0;
     }
     if (out)
@@ -373,18 +447,49 @@ static void place(walk *w, const char *name, const Tidewatch__V1__Place *p, int 
     pop(w, old);
 }
 
+/* Issue codes for tw_serial and tw_hin errors, in the same snake_case
+ * vocabulary as the rest (their status names are words for people). */
+static const char *serial_code(tw_serial_status st)
+{
+    switch (st) {
+    case TW_SERIAL_ERR_UTF8: return "bad_utf8";
+    case TW_SERIAL_ERR_TOO_LONG: return "too_long";
+    case TW_SERIAL_ERR_CHAR: return "bad_character";
+    case TW_SERIAL_ERR_EMPTY: return "empty";
+    default: return "invalid";
+    }
+}
+
+static const char *hin_code(tw_hin_status st)
+{
+    switch (st) {
+    case TW_HIN_ERR_UTF8: return "bad_utf8";
+    case TW_HIN_ERR_TOO_LONG: return "too_long";
+    case TW_HIN_ERR_CHAR: return "bad_character";
+    case TW_HIN_ERR_EMPTY: return "empty";
+    default: return "invalid";
+    }
+}
+
 /* Normalise one serial reading: errors reject the record, weak formats
- * and fixes are warnings; keys go to the record's key list and derived. */
+ * and fixes are warnings; keys go to the record's key list and derived. An
+ * ILLEGIBLE reading with nothing readable ("???") is what it says: no key,
+ * no error. */
 static void serial_key(walk *w, const Tidewatch__V1__SerialReading *r, const char *make)
 {
     tw_serial s;
     if (tw_serial_normalize(r->text, strlen(r->text), make, &s) != TW_SERIAL_OK) {
-        ERR(w, "text", tw_serial_status_name(s.status), "%s", s.error_text);
+        if (s.status == TW_SERIAL_ERR_EMPTY &&
+            r->completeness == TIDEWATCH__V1__SERIAL_READING__COMPLETENESS__ILLEGIBLE)
+            return;
+        if (s.status == TW_SERIAL_ERR_NOMEM)
+            w->oom = 1;
+        ERR(w, "text", serial_code(s.status), "%s", s.error_text);
         return;
     }
     for (size_t i = 0; i < s.nwarnings; i++)
         WARN(w, "text", "serial_format", "%s", s.warnings[i].text);
-    add_key(w, &w->out->serial_keys, &w->out->nserial_keys, &w->out->cap_serial, s.key);
+    add_key(w, &w->serial_set, &w->out->serial_keys, &w->out->nserial_keys, &w->out->cap_serial, s.key);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:i}", "field", w->path, "raw",
                           r->text, "key", s.key, "loose", s.loose_key, "format",
                           tw_serial_format_name(s.format), "partial", s.partial, "method",
@@ -398,7 +503,8 @@ static int ref_year(const walk *w)
 {
     time_t t = (time_t)(w->out->has_time ? w->out->occurred_at_s : w->ctx->now_s);
     struct tm tm;
-    gmtime_r(&t, &tm);
+    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 1000 || tm.tm_year + 1900 > 9999)
+        return 2000; /* a nonsensical ctx->now_s; tw_hin needs 1000-9999 */
     return tm.tm_year + 1900;
 }
 
@@ -406,12 +512,14 @@ static void hull_key(walk *w, const char *hull)
 {
     tw_hin h;
     if (tw_hin_decode(hull, strlen(hull), ref_year(w), &h) != TW_HIN_OK) {
-        ERR(w, "hull_number", tw_hin_status_name(h.status), "%s", h.error_text);
+        if (h.status == TW_HIN_ERR_NOMEM)
+            w->oom = 1;
+        ERR(w, "hull_number", hin_code(h.status), "%s", h.error_text);
         return;
     }
     for (size_t i = 0; i < h.nwarnings; i++)
         WARN(w, "hull_number", "hull_format", "%s", h.warnings[i].text);
-    add_key(w, &w->out->hull_keys, &w->out->nhull_keys, &w->out->cap_hull, h.key);
+    add_key(w, &w->hull_set, &w->out->hull_keys, &w->out->nhull_keys, &w->out->cap_hull, h.key);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:b}", "field", w->path,
                           "raw", hull, "key", h.key, "kind", tw_hin_kind_name(h.kind), "country",
                           h.country, "maker", h.maker, "month", h.month, "production_year",
@@ -520,7 +628,7 @@ static void line_items(walk *w, const char *name, Tidewatch__V1__LineItem **item
 static void purchase(walk *w, const Tidewatch__V1__Purchase *p)
 {
     int64_t t; /* first: the time anchors two-digit years in hull numbers */
-    if (timestamp(w, "time", p->time, 1, &t))
+    if (timestamp(w, "time", p->time, 1, TW_RECORD_FUTURE_SKEW_S, &t))
         set_time(w, t);
     party(w, "seller", p->seller, 1);
     party(w, "buyer", p->buyer, 0);
@@ -542,17 +650,14 @@ static void shipment(walk *w, const Tidewatch__V1__Shipment *s)
     place(w, "origin", s->origin, 0);
     place(w, "destination", s->destination, 0);
     int64_t dispatched = 0, delivered = 0, expected = 0;
-    int hd = timestamp(w, "dispatched", s->dispatched, 0, &dispatched);
-    int hx = timestamp(w, "expected", s->expected, 0, NULL);
-    if (s->expected && s->expected->seconds >= TW_RECORD_MIN_TIME_S)
-        expected = s->expected->seconds;
-    int hv = timestamp(w, "delivered", s->delivered, 0, &delivered);
-    (void)hx;
+    int hd = timestamp(w, "dispatched", s->dispatched, 0, TW_RECORD_FUTURE_SKEW_S, &dispatched);
+    int hx = timestamp(w, "expected", s->expected, 0, EXPECTED_FUTURE_S, &expected);
+    int hv = timestamp(w, "delivered", s->delivered, 0, TW_RECORD_FUTURE_SKEW_S, &delivered);
     if (!s->dispatched && !s->delivered)
         ERR(w, "dispatched", "required", "a shipment needs a dispatch or a delivery time");
     if (hd && hv && delivered < dispatched)
         ERR(w, "delivered", "before_dispatch", "delivered before it was dispatched");
-    if (hd && expected && expected < dispatched)
+    if (hd && hx && expected < dispatched)
         WARN(w, "expected", "before_dispatch", "expected before it was dispatched");
     if (hd)
         set_time(w, dispatched);
@@ -566,7 +671,7 @@ static void shipment(walk *w, const Tidewatch__V1__Shipment *s)
 static void seizure(walk *w, const Tidewatch__V1__Seizure *s)
 {
     int64_t t;
-    if (timestamp(w, "time", s->time, 1, &t))
+    if (timestamp(w, "time", s->time, 1, TW_RECORD_FUTURE_SKEW_S, &t))
         set_time(w, t);
     party(w, "agency", s->agency, 1);
     text(w, "case_ref", s->case_ref, 0, TW_RECORD_MAX_REF);
@@ -575,7 +680,7 @@ static void seizure(walk *w, const Tidewatch__V1__Seizure *s)
         ERR(w, "items", "required", "a seizure needs items or launch information");
     if (s->n_items > TW_RECORD_MAX_ITEMS)
         ERR(w, "items", "too_many", "at most %d items per record", TW_RECORD_MAX_ITEMS);
-    for (size_t i = 0; i < s->n_items && i <= TW_RECORD_MAX_ITEMS; i++) {
+    for (size_t i = 0; i < s->n_items && i < TW_RECORD_MAX_ITEMS; i++) {
         size_t old = push(w, "items");
         push_index(w, i);
         equipment(w, "equipment", s->items[i]->equipment);
@@ -653,7 +758,8 @@ static void grading(walk *w, const Tidewatch__V1__Grading *g)
                 g->information, 1);
     int h = enumeration(w, "handling", &tidewatch__v1__grading__handling__descriptor, g->handling,
                         1);
-    int conditions = text(w, "handling_conditions", g->handling_conditions, 0, TW_RECORD_MAX_TEXT);
+    text(w, "handling_conditions", g->handling_conditions, 0, TW_RECORD_MAX_TEXT);
+    int conditions = g->handling_conditions && g->handling_conditions[0];
     if (h && g->handling == TIDEWATCH__V1__GRADING__HANDLING__HANDLING_C_CONDITIONS && !conditions)
         ERR(w, "handling_conditions", "required", "handling C needs its conditions");
     pop(w, old);

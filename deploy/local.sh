@@ -230,6 +230,32 @@ migrate() {
   [ -z "$out" ] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/  /'
 }
 
+# Each daemon logs in as its own user, a member of the group role that the
+# migrations grant exactly what that service needs (least privilege).
+role_of() {
+  case $1 in
+    ingest) echo tidewatch_ingest ;;
+    provenance|alerts) echo tidewatch_consumer ;;
+    query) echo tidewatch_query ;;
+  esac
+}
+
+service_logins() {
+  local name sql=
+  for name in "${SERVICES[@]}"; do
+    sql+="DO \$\$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tw_$name') THEN
+        CREATE ROLE tw_$name LOGIN;
+      END IF;
+    END \$\$;
+    GRANT $(role_of "$name") TO tw_$name;
+"
+  done
+  psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -c "$sql" >>"$LOG_DIR/migrate.log" 2>&1 ||
+    tw_die "cannot create the service logins (log: var/log/migrate.log)"
+  echo "service logins: ${SERVICES[*]/#/tw_}"
+}
+
 start_service() {
   local name=$1 bin=$BIN_DIR/tidewatch-$1 port metrics pid log
   port=$(port_of "$name")
@@ -248,7 +274,7 @@ start_service() {
   # setsid: the daemon leaves our session, so ^C in this terminal spares it.
   (
     cd "$ROOT"
-    export TIDEWATCH_DATABASE_URL=$DB_URL
+    export TIDEWATCH_DATABASE_URL="host=$RUN_DIR dbname=$DB_NAME user=tw_$name"
     export TIDEWATCH_LISTEN=127.0.0.1:$port
     export TIDEWATCH_METRICS_LISTEN=127.0.0.1:$metrics
     export TIDEWATCH_LOG_LEVEL=${TIDEWATCH_LOG_LEVEL:-info}
@@ -392,6 +418,7 @@ cmd_up() {
   pg_up
   tw_section "migrate"
   migrate
+  service_logins
   tw_section "services"
   services_up
   demo

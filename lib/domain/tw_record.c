@@ -363,19 +363,22 @@ static int locode_ok(const char *s)
 }
 
 /* Resolve a place to coordinates (coordinates, then UN/LOCODE, then name
- * and country through the gazetteer). Unresolved and ambiguous places are
- * warnings, never a guess; malformed fields not caught before are errors. */
-static void resolve_place(walk *w, const Tidewatch__V1__Place *p)
+ * and country through the gazetteer), from the fields that passed the
+ * checks above only (a malformed one is an error already and must not be
+ * reported twice). Unresolved and ambiguous places are warnings, never a
+ * guess; what tw_places finds malformed beyond our checks (a name with no
+ * letter or digit) is an error. */
+static void resolve_place(walk *w, const Tidewatch__V1__Place *p, int have_coords,
+                          int have_locode, int have_name, int have_country)
 {
     if (!w->ctx->places) {
         WARN(w, NULL, "unresolved", "place tables are not loaded: the place is kept unresolved");
         return;
     }
-    tw_place_query q = {.locode = p->locode && p->locode[0] ? p->locode : NULL,
-                        .name = p->name && p->name[0] ? p->name : NULL,
-                        .country = p->country && p->country[0] ? p->country : NULL,
-                        .postcode = p->postcode && p->postcode[0] ? p->postcode : NULL};
-    if (p->coordinates) {
+    tw_place_query q = {.locode = have_locode ? p->locode : NULL,
+                        .name = have_name ? p->name : NULL,
+                        .country = have_country ? p->country : NULL};
+    if (have_coords) {
         q.has_coords = true;
         q.lat = p->coordinates->lat;
         q.lon = p->coordinates->lon;
@@ -384,14 +387,18 @@ static void resolve_place(walk *w, const Tidewatch__V1__Place *p)
     tw_place_status st = tw_place_resolve(w->ctx->places, &q, &r);
     for (size_t i = 0; i < r.nwarnings; i++) {
         tw_place_warn_code code = r.warnings[i].code;
-        if (st == TW_PLACE_INVALID) {
-            /* coordinates, locode and country were checked above */
-            if (code == TW_PLACE_WARN_BAD_NAME || code == TW_PLACE_WARN_BAD_ADMIN1)
-                ERR(w, "name", tw_place_warn_name(code), "%s", r.warnings[i].text);
+        if (st != TW_PLACE_INVALID) {
+            WARN(w, NULL, tw_place_warn_name(code), "%s", r.warnings[i].text);
             continue;
         }
-        WARN(w, NULL, tw_place_warn_name(code), "%s", r.warnings[i].text);
+        const char *sub = code == TW_PLACE_WARN_BAD_COORDS   ? "coordinates"
+                          : code == TW_PLACE_WARN_BAD_LOCODE  ? "locode"
+                          : code == TW_PLACE_WARN_BAD_COUNTRY ? "country"
+                                                              : "name";
+        ERR(w, sub, tw_place_warn_name(code), "%s", r.warnings[i].text);
     }
+    if (st == TW_PLACE_INVALID && r.nwarnings == 0)
+        ERR(w, NULL, "invalid", "the place tables reject this place");
     if (st != TW_PLACE_RESOLVED)
         return;
     const tw_hub *hub = r.hub >= 0 ? tw_places_hub(w->ctx->places, (size_t)r.hub) : NULL;
@@ -436,14 +443,16 @@ static void place(walk *w, const char *name, const Tidewatch__V1__Place *p, int 
         else
             have_locode = 1;
     }
-    int have_name = text(w, "name", p->name, 0, TW_RECORD_MAX_NAME);
+    /* The place tables take names of at most TW_PLACE_NAME_MAX bytes. */
+    int have_name = text(w, "name", p->name, 0, TW_PLACE_NAME_MAX);
     text(w, "postcode", p->postcode, 0, 32);
     country(w, "country", p->country, 0);
+    int have_country = country_ok(p->country);
     text(w, "address", p->address, 0, TW_RECORD_MAX_TEXT);
     if (!have_coords && !have_locode && !have_name)
         ERR(w, NULL, "required", "a place needs coordinates, a UN/LOCODE or a name");
     else
-        resolve_place(w, p);
+        resolve_place(w, p, have_coords, have_locode, have_name, have_country);
     pop(w, old);
 }
 
@@ -489,7 +498,8 @@ static void serial_key(walk *w, const Tidewatch__V1__SerialReading *r, const cha
     }
     for (size_t i = 0; i < s.nwarnings; i++)
         WARN(w, "text", "serial_format", "%s", s.warnings[i].text);
-    add_key(w, &w->serial_set, &w->out->serial_keys, &w->out->nserial_keys, &w->out->cap_serial, s.key);
+    add_key(w, &w->serial_set, &w->out->serial_keys, &w->out->nserial_keys, &w->out->cap_serial,
+            s.key);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:i}", "field", w->path, "raw",
                           r->text, "key", s.key, "loose", s.loose_key, "format",
                           tw_serial_format_name(s.format), "partial", s.partial, "method",
@@ -625,8 +635,19 @@ static void line_items(walk *w, const char *name, Tidewatch__V1__LineItem **item
 
 /* ---- bodies ------------------------------------------------------------- */
 
+/* A body whose oneof case is set but whose pointer is NULL cannot come
+ * from the wire, but hand-built messages can hold one: report, don't crash. */
+static int body_present(walk *w, const void *body)
+{
+    if (!body)
+        ERR(w, NULL, "required", "the body is set but empty");
+    return body != NULL;
+}
+
 static void purchase(walk *w, const Tidewatch__V1__Purchase *p)
 {
+    if (!body_present(w, p))
+        return;
     int64_t t; /* first: the time anchors two-digit years in hull numbers */
     if (timestamp(w, "time", p->time, 1, TW_RECORD_FUTURE_SKEW_S, &t))
         set_time(w, t);
@@ -642,6 +663,8 @@ static void purchase(walk *w, const Tidewatch__V1__Purchase *p)
 
 static void shipment(walk *w, const Tidewatch__V1__Shipment *s)
 {
+    if (!body_present(w, s))
+        return;
     party(w, "shipper", s->shipper, 0);
     party(w, "carrier", s->carrier, 0);
     party(w, "consignee", s->consignee, 0);
@@ -670,6 +693,8 @@ static void shipment(walk *w, const Tidewatch__V1__Shipment *s)
 
 static void seizure(walk *w, const Tidewatch__V1__Seizure *s)
 {
+    if (!body_present(w, s))
+        return;
     int64_t t;
     if (timestamp(w, "time", s->time, 1, TW_RECORD_FUTURE_SKEW_S, &t))
         set_time(w, t);
@@ -713,6 +738,8 @@ static void seizure(walk *w, const Tidewatch__V1__Seizure *s)
 
 static void correction(walk *w, const Tidewatch__V1__Record *rec, const Tidewatch__V1__Correction *c)
 {
+    if (!body_present(w, c))
+        return;
     if (!c->corrects) {
         ERR(w, "corrects", "required", "the corrected record's source and source_ref are required");
     } else {
@@ -767,6 +794,46 @@ static void grading(walk *w, const Tidewatch__V1__Grading *g)
 
 /* ---- entry point ---------------------------------------------------------- */
 
+static void walk_record(walk *w, const Tidewatch__V1__Record *rec)
+{
+    tw_record_check *out = w->out;
+    text(w, "source", rec->source, 1, TW_RECORD_MAX_REF);
+    text(w, "source_ref", rec->source_ref, 1, TW_RECORD_MAX_REF);
+    grading(w, rec->grading);
+    if (!rec->grading)
+        WARN(w, "grading", "missing", "ungraded information (3x5x2) is treated as untested");
+    size_t old;
+    switch (rec->body_case) {
+    case TIDEWATCH__V1__RECORD__BODY_PURCHASE:
+        out->kind = TW_RECORD_PURCHASE;
+        old = push(w, "purchase");
+        purchase(w, rec->purchase);
+        pop(w, old);
+        break;
+    case TIDEWATCH__V1__RECORD__BODY_SHIPMENT:
+        out->kind = TW_RECORD_SHIPMENT;
+        old = push(w, "shipment");
+        shipment(w, rec->shipment);
+        pop(w, old);
+        break;
+    case TIDEWATCH__V1__RECORD__BODY_SEIZURE:
+        out->kind = TW_RECORD_SEIZURE;
+        old = push(w, "seizure");
+        seizure(w, rec->seizure);
+        pop(w, old);
+        break;
+    case TIDEWATCH__V1__RECORD__BODY_CORRECTION:
+        out->kind = TW_RECORD_CORRECTION;
+        old = push(w, "correction");
+        correction(w, rec, rec->correction);
+        pop(w, old);
+        break;
+    default:
+        ERR(w, "body", "required", "one of purchase, shipment, seizure or correction is required");
+        break;
+    }
+}
+
 int tw_record_validate(const tw_record_ctx *ctx, const Tidewatch__V1__Record *rec,
                        tw_arena *arena, tw_record_check *out)
 {
@@ -776,52 +843,23 @@ int tw_record_validate(const tw_record_ctx *ctx, const Tidewatch__V1__Record *re
     w.serials = json_array();
     w.hulls = json_array();
     w.places = json_array();
-    if (!out->derived || !w.serials || !w.hulls || !w.places) {
-        json_decref(w.serials);
-        json_decref(w.hulls);
-        json_decref(w.places);
+    /* json_object_set (not _new) so that our references stay valid even
+     * when it fails; they are dropped at the end. */
+    int ok = out->derived && w.serials && w.hulls && w.places &&
+             json_object_set(out->derived, "serials", w.serials) == 0 &&
+             json_object_set(out->derived, "hulls", w.hulls) == 0 &&
+             json_object_set(out->derived, "places", w.places) == 0;
+    if (ok)
+        walk_record(&w, rec);
+    json_decref(w.serials);
+    json_decref(w.hulls);
+    json_decref(w.places);
+    if (!ok || w.oom) {
+        json_decref(out->derived);
+        out->derived = NULL;
         return -1;
     }
-    json_object_set_new(out->derived, "serials", w.serials);
-    json_object_set_new(out->derived, "hulls", w.hulls);
-    json_object_set_new(out->derived, "places", w.places);
-
-    text(&w, "source", rec->source, 1, TW_RECORD_MAX_REF);
-    text(&w, "source_ref", rec->source_ref, 1, TW_RECORD_MAX_REF);
-    grading(&w, rec->grading);
-    if (!rec->grading)
-        WARN(&w, "grading", "missing", "ungraded information (3x5x2) is treated as untested");
-    size_t old;
-    switch (rec->body_case) {
-    case TIDEWATCH__V1__RECORD__BODY_PURCHASE:
-        out->kind = TW_RECORD_PURCHASE;
-        old = push(&w, "purchase");
-        purchase(&w, rec->purchase);
-        pop(&w, old);
-        break;
-    case TIDEWATCH__V1__RECORD__BODY_SHIPMENT:
-        out->kind = TW_RECORD_SHIPMENT;
-        old = push(&w, "shipment");
-        shipment(&w, rec->shipment);
-        pop(&w, old);
-        break;
-    case TIDEWATCH__V1__RECORD__BODY_SEIZURE:
-        out->kind = TW_RECORD_SEIZURE;
-        old = push(&w, "seizure");
-        seizure(&w, rec->seizure);
-        pop(&w, old);
-        break;
-    case TIDEWATCH__V1__RECORD__BODY_CORRECTION:
-        out->kind = TW_RECORD_CORRECTION;
-        old = push(&w, "correction");
-        correction(&w, rec, rec->correction);
-        pop(&w, old);
-        break;
-    default:
-        ERR(&w, "body", "required", "one of purchase, shipment, seizure or correction is required");
-        break;
-    }
-    return w.oom ? -1 : 0;
+    return 0;
 }
 
 void tw_record_check_free(tw_record_check *c)

@@ -351,20 +351,28 @@ static void submit_on_message(tw_grpc_call *call, const uint8_t *msg, size_t len
         return;
     }
     tw_grpc_call_set_data(call, r);
-    /* The records' bytes exactly as submitted: field 1 of the request. */
-    size_t pos = 0, i = 0;
+    /* The records' bytes exactly as submitted: field 1 of the request.
+     * Located before anything is queued, so a malformed request changes
+     * nothing (the walk is stricter than protobuf-c about field numbers). */
+    tw_pb_field *slices = tw_arena_alloc(&r->arena, (r->n ? r->n : 1) * sizeof *slices);
+    size_t pos = 0, found = 0;
     tw_pb_field f;
-    r->adding = 1;
-    while (i < r->n && !r->failed && tw_pb_next(msg, len, &pos, &f) == 1) {
-        if (f.number != 1 || f.wire_type != 2)
-            continue;
-        if (take_record(r, (uint32_t)i, req->records[i], f.data, f.len, &r->arena,
-                        &r->results[i]) < 0)
-            break;
-        i++;
+    int rv = 0;
+    while (slices && (rv = tw_pb_next(msg, len, &pos, &f)) == 1)
+        if (f.number == 1 && f.wire_type == 2 && found < r->n)
+            slices[found++] = f;
+    if (!slices || rv != 0 || found != r->n) {
+        tw_grpc_call_set_data(call, NULL);
+        tw_grpc_call_finish(call, slices ? TW_GRPC_INVALID_ARGUMENT : TW_GRPC_RESOURCE_EXHAUSTED,
+                            slices ? "malformed SubmitRequest" : "out of memory");
+        req_free(r);
+        return;
     }
-    if (i < r->n && !r->failed)
-        req_fail(r, TW_GRPC_INTERNAL, "could not locate the records in the request");
+    r->adding = 1;
+    for (size_t i = 0; i < r->n && !r->failed; i++)
+        if (take_record(r, (uint32_t)i, req->records[i], slices[i].data, slices[i].len,
+                        &r->arena, &r->results[i]) < 0)
+            break;
     r->adding = 0;
     req_maybe_complete(r);
 }

@@ -419,10 +419,11 @@ static void finish_job(tw_pg *pg, pg_job *j)
     }
     pg->user_jobs--;
     if (j->cb) {
+        const char *msg = j->message ? j->message : tw_pg_kind_name(j->kind);
         tw_pg_outcome o = {
             .kind = j->kind,
             .sqlstate = j->sqlstate,
-            .message = j->kind == TW_PG_OK ? "" : j->message ? j->message : tw_pg_kind_name(j->kind),
+            .message = j->kind == TW_PG_OK ? "" : msg,
             .failed_step = j->kind == TW_PG_OK ? -1 : j->failed_step,
             .error = j->error,
             .results = j->results,
@@ -464,10 +465,18 @@ static void record_error(tw_pg *pg, pg_job *j, PGresult *r, int step)
     int fatal = (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) ||
                 (ss && (strncmp(ss, "57P", 3) == 0 || strncmp(ss, "08", 2) == 0));
     if (fatal) {
-        /* PostgreSQL ended the session while running this job: it was
-         * aborted, and nothing after it in the pipeline ran. */
-        j->kind = TW_PG_CONNECTION_LOST;
+        /* PostgreSQL ended the session while running this job; nothing
+         * after it in the pipeline ran. Before the commit point the job was
+         * aborted. At the commit point (all statements answered) it may
+         * have committed: e.g. a shutdown interrupting a synchronous
+         * replication wait reports FATAL after the local commit. */
         pg->fatal_seen = 1;
+        if (j->type == JOB_BATCH && j->step >= j->nsteps) {
+            j->kind = TW_PG_OUTCOME_UNKNOWN;
+            step = -1;
+        } else {
+            j->kind = TW_PG_CONNECTION_LOST;
+        }
     } else {
         j->kind = TW_PG_QUERY_ERROR;
     }

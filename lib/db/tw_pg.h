@@ -25,16 +25,21 @@
  *                          submitted (or dropped before it could be sent).
  *                          Fail fast; safe to retry later.
  *   TW_PG_CONNECTION_LOST  sent, then the connection dropped before the
- *                          answer. A batch is known NOT committed (it never
- *                          asked for its commit, or PostgreSQL said it was
- *                          terminated). A single tw_pg_query that writes
- *                          autocommits: its effect is unknown; reads may be
- *                          retried freely. Use a batch for writes whose
- *                          outcome matters.
+ *                          answer. A batch is known NOT committed: it never
+ *                          asked for its commit, or PostgreSQL reported
+ *                          ending the session before its commit point, or
+ *                          an earlier job in the pipeline was so ended
+ *                          (nothing after it ran). A single tw_pg_query
+ *                          that writes autocommits: its effect is unknown;
+ *                          reads may be retried freely. Use a batch for
+ *                          writes whose outcome matters.
  *   TW_PG_OUTCOME_UNKNOWN  a batch (or copy) whose commit was requested
  *                          (the pipeline Sync, or COMMIT, was handed to
- *                          libpq) when the connection dropped, before its
- *                          answer: it may or may not have committed. Callers
+ *                          libpq) when the connection dropped without an
+ *                          answer, or PostgreSQL ended the session at the
+ *                          commit point: it may or may not have committed
+ *                          (the library cannot tell a lost request from a
+ *                          lost answer). Callers
  *                          retry only idempotent work (ingest keys every
  *                          record by (source, source_ref), so a retry is
  *                          reported "duplicate" if the first one landed).
@@ -62,6 +67,12 @@
  * resolver at each connection attempt (use a unix socket directory, an IP
  * address or hostaddr=), and PQfinish in tw_pg_free writes a Terminate
  * message (non-blocking socket, so it cannot hang).
+ *
+ * Timeouts: there is none per query, and a TCP peer that vanishes is only
+ * noticed by TCP. Put them in the connection string: e.g. options='-c
+ * statement_timeout=5s' (server side), and for TCP keepalives_idle=10
+ * keepalives_interval=5 keepalives_count=3 tcp_user_timeout=30000. A unix
+ * socket needs none of this: a server that stops closes it.
  *
  * Logging goes through tw_log with the prefix "pg <name>:"; PostgreSQL
  * warnings are logged at warn, other notices at debug. */
@@ -97,9 +108,11 @@ typedef struct tw_pg_outcome {
     const char *sqlstate;
     /* Human-readable reason without a trailing newline; "" for TW_PG_OK. */
     const char *message;
-    /* Index of the failing statement (0 for tw_pg_query), or nresults when
-     * the commit itself failed (e.g. a deferred constraint); -1 when no
-     * statement is to blame (connection down or lost, shutdown). */
+    /* TW_PG_QUERY_ERROR: index of the failing statement (0 for
+     * tw_pg_query), or nresults when the commit itself failed (e.g. a
+     * deferred constraint). TW_PG_CONNECTION_LOST: the statement PostgreSQL
+     * was running when it reported ending the session (sqlstate says why,
+     * e.g. 57P01 for a shutdown), else -1. Otherwise -1. */
     int failed_step;
     /* PostgreSQL's error result when it sent one (for PQresultErrorField:
      * constraint name, detail, ...), else NULL. */

@@ -376,14 +376,12 @@ Test(pg, batch_commit_is_visible_with_all_results)
     tw_pg *pg = connect_pg(db.url, &s, NULL);
     wait_up(&s, 1);
     exec_ok(pg, events_ddl);
-    cr_assert_eq(tw_pg_prepare(pg, "ins",
-                               "INSERT INTO ev (source, ref) VALUES ($1, $2) RETURNING id", 2, NULL),
-                 0);
+    const char *ins = "INSERT INTO ev (source, ref) VALUES ($1, $2) RETURNING id";
+    cr_assert_eq(tw_pg_prepare(pg, "ins", ins, 2, NULL), 0);
     const char *v1[2] = {"shop", "r1"}, *v2[2] = {"shop", "r2"};
     tw_pg_stmt st[3] = {
         {.stmt = "ins", .nparams = 2, .values = v1},
-        {.stmt = "INSERT INTO ev (source, ref) VALUES ($1, $2) RETURNING id", .nparams = 2,
-         .values = v2},
+        {.stmt = ins, .nparams = 2, .values = v2}, /* the same, unnamed */
         {.stmt = "SELECT count(*) FROM ev"},
     };
     res_rec r = {0};

@@ -170,8 +170,10 @@ if [ "$perf" = 1 ]; then
   sleep 0.5
 fi
 rc=0
+w0=$(val "SELECT pg_current_wal_lsn()")
 { time "${load[@]}" -n "$records" -c "$streams" --channels "$conns" \
-    --target "127.0.0.1:$grpc_port" >"$work/load.out" 2>"$work/load.err"; } 2>"$work/time.out" || rc=$?
+    --target "127.0.0.1:$grpc_port" --metrics "127.0.0.1:$metrics_port" \
+    >"$work/load.out" 2>&3; } 3>&2 2>"$work/time.out" || rc=$?
 d1=$(proc_cpu "$daemon") p1=$(pg_cpu)
 read -r _ gu gs <"$work/time.out"
 if [ "$perf" = 1 ]; then
@@ -181,8 +183,6 @@ if [ "$perf" = 1 ]; then
     grep -v '^#' | grep -v '^$' | grep '%' | head -n 40 >"$root/ingest-perf.txt" || true
   echo "perf profile of tidewatch-ingest (top symbols): $root/ingest-perf.txt"
 fi
-grep -v '^\[' "$work/load.err" >&2 || true
-tail -n 3 "$work/load.err" | grep '^\[' >&2 || true
 cat "$work/load.out"
 if [ "$rc" != 0 ]; then
   echo "FAIL: the load generator failed (exit $rc)" >&2
@@ -191,6 +191,7 @@ if [ "$rc" != 0 ]; then
 fi
 r_ingest=$(sed -n 's/^total [0-9]* records, [0-9.]* s, \([0-9]*\) records\/s.*/\1/p' "$work/load.out")
 t_ingest=$(sed -n 's/^total [0-9]* records, \([0-9.]*\) s,.*/\1/p' "$work/load.out")
+wal_ingest=$(val "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$w0') / 1048576)")
 n_events=$(val "SELECT count(*) FROM events")
 n_quar=$(val "SELECT count(*) FROM quarantine")
 n_distinct=$(val "SELECT count(DISTINCT source_ref) FROM events WHERE source_ref LIKE '%-$prefix-%'")
@@ -218,10 +219,11 @@ cols="source, source_ref, kind, occurred_at, serial_keys, hull_keys, derived, pa
 echo "== COPY: $records rows, psql \\copy from a file, one transaction, into events_copy"
 val "CREATE TABLE events_copy (LIKE events INCLUDING ALL); CREATE TABLE events_ins (LIKE events INCLUDING ALL)" >/dev/null
 val "CHECKPOINT" >/dev/null
-p0=$(pg_cpu)
+p0=$(pg_cpu) w0=$(val "SELECT pg_current_wal_lsn()")
 { time psql_q -c "\\copy events_copy ($cols) FROM '$work/rows.copy'"; } 2>"$work/time.out"
 p1=$(pg_cpu)
 read -r t_copy cu cs <"$work/time.out"
+wal_copy=$(val "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$w0') / 1048576)")
 cpu_copy_pg=$(sub "$p1" "$p0") cpu_copy_psql=$(awk -v a="$cu" -v b="$cs" 'BEGIN { printf "%.2f", a + b }')
 n_copy=$(val "SELECT count(*) FROM events_copy")
 [ "$n_copy" = "$records" ] || { echo "FAIL: events_copy has $n_copy rows" >&2; exit 1; }
@@ -239,10 +241,11 @@ echo
 # ------------------------------------------------------- phase 3: INSERT --
 echo "== INSERT: $inserts rows, one INSERT per record, autocommit, 1 client (psql), into events_ins"
 val "CHECKPOINT" >/dev/null
-p0=$(pg_cpu)
+p0=$(pg_cpu) w0=$(val "SELECT pg_current_wal_lsn()")
 { time psql_q -f "$work/rows.sql"; } 2>"$work/time.out"
 p1=$(pg_cpu)
 read -r t_ins iu is <"$work/time.out"
+wal_ins=$(val "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$w0') / 1048576)")
 cpu_ins_pg=$(sub "$p1" "$p0") cpu_ins_psql=$(awk -v a="$iu" -v b="$is" 'BEGIN { printf "%.2f", a + b }')
 n_ins=$(val "SELECT count(*) FROM events_ins")
 [ "$n_ins" = "$inserts" ] || { echo "FAIL: events_ins has $n_ins rows" >&2; exit 1; }
@@ -261,8 +264,9 @@ awk -v i="$r_ingest" -v c="$r_copy" -v s="$r_ins" 'BEGIN {
   printf "%-44s %10.1f  (target >= 10: %s)\n", "ratio ingest / INSERT:", b, (b >= 10 ? "met" : "MISSED")
 }'
 echo
-echo "CPU seconds used (2 cores: at most 2 x wall seconds in all):"
-printf '  %-8s wall %7ss: tidewatch-ingest %7s, PostgreSQL %7s, load generator %7s\n' \
-  ingest "$t_ingest" "$cpu_ingest_daemon" "$cpu_ingest_pg" "$cpu_ingest_gen"
-printf '  %-8s wall %7ss: PostgreSQL %7s, psql %7s\n' COPY "$t_copy" "$cpu_copy_pg" "$cpu_copy_psql"
-printf '  %-8s wall %7ss: PostgreSQL %7s, psql %7s\n' INSERT "$t_ins" "$cpu_ins_pg" "$cpu_ins_psql"
+echo "CPU seconds used per phase (2 cores: at most 2 x wall in all), and WAL written:"
+printf '  %-7s wall %8ss: tidewatch-ingest %7s, PostgreSQL %7s, load generator %6s; WAL %6s MB\n' \
+  ingest "$t_ingest" "$cpu_ingest_daemon" "$cpu_ingest_pg" "$cpu_ingest_gen" "$wal_ingest"
+printf '  %-7s wall %8ss: PostgreSQL %7s, psql %7s; WAL %6s MB\n' COPY "$t_copy" "$cpu_copy_pg" "$cpu_copy_psql" "$wal_copy"
+printf '  %-7s wall %8ss: PostgreSQL %7s, psql %7s; WAL %6s MB\n' INSERT "$t_ins" "$cpu_ins_pg" "$cpu_ins_psql" "$wal_ins"
+echo "  (other work on the machine during the run, load average now: $(cut -d' ' -f1-3 /proc/loadavg))"

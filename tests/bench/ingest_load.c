@@ -28,17 +28,21 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tidewatch/v1/ingest.pb-c.h"
 #include "tidewatch/v1/records.pb-c.h"
 #include "tw_arena.h"
 #include "tw_grpc_client.h"
+#include "tw_hostport.h"
 #include "tw_places.h"
 #include "tw_record.h"
 
@@ -858,11 +862,11 @@ static void copy_text(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '\\': fputs("\\\\", f); break;
-        case '\t': fputs("\\t", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        default: fputc(*s, f);
+        case '\\': fputs_unlocked("\\\\", f); break;
+        case '\t': fputs_unlocked("\\t", f); break;
+        case '\n': fputs_unlocked("\\n", f); break;
+        case '\r': fputs_unlocked("\\r", f); break;
+        default: fputc_unlocked(*s, f);
         }
     }
 }
@@ -872,8 +876,8 @@ static void sql_text(FILE *f, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\'')
-            fputc('\'', f);
-        fputc(*s, f);
+            fputc_unlocked('\'', f);
+        fputc_unlocked(*s, f);
     }
 }
 
@@ -881,25 +885,25 @@ static void sql_text(FILE *f, const char *s)
  * anyway so any key survives). */
 static void keys_literal(FILE *f, const char **keys, size_t n)
 {
-    fputc('{', f);
+    fputc_unlocked('{', f);
     for (size_t i = 0; i < n; i++) {
-        fputs(i ? ",\"" : "\"", f);
+        fputs_unlocked(i ? ",\"" : "\"", f);
         for (const char *p = keys[i]; *p; p++) {
             if (*p == '"' || *p == '\\')
-                fputc('\\', f);
-            fputc(*p, f);
+                fputc_unlocked('\\', f);
+            fputc_unlocked(*p, f);
         }
-        fputc('"', f);
+        fputc_unlocked('"', f);
     }
-    fputc('}', f);
+    fputc_unlocked('}', f);
 }
 
 static void hex_bytes(FILE *f, const uint8_t *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
-        fputc(hex[p[i] >> 4], f);
-        fputc(hex[p[i] & 15], f);
+        fputc_unlocked(hex[p[i] >> 4], f);
+        fputc_unlocked(hex[p[i] & 15], f);
     }
 }
 
@@ -910,13 +914,13 @@ static void time_literal(FILE *f, int64_t s)
     gmtime_r(&t, &tm);
     char b[40];
     strftime(b, sizeof b, "%Y-%m-%d %H:%M:%S+00", &tm);
-    fputs(b, f);
+    fputs_unlocked(b, f);
 }
 
 typedef struct opts {
     uint64_t n;
     int streams, channels;
-    const char *target, *prefix, *data_dir, *emit_copy, *emit_sql, *table;
+    const char *target, *prefix, *data_dir, *emit_copy, *emit_sql, *table, *metrics;
     uint64_t seed;
     int64_t now;
     size_t window;
@@ -983,47 +987,47 @@ static int emit(gen *g, const opts *o, const char *path, int sql)
         if (!sql) {
             /* source, source_ref, kind, occurred_at, serial_keys, hull_keys, derived, payload */
             copy_text(f, rec->source);
-            fputc('\t', f);
+            fputc_unlocked('\t', f);
             copy_text(f, rec->source_ref);
             fprintf(f, "\t%d\t", (int)c.kind);
             if (c.has_time)
                 time_literal(f, c.occurred_at_s);
             else
-                fputs("\\N", f);
-            fputc('\t', f);
+                fputs_unlocked("\\N", f);
+            fputc_unlocked('\t', f);
             keys_literal(f, c.serial_keys, c.nserial_keys);
-            fputc('\t', f);
+            fputc_unlocked('\t', f);
             keys_literal(f, c.hull_keys, c.nhull_keys);
-            fputc('\t', f);
+            fputc_unlocked('\t', f);
             copy_text(f, json);
-            fputs("\t\\\\x", f);
+            fputs_unlocked("\t\\\\x", f);
             hex_bytes(f, buf, len);
-            fputc('\n', f);
+            fputc_unlocked('\n', f);
         } else {
             fprintf(f,
                     "INSERT INTO %s (source, source_ref, kind, occurred_at, serial_keys, "
                     "hull_keys, derived, payload) VALUES ('",
                     o->table);
             sql_text(f, rec->source);
-            fputs("', '", f);
+            fputs_unlocked("', '", f);
             sql_text(f, rec->source_ref);
             fprintf(f, "', %d, ", (int)c.kind);
             if (c.has_time) {
-                fputc('\'', f);
+                fputc_unlocked('\'', f);
                 time_literal(f, c.occurred_at_s);
-                fputc('\'', f);
+                fputc_unlocked('\'', f);
             } else {
-                fputs("NULL", f);
+                fputs_unlocked("NULL", f);
             }
-            fputs(", '", f);
+            fputs_unlocked(", '", f);
             keys_literal(f, c.serial_keys, c.nserial_keys);
-            fputs("', '", f);
+            fputs_unlocked("', '", f);
             keys_literal(f, c.hull_keys, c.nhull_keys);
-            fputs("', '", f);
+            fputs_unlocked("', '", f);
             sql_text(f, json);
-            fputs("', '\\x", f);
+            fputs_unlocked("', '\\x", f);
             hex_bytes(f, buf, len);
-            fputs("');\n", f);
+            fputs_unlocked("');\n", f);
         }
         free(json);
         tw_record_check_free(&c);
@@ -1071,6 +1075,7 @@ struct load {
     uint8_t *buf;
     size_t cap;
     int timed_out;
+    double acked_base, acked_last; /* --metrics: accepted counter at the start, last tick */
 };
 
 static double since(const struct timespec *a)
@@ -1144,21 +1149,89 @@ static void refill(load *L)
     }
 }
 
+/* Records the daemon has answered as accepted so far, from its metrics
+ * endpoint (a blocking GET on the loopback, at most half a second), or -1. */
+static double scrape_accepted(const char *hostport)
+{
+    char host[256], service[16];
+    int port;
+    if (tw_hostport_parse(hostport, host, sizeof host, &port) != 0)
+        return -1;
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(host[0] ? host : "127.0.0.1", service, &hints, &ai) != 0 || !ai)
+        return -1;
+    double v = -1;
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    struct timeval tv = {0, 500000};
+    static char buf[1 << 18];
+    size_t len = 0;
+    if (fd < 0)
+        goto out;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+        connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+        goto out;
+    static const char req[] = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1))
+        goto out;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == sizeof buf - 1)
+            break;
+    }
+    buf[len] = '\0';
+    /* tidewatch_ingest_records_total{service="ingest",outcome="accepted"} N */
+    for (const char *p = buf; (p = strstr(p, "\ntidewatch_ingest_records_total{")) != NULL; p++) {
+        const char *eol = strchr(p + 1, '\n');
+        const char *m = strstr(p, "outcome=\"accepted\"} ");
+        if (m && (!eol || m < eol)) {
+            v = strtod(strchr(m, ' ') + 1, NULL);
+            break;
+        }
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return v;
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     load *L = arg;
     double dt = since(&L->last_tick), t = since(&L->t0);
-    clock_gettime(CLOCK_MONOTONIC, &L->last_tick);
     int done = 0;
     for (int k = 0; k < L->o->streams; k++)
         done += L->streams[k].closed;
-    fprintf(stderr, "[%6.1f s] sent %" PRIu64 "/%" PRIu64 " (%.0f records/s now, %.0f mean), "
+    if (L->o->metrics) {
+        /* what the daemon committed: the accepted counter (it starts from
+         * its value when the run began) */
+        double acc = scrape_accepted(L->o->metrics);
+        if (acc >= 0 && L->acked_base < 0)
+            L->acked_base = acc;
+        if (acc >= 0) {
+            double a = acc - L->acked_base;
+            fprintf(stderr, "[%6.1f s] committed %.0f/%" PRIu64 " (%.0f records/s now, %.0f mean), "
+                    "queued %" PRIu64 ", streams answered %d/%d\n",
+                    t, a, L->o->n, (a - L->acked_last) / dt, t > 0 ? a / t : 0.0, L->sent, done,
+                    L->o->streams);
+            L->acked_last = a;
+            clock_gettime(CLOCK_MONOTONIC, &L->last_tick);
+            return;
+        }
+    }
+    fprintf(stderr, "[%6.1f s] queued %" PRIu64 "/%" PRIu64 " (%.0f records/s now, %.0f mean), "
             "streams answered %d/%d\n",
             t, L->sent, L->o->n, (double)(L->sent - L->sent_at_last_tick) / dt,
             t > 0 ? (double)L->sent / t : 0.0, done, L->o->streams);
     L->sent_at_last_tick = L->sent;
+    clock_gettime(CLOCK_MONOTONIC, &L->last_tick);
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -1176,7 +1249,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 static int run_load(gen *g, const opts *o)
 {
-    load L = {.o = o, .g = g};
+    load L = {.o = o, .g = g, .acked_base = -1};
     int rv = 1;
     L.base = event_base_new();
     L.channels = calloc((size_t)o->channels, sizeof *L.channels);
@@ -1193,6 +1266,8 @@ static int run_load(gen *g, const opts *o)
     }
     static const tw_grpc_client_handlers handlers = {.on_message = on_message,
                                                      .on_close = on_close};
+    if (o->metrics && !o->quiet)
+        L.acked_base = scrape_accepted(o->metrics);
     clock_gettime(CLOCK_MONOTONIC, &L.t0);
     L.last_tick = L.t0;
     for (int k = 0; k < o->streams; k++) {
@@ -1312,6 +1387,9 @@ static void usage(FILE *f)
             "  --timeout SECONDS  give up after this long (default 1800; 0: never)\n"
             "  --allow-rejected   rejected records are not an error\n"
             "  --quiet            no progress lines\n"
+            "  --metrics HOST:PORT the daemon's metrics endpoint: progress then shows\n"
+            "                     committed records (tidewatch_ingest_records_total)\n"
+            "                     instead of records queued for sending\n"
             "  --emit-copy FILE   write the records as COPY text rows of events (columns:\n"
             "                     source, source_ref, kind, occurred_at, serial_keys,\n"
             "                     hull_keys, derived, payload) instead of sending; - = stdout\n"
@@ -1342,7 +1420,7 @@ int main(int argc, char **argv)
     snprintf(default_prefix, sizeof default_prefix, "L%llx", (unsigned long long)time(NULL));
     o.prefix = default_prefix;
     enum { O_CHANNELS = 256, O_TARGET, O_SEED, O_PREFIX, O_NOW, O_WINDOW, O_TIMEOUT, O_ALLOW,
-           O_QUIET, O_COPY, O_SQL, O_TABLE, O_DATA };
+           O_QUIET, O_COPY, O_SQL, O_TABLE, O_DATA, O_METRICS };
     static const struct option longopts[] = {
         {"channels", required_argument, NULL, O_CHANNELS},
         {"target", required_argument, NULL, O_TARGET},
@@ -1357,6 +1435,7 @@ int main(int argc, char **argv)
         {"emit-sql", required_argument, NULL, O_SQL},
         {"table", required_argument, NULL, O_TABLE},
         {"data-dir", required_argument, NULL, O_DATA},
+        {"metrics", required_argument, NULL, O_METRICS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1411,6 +1490,7 @@ int main(int argc, char **argv)
         case O_SQL: o.emit_sql = optarg; break;
         case O_TABLE: o.table = optarg; break;
         case O_DATA: o.data_dir = optarg; break;
+        case O_METRICS: o.metrics = optarg; break;
         case 'h': usage(stdout); return 0;
         default: goto bad;
         }

@@ -42,7 +42,7 @@ for v in "$records" "$streams" "$conns" "$inserts" "$seed"; do
 done
 [ "$inserts" -le "$records" ] || inserts=$records
 
-# shellcheck source=../../deploy/lib/pg.sh
+# shellcheck source=SCRIPTDIR/../../deploy/lib/pg.sh
 . "$root/deploy/lib/pg.sh"
 for b in tidewatch-ingest tidewatch-migrate tidewatch-ingest-load; do
   [ -x "$build/bin/$b" ] || { echo "missing $build/bin/$b: build first (cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2)" >&2; exit 1; }
@@ -68,7 +68,7 @@ trap 'exit 143' TERM
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() {
   for _ in $(seq 200); do
-    (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.05
   done
   echo "nothing listening on port $1" >&2; exit 1
@@ -92,6 +92,24 @@ sys.exit("tidewatch-ingest never became SERVING")
 PY
 }
 now_s() { date +%s.%N; }
+# Start each phase from the same quiet state: no dirty buffers in
+# PostgreSQL, no dirty pages in the OS (a commit's fdatasync otherwise waits
+# behind the writeback of earlier phases' data).
+quiesce() { val "CHECKPOINT" >/dev/null; sync; }
+# Mean fdatasync latency of 8 kB appends on the cluster's filesystem: what
+# one autocommit INSERT waits for at least.
+fsync_us() {
+  /usr/bin/python3 - "$work/fsync.probe" <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+buf = b"\0" * 8192
+n, t0 = 0, time.perf_counter()
+while n < 300 and time.perf_counter() - t0 < 2:
+    os.write(fd, buf); os.fdatasync(fd); n += 1
+print(round((time.perf_counter() - t0) / n * 1e6))
+os.close(fd); os.unlink(sys.argv[1])
+PY
+}
 psql_q() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -U postgres -d bench "$@"; }
 val() { psql_q -tAc "$1"; }
 
@@ -113,6 +131,12 @@ pg_cpu() {
   done
   echo "$total"
 }
+# Wait until a backend has exited and been reaped (its CPU time then
+# counts in the postmaster's cutime/cstime).
+gone() {
+  for _ in $(seq 200); do [ -e "/proc/$1" ] || return 0; sleep 0.05; done
+}
+per() { awk -v c="$1" -v n="$2" 'BEGIN { printf "%.1f", c / n * 1e6 }'; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 # bash's `time` of a command into $work/time.out as "real user sys"
 TIMEFORMAT='%R %U %S'
@@ -162,7 +186,7 @@ echo
 
 # ------------------------------------------------------ phase 1: ingest --
 echo "== ingest: $records records, $streams SubmitStream calls on $conns connection(s)"
-val "CHECKPOINT" >/dev/null
+quiesce
 d0=$(proc_cpu "$daemon") p0=$(pg_cpu)
 if [ "$perf" = 1 ]; then
   perf record -e cpu-clock -F 499 -g -p "$daemon" -o "$work/perf.data" 2>"$work/perf.log" & perfpid=$!
@@ -180,8 +204,8 @@ if [ "$perf" = 1 ]; then
   kill -INT "$perfpid" 2>/dev/null || true
   wait "$perfpid" 2>/dev/null || true
   perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
-    grep -v '^#' | grep -v '^$' | grep '%' | head -n 40 >"$root/ingest-perf.txt" || true
-  echo "perf profile of tidewatch-ingest (top symbols): $root/ingest-perf.txt"
+    grep -v '^#' | grep -v '^$' | grep '%' | head -n 40 >"$build/ingest-perf.txt" || true
+  echo "perf profile of tidewatch-ingest (top symbols): $build/ingest-perf.txt"
 fi
 cat "$work/load.out"
 if [ "$rc" != 0 ]; then
@@ -218,9 +242,11 @@ echo
 cols="source, source_ref, kind, occurred_at, serial_keys, hull_keys, derived, payload"
 echo "== COPY: $records rows, psql \\copy from a file, one transaction, into events_copy"
 val "CREATE TABLE events_copy (LIKE events INCLUDING ALL); CREATE TABLE events_ins (LIKE events INCLUDING ALL)" >/dev/null
-val "CHECKPOINT" >/dev/null
+quiesce
 p0=$(pg_cpu) w0=$(val "SELECT pg_current_wal_lsn()")
-{ time psql_q -c "\\copy events_copy ($cols) FROM '$work/rows.copy'"; } 2>"$work/time.out"
+{ time psql_q -tA -c "SELECT pg_backend_pid()" \
+    -c "\\copy events_copy ($cols) FROM '$work/rows.copy'" >"$work/psql.out"; } 2>"$work/time.out"
+gone "$(head -n 1 "$work/psql.out")"
 p1=$(pg_cpu)
 read -r t_copy cu cs <"$work/time.out"
 wal_copy=$(val "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$w0') / 1048576)")
@@ -240,9 +266,12 @@ echo
 
 # ------------------------------------------------------- phase 3: INSERT --
 echo "== INSERT: $inserts rows, one INSERT per record, autocommit, 1 client (psql), into events_ins"
-val "CHECKPOINT" >/dev/null
+quiesce
+fsync_lat=$(fsync_us)
+echo "fdatasync latency on this filesystem now: $fsync_lat us per 8 kB write"
 p0=$(pg_cpu) w0=$(val "SELECT pg_current_wal_lsn()")
-{ time psql_q -f "$work/rows.sql"; } 2>"$work/time.out"
+{ time psql_q -tA -c "SELECT pg_backend_pid()" -f "$work/rows.sql" >"$work/psql.out"; } 2>"$work/time.out"
+gone "$(head -n 1 "$work/psql.out")"
 p1=$(pg_cpu)
 read -r t_ins iu is <"$work/time.out"
 wal_ins=$(val "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$w0') / 1048576)")
@@ -264,9 +293,14 @@ awk -v i="$r_ingest" -v c="$r_copy" -v s="$r_ins" 'BEGIN {
   printf "%-44s %10.1f  (target >= 10: %s)\n", "ratio ingest / INSERT:", b, (b >= 10 ? "met" : "MISSED")
 }'
 echo
-echo "CPU seconds used per phase (2 cores: at most 2 x wall in all), and WAL written:"
-printf '  %-7s wall %8ss: tidewatch-ingest %7s, PostgreSQL %7s, load generator %6s; WAL %6s MB\n' \
-  ingest "$t_ingest" "$cpu_ingest_daemon" "$cpu_ingest_pg" "$cpu_ingest_gen" "$wal_ingest"
-printf '  %-7s wall %8ss: PostgreSQL %7s, psql %7s; WAL %6s MB\n' COPY "$t_copy" "$cpu_copy_pg" "$cpu_copy_psql" "$wal_copy"
-printf '  %-7s wall %8ss: PostgreSQL %7s, psql %7s; WAL %6s MB\n' INSERT "$t_ins" "$cpu_ins_pg" "$cpu_ins_psql" "$wal_ins"
+echo "CPU seconds (and microseconds per row) per phase; 2 cores: at most 2 x wall in all:"
+printf '  %-7s wall %8ss: tidewatch-ingest %7s (%s), PostgreSQL %7s (%s), load generator %6s (%s); WAL %s MB\n' \
+  ingest "$t_ingest" "$cpu_ingest_daemon" "$(per "$cpu_ingest_daemon" "$records")" \
+  "$cpu_ingest_pg" "$(per "$cpu_ingest_pg" "$records")" \
+  "$cpu_ingest_gen" "$(per "$cpu_ingest_gen" "$records")" "$wal_ingest"
+printf '  %-7s wall %8ss: PostgreSQL %7s (%s), psql %7s (%s); WAL %s MB\n' COPY "$t_copy" \
+  "$cpu_copy_pg" "$(per "$cpu_copy_pg" "$records")" "$cpu_copy_psql" "$(per "$cpu_copy_psql" "$records")" "$wal_copy"
+printf '  %-7s wall %8ss: PostgreSQL %7s (%s), psql %7s (%s); WAL %s MB\n' INSERT "$t_ins" \
+  "$cpu_ins_pg" "$(per "$cpu_ins_pg" "$inserts")" "$cpu_ins_psql" "$(per "$cpu_ins_psql" "$inserts")" "$wal_ins"
 echo "  (other work on the machine during the run, load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "  (one INSERT per record waits for one fdatasync: $fsync_lat us each in this run)"

@@ -13,8 +13,10 @@
  * stay under a bound (tw_grpc_ccall_pending), so memory stays flat. Every
  * stream's SubmitStreamResponse is checked (accepted + duplicates +
  * rejected == sent; rejected == 0 unless --allow-rejected). Progress goes to
- * stderr every second; the final line (stdout) gives records, seconds and
- * records/s, from the first byte sent to the last answer received.
+ * stderr every second: records committed (the daemon's accepted counter,
+ * read from its metrics endpoint with --metrics) or else records queued for
+ * sending. The final line (stdout) gives records, seconds and records/s,
+ * from the first byte sent to the last answer received.
  *
  * Emit modes write the SAME records as rows of the events table, exactly
  * as tidewatch-ingest would store them (validated and normalised with
@@ -1240,7 +1242,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     load *L = arg;
     L->timed_out = 1;
-    fprintf(stderr, "tidewatch-ingest-load: timed out after %.0f s: cancelling\n",
+    fprintf(stderr, "tidewatch-ingest-load: timed out after %g s: cancelling\n",
             L->o->timeout_s);
     for (int k = 0; k < L->o->streams; k++)
         if (!L->streams[k].closed)
@@ -1341,10 +1343,10 @@ static int run_load(gen *g, const opts *o)
     getrusage(RUSAGE_SELF, &ru);
     double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
                  (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-    printf("total %" PRIu64 " records, %.3f s, %.0f records/s (accepted %" PRIu64
+    printf("%stotal %" PRIu64 " records, %.3f s, %.0f records/s (accepted %" PRIu64
            ", duplicates %" PRIu64 ", rejected %" PRIu64 "; %d streams on %d connection(s), "
            "mean record %.0f bytes, generator CPU %.2f s)\n",
-           L.sent, secs, secs > 0 ? (double)L.sent / secs : 0.0, acc, dup, rej, o->streams,
+           bad ? "FAILED: " : "", L.sent, secs, secs > 0 ? (double)L.sent / secs : 0.0, acc, dup, rej, o->streams,
            o->channels, L.sent ? (double)L.bytes / (double)L.sent : 0.0, cpu);
     fflush(stdout);
     rv = bad ? 1 : 0;

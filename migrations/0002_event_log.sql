@@ -17,18 +17,19 @@ CREATE TABLE events (
     -- The corrected event, for corrections.
     corrects     bigint REFERENCES events (id),
     -- Normalised keys consumers look up (engine serial keys, hull keys).
+    -- Not indexed here: the log is read in order by its consumers, and
+    -- provenance keeps the searchable, indexed model.
     serial_keys  text[] NOT NULL DEFAULT '{}',
     hull_keys    text[] NOT NULL DEFAULT '{}',
     -- Validation output consumers need: keys per reading, resolved places,
-    -- warnings.
-    derived      jsonb NOT NULL DEFAULT '{}',
+    -- warnings. json, not jsonb: it is written once per record on the hot
+    -- path and read whole by consumers, never searched in place.
+    derived      json NOT NULL DEFAULT '{}',
     -- The tidewatch.v1.Record exactly as submitted (protobuf).
     payload      bytea NOT NULL,
     UNIQUE (source, source_ref)
 );
 CREATE INDEX events_tx_id ON events (tx, id);
-CREATE INDEX events_serial_keys ON events USING gin (serial_keys);
-CREATE INDEX events_hull_keys ON events USING gin (hull_keys);
 
 CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -46,7 +47,7 @@ CREATE TABLE quarantine (
     received_at     timestamptz NOT NULL DEFAULT now(),
     attempts        integer NOT NULL DEFAULT 1,
     principal       text,
-    errors          jsonb NOT NULL,
+    errors          json NOT NULL,
     payload         bytea NOT NULL,
     resolved_event  bigint REFERENCES events (id),
     PRIMARY KEY (source, source_ref)

@@ -112,6 +112,8 @@ void tw_pgarray_jsonb(tw_pgarray *a, const char *json, size_t len)
     a->count++;
 }
 
+void tw_pgarray_json(tw_pgarray *a, const char *json, size_t len) { element(a, json, len); }
+
 int tw_pgarray_finish(tw_pgarray *a)
 {
     if (a->failed || a->len < HEADER)

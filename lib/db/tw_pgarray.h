@@ -13,6 +13,7 @@
 #define TW_OID_INT8 20
 #define TW_OID_TEXT 25
 #define TW_OID_TIMESTAMPTZ 1184
+#define TW_OID_JSON 114
 #define TW_OID_JSONB 3802
 
 typedef struct tw_pgarray {
@@ -33,6 +34,7 @@ void tw_pgarray_int2(tw_pgarray *a, int16_t v);
 void tw_pgarray_int8(tw_pgarray *a, int64_t v);
 void tw_pgarray_timestamptz(tw_pgarray *a, int64_t unix_seconds);
 void tw_pgarray_jsonb(tw_pgarray *a, const char *json, size_t len);
+void tw_pgarray_json(tw_pgarray *a, const char *json, size_t len); /* json: the text itself */
 
 /* Patch the header. Returns 0 with the parameter in data/len (binary
  * format), or -1 if anything failed. */

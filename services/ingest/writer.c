@@ -22,29 +22,31 @@
 static const char SQL_EVENTS[] =
     "WITH r AS ("
     " SELECT * FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::text[],"
-    "  $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bytea[])"
+    "  $6::text[], $7::text[], $8::text[], $9::text[], $10::json[], $11::bytea[])"
     " WITH ORDINALITY AS r(source, source_ref, kind, occurred_at, principal, csource, cref,"
     "  skeys, hkeys, derived, payload, ord)),"
     " ins AS ("
     " INSERT INTO events (source, source_ref, kind, occurred_at, principal, corrects,"
     "  serial_keys, hull_keys, derived, payload)"
     " SELECT r.source, r.source_ref, r.kind, r.occurred_at, r.principal,"
-    "  (SELECT c.id FROM events c WHERE c.source = r.csource AND c.source_ref = r.cref),"
+    "  CASE WHEN r.csource IS NOT NULL THEN"
+    "   (SELECT c.id FROM events c WHERE c.source = r.csource AND c.source_ref = r.cref) END,"
     "  coalesce(string_to_array(nullif(r.skeys, ''), ' '), '{}'),"
     "  coalesce(string_to_array(nullif(r.hkeys, ''), ' '), '{}'), r.derived, r.payload"
     " FROM r ORDER BY r.ord"
     " ON CONFLICT (source, source_ref) DO NOTHING"
     " RETURNING id, source, source_ref, corrects)"
-    " SELECT r.ord, coalesce(ins.id, e.id), ins.id IS NOT NULL,"
+    /* the events lookup runs only for records the insert skipped */
+    " SELECT r.ord, coalesce(ins.id, (SELECT e.id FROM events e"
+    "  WHERE e.source = r.source AND e.source_ref = r.source_ref)), ins.id IS NOT NULL,"
     "  r.csource IS NOT NULL AND ins.id IS NOT NULL AND ins.corrects IS NULL"
     " FROM r LEFT JOIN ins ON ins.source = r.source AND ins.source_ref = r.source_ref"
-    " LEFT JOIN events e ON ins.id IS NULL AND e.source = r.source AND e.source_ref = r.source_ref"
     " ORDER BY r.ord";
 
 /* Keep rejected records (the latest attempt per reference). */
 static const char SQL_QUARANTINE[] =
     "INSERT INTO quarantine AS q (source, source_ref, principal, errors, payload)"
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bytea[])"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::bytea[])"
     " ON CONFLICT (source, source_ref) DO UPDATE SET received_at = now(),"
     "  attempts = q.attempts + 1, principal = excluded.principal, errors = excluded.errors,"
     "  payload = excluded.payload, resolved_event = NULL";
@@ -245,7 +247,7 @@ static int submit(batch *b)
     static const Oid event_types[11] = {TW_OID_TEXT,  TW_OID_TEXT, TW_OID_INT2,
                                         TW_OID_TIMESTAMPTZ, TW_OID_TEXT, TW_OID_TEXT,
                                         TW_OID_TEXT,  TW_OID_TEXT, TW_OID_TEXT,
-                                        TW_OID_JSONB, TW_OID_BYTEA};
+                                        TW_OID_JSON,  TW_OID_BYTEA};
     for (int i = 0; i < 11; i++)
         tw_pgarray_begin(&a[i], event_types[i]);
     for (size_t i = 0; i < b->nevents; i++) {
@@ -262,10 +264,10 @@ static int submit(batch *b)
         tw_pgarray_text(&a[6], e->cref);
         tw_pgarray_text(&a[7], e->skeys);
         tw_pgarray_text(&a[8], e->hkeys);
-        tw_pgarray_jsonb(&a[9], e->json, e->json_len);
+        tw_pgarray_json(&a[9], e->json, e->json_len);
         tw_pgarray_bytes(&a[10], e->payload, e->payload_len);
     }
-    static const Oid q_types[5] = {TW_OID_TEXT, TW_OID_TEXT, TW_OID_TEXT, TW_OID_JSONB,
+    static const Oid q_types[5] = {TW_OID_TEXT, TW_OID_TEXT, TW_OID_TEXT, TW_OID_JSON,
                                    TW_OID_BYTEA};
     for (int i = 0; i < 5; i++)
         tw_pgarray_begin(&a[11 + i], q_types[i]);
@@ -284,7 +286,7 @@ static int submit(batch *b)
         tw_pgarray_text(&a[11], e->source);
         tw_pgarray_text(&a[12], e->source_ref);
         tw_pgarray_null(&a[13]);
-        tw_pgarray_jsonb(&a[14], e->json, e->json_len);
+        tw_pgarray_json(&a[14], e->json, e->json_len);
         tw_pgarray_bytes(&a[15], e->payload, e->payload_len);
         b->has_quarantine = 1;
     }

@@ -259,7 +259,7 @@ echo "$records rows in $t_copy s"
 same=$(val "SELECT count(*) FROM events e JOIN events_copy c USING (source, source_ref)
             WHERE e.kind = c.kind AND e.occurred_at IS NOT DISTINCT FROM c.occurred_at
               AND e.serial_keys = c.serial_keys AND e.hull_keys = c.hull_keys
-              AND e.derived = c.derived AND e.payload = c.payload")
+              AND e.derived::text = c.derived::text AND e.payload = c.payload")
 echo "rows identical to the ingested ones (kind, time, keys, derived, payload): $same of $records"
 [ "$same" = "$records" ] || { echo "FAIL: the COPY rows differ from the ingested rows" >&2; exit 1; }
 echo

@@ -203,6 +203,7 @@ typedef struct {
 
 typedef struct {
     uint32_t name, aliases, admin1; /* pool offsets */
+    double x, y, z;                 /* unit vector, for nearest-hub search */
 } hubstr;
 
 struct tw_places {
@@ -221,6 +222,15 @@ struct tw_places {
 };
 
 #define MAX_ROWS 20000000u
+
+static void unit_vector(double lat, double lon, double *x, double *y, double *z)
+{
+    const double rad = M_PI / 180.0;
+    double cl = cos(lat * rad);
+    *x = cl * cos(lon * rad);
+    *y = cl * sin(lon * rad);
+    *z = sin(lat * rad);
+}
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
@@ -624,7 +634,8 @@ static int hub_row(csvrd *r, loadctx *c)
         return oom(r);
     size_t hi = p->nhubs;
     p->hubs[hi] = h;
-    hubstr hs = {pool_add(p, name, strlen(name)), pool_add(p, aliases, strlen(aliases)), 0};
+    hubstr hs = {pool_add(p, name, strlen(name)), pool_add(p, aliases, strlen(aliases)), 0, 0, 0, 0};
+    unit_vector(h.lat, h.lon, &hs.x, &hs.y, &hs.z);
     if (hs.name == UINT32_MAX || hs.aliases == UINT32_MAX)
         return oom(r);
     p->hubstr[hi] = hs;
@@ -1123,19 +1134,25 @@ int tw_places_nearest_hub(const tw_places *p, double lat, double lon, unsigned k
 {
     if (!p || !coords_ok(lat, lon))
         return -1;
+    /* The nearest point on the sphere has the largest dot product of unit
+     * vectors: four trigonometric calls for the query, one haversine for
+     * the winner, instead of a haversine per hub. */
+    double x, y, z;
+    unit_vector(lat, lon, &x, &y, &z);
     int best = -1;
-    double bkm = 0;
+    double bdot = -2;
     for (size_t i = 0; i < p->nhubs; i++) {
         if (!(p->hubs[i].kind & kind_mask))
             continue;
-        double d = tw_haversine_km(lat, lon, p->hubs[i].lat, p->hubs[i].lon);
-        if (best < 0 || d < bkm) {
+        const hubstr *h = &p->hubstr[i];
+        double dot = x * h->x + y * h->y + z * h->z;
+        if (dot > bdot) {
             best = (int)i;
-            bkm = d;
+            bdot = dot;
         }
     }
     if (best >= 0 && km)
-        *km = bkm;
+        *km = tw_haversine_km(lat, lon, p->hubs[best].lat, p->hubs[best].lon);
     return best;
 }
 

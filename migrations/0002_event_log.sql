@@ -52,6 +52,9 @@ CREATE TABLE quarantine (
     resolved_event  bigint REFERENCES events (id),
     PRIMARY KEY (source, source_ref)
 );
+-- What still waits for a fix: every accepted batch looks here.
+CREATE INDEX quarantine_unresolved ON quarantine (source, source_ref)
+    WHERE resolved_event IS NULL;
 
 -- Where each consumer has got to, committed with its derived writes.
 CREATE TABLE consumer_cursors (

@@ -54,9 +54,9 @@ static const char SQL_QUARANTINE[] =
 /* A record that is now in the log resolves its quarantine row. */
 static const char SQL_RESOLVE[] =
     "UPDATE quarantine q SET resolved_event = e.id"
-    " FROM unnest($1::text[], $2::text[]) AS r(source, source_ref)"
-    " JOIN events e ON e.source = r.source AND e.source_ref = r.source_ref"
-    " WHERE q.source = r.source AND q.source_ref = r.source_ref AND q.resolved_event IS NULL";
+    " FROM unnest($1::text[], $2::text[]) AS r(source, source_ref), events e"
+    " WHERE q.resolved_event IS NULL AND q.source = r.source AND q.source_ref = r.source_ref"
+    "  AND e.source = q.source AND e.source_ref = q.source_ref";
 
 static const char SQL_NOTIFY[] = "SELECT pg_notify('tidewatch_events', '')";
 

@@ -21,6 +21,7 @@ typedef struct ingest_config {
     int64_t flush_delay_ms;
     int64_t pipeline;
     int64_t stream_window;
+    int64_t connections;
 } ingest_config;
 
 /* One record on its way to the database: an event to append, or (when
@@ -50,16 +51,20 @@ typedef struct ingest_entry {
     char buf[];
 } ingest_entry;
 
+#define INGEST_MAX_CONNECTIONS 8
+
 typedef struct ingest_writer {
     struct event_base *base;
-    tw_pg *pg;
+    tw_pg *pg[INGEST_MAX_CONNECTIONS]; /* batches go to the least busy one that is up */
+    int in_flight_pg[INGEST_MAX_CONNECTIONS];
+    size_t npg;
     tw_metrics *metrics;
     ingest_entry *head, *tail;
     size_t queued;
     size_t batch_max;
     int flush_delay_ms;
-    int max_in_flight;
-    int in_flight;
+    int max_in_flight; /* per connection */
+    int in_flight;     /* all connections */
     struct event *timer;
     int stopping;
 } ingest_writer;
@@ -68,7 +73,9 @@ typedef struct ingest_service {
     tw_daemon *daemon;
     ingest_config *cfg;
     tw_places *places;
-    tw_pg *pg;
+    tw_pg *pg[INGEST_MAX_CONNECTIONS];
+    size_t npg;
+    int db_up; /* some connection is up */
     ingest_writer writer;
     size_t stream_window; /* records a stream may have outstanding */
 } ingest_service;
@@ -81,10 +88,11 @@ ingest_entry *ingest_entry_new(size_t extra);
  * frees the entry. */
 void ingest_entry_done(ingest_entry *e, int status, const char *message);
 
-/* Set up the writer on pg. Returns 0 or -1. */
-int ingest_writer_init(ingest_writer *w, struct event_base *base, tw_pg *pg, tw_metrics *metrics,
-                       size_t batch_max, int flush_delay_ms, int max_in_flight)
-    __attribute__((warn_unused_result));
+/* Set up the writer on npg connections (borrowed; they must outlive the
+ * writer's batches). Returns 0 or -1. */
+int ingest_writer_init(ingest_writer *w, struct event_base *base, tw_pg *const *pg, size_t npg,
+                       tw_metrics *metrics, size_t batch_max, int flush_delay_ms,
+                       int max_in_flight) __attribute__((warn_unused_result));
 
 /* Queue an entry; it is written in the next group commit. */
 void ingest_writer_add(ingest_writer *w, ingest_entry *e);

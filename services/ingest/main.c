@@ -32,6 +32,10 @@ static const tw_setting extra[] = {
      .type = TW_SET_INT, .def = "4000", .min = 1, .max = 1000000,
      .help = "records one SubmitStream may have awaiting commit before it is paused",
      .offset = OFF(stream_window)},
+    {.name = "connections", .env = "TIDEWATCH_INGEST_CONNECTIONS", .flag = "connections",
+     .type = TW_SET_INT, .def = "2", .min = 1, .max = INGEST_MAX_CONNECTIONS,
+     .help = "database connections the group commits are spread over",
+     .offset = OFF(connections)},
 };
 
 static ingest_config cfg;
@@ -46,13 +50,21 @@ static const tw_daemon_spec spec = {
     .cfg = &cfg,
 };
 
+/* SERVING while at least one connection is up. */
 static void on_db_state(void *arg, int up)
 {
+    (void)up;
     ingest_service *svc = arg;
+    int any = 0;
+    for (size_t i = 0; i < svc->npg; i++)
+        any |= svc->pg[i] && tw_pg_is_up(svc->pg[i]);
+    if (any == svc->db_up)
+        return;
+    svc->db_up = any;
     if (tw_health_set(svc->daemon->health, "tidewatch.v1.IngestService",
-                      up ? TW_HEALTH_SERVING : TW_HEALTH_NOT_SERVING) != 0)
+                      any ? TW_HEALTH_SERVING : TW_HEALTH_NOT_SERVING) != 0)
         TW_ERROR(NULL, "could not update health");
-    TW_LOG(up ? TW_LOG_INFO : TW_LOG_WARN, NULL, "database %s", up ? "connected" : "unavailable");
+    TW_LOG(any ? TW_LOG_INFO : TW_LOG_WARN, NULL, "database %s", any ? "connected" : "unavailable");
 }
 
 int main(int argc, char **argv)
@@ -73,15 +85,20 @@ int main(int argc, char **argv)
         TW_ERROR(NULL, "place tables: %s", err);
         goto out;
     }
-    tw_pg_opts opts = {.name = "ingest", .on_state = on_db_state, .state_arg = &svc};
-    svc.pg = tw_pg_new(d.base, cfg.common.database_url, &opts, err, sizeof err);
-    if (!svc.pg) {
-        TW_ERROR(NULL, "database: %s", err);
-        goto out;
+    for (svc.npg = 0; svc.npg < (size_t)cfg.connections; svc.npg++) {
+        char name[32];
+        snprintf(name, sizeof name, "ingest-%zu", svc.npg + 1);
+        tw_pg_opts opts = {.name = name, .on_state = on_db_state, .state_arg = &svc};
+        svc.pg[svc.npg] = tw_pg_new(d.base, cfg.common.database_url, &opts, err, sizeof err);
+        if (!svc.pg[svc.npg]) {
+            TW_ERROR(NULL, "database: %s", err);
+            goto out;
+        }
     }
     if (tw_health_set(d.health, "tidewatch.v1.IngestService", TW_HEALTH_NOT_SERVING) != 0 ||
-        ingest_writer_init(&svc.writer, d.base, svc.pg, d.metrics, (size_t)cfg.batch_max,
-                           (int)cfg.flush_delay_ms, (int)cfg.pipeline) != 0 ||
+        ingest_writer_init(&svc.writer, d.base, svc.pg, svc.npg, d.metrics,
+                           (size_t)cfg.batch_max, (int)cfg.flush_delay_ms,
+                           (int)cfg.pipeline) != 0 ||
         ingest_register(&svc) != 0) {
         TW_ERROR(NULL, "could not set up the ingest service");
         goto out;
@@ -89,7 +106,8 @@ int main(int argc, char **argv)
     status = tw_daemon_run(&d);
 out:
     ingest_writer_free(&svc.writer);
-    tw_pg_free(svc.pg);
+    for (size_t i = 0; i < svc.npg; i++)
+        tw_pg_free(svc.pg[i]);
     tw_daemon_free(&d);
     tw_places_free(svc.places);
     return status;

@@ -1,6 +1,8 @@
 /* Group commit: records from every concurrent call are gathered and written
  * in one transaction per batch (flushed when the batch is full or a few
- * milliseconds after its first record), pipelined on one connection. Each
+ * milliseconds after its first record), pipelined on a few connections so
+ * that PostgreSQL works on several batches at once (events_after's (tx, id)
+ * order makes concurrent writers safe for consumers). Each
  * batch is a handful of statements whose parameters are whole arrays
  * (unnest), so a batch of a thousand records costs about what one record
  * would. A record is answered only after its batch committed. */
@@ -60,8 +62,17 @@ static const char SQL_RESOLVE[] =
 
 static const char SQL_NOTIFY[] = "SELECT pg_notify('tidewatch_events', '')";
 
+/* Ids of records another transaction committed while ours waited on the
+ * unique index (our statement's snapshot could not see them). */
+static const char SQL_LOOKUP[] =
+    "SELECT r.ord, e.id FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(source,"
+    " source_ref, ord) JOIN events e ON e.source = r.source AND e.source_ref = r.source_ref";
+
 typedef struct batch {
     ingest_writer *w;
+    size_t pg;               /* the connection it went to */
+    ingest_entry **missing;  /* duplicates whose id must be looked up */
+    size_t nmissing;
     ingest_entry **entries; /* every entry of the batch */
     size_t n;
     ingest_entry **events;  /* distinct accepted records, in order */
@@ -79,12 +90,16 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     flush(arg);
 }
 
-int ingest_writer_init(ingest_writer *w, struct event_base *base, tw_pg *pg, tw_metrics *metrics,
-                       size_t batch_max, int flush_delay_ms, int max_in_flight)
+int ingest_writer_init(ingest_writer *w, struct event_base *base, tw_pg *const *pg, size_t npg,
+                       tw_metrics *metrics, size_t batch_max, int flush_delay_ms,
+                       int max_in_flight)
 {
     memset(w, 0, sizeof *w);
+    if (npg == 0 || npg > INGEST_MAX_CONNECTIONS)
+        return -1;
     w->base = base;
-    w->pg = pg;
+    w->npg = npg;
+    memcpy(w->pg, pg, npg * sizeof *pg);
     w->metrics = metrics;
     w->batch_max = batch_max;
     w->flush_delay_ms = flush_delay_ms;
@@ -92,12 +107,15 @@ int ingest_writer_init(ingest_writer *w, struct event_base *base, tw_pg *pg, tw_
     w->timer = evtimer_new(base, timer_cb, w);
     if (!w->timer)
         return -1;
-    if (tw_pg_prepare(pg, "ingest_events", SQL_EVENTS, 11, NULL) != 0 ||
-        tw_pg_prepare(pg, "ingest_quarantine", SQL_QUARANTINE, 5, NULL) != 0 ||
-        tw_pg_prepare(pg, "ingest_resolve", SQL_RESOLVE, 2, NULL) != 0) {
-        event_free(w->timer);
-        w->timer = NULL;
-        return -1;
+    for (size_t i = 0; i < npg; i++) {
+        if (tw_pg_prepare(pg[i], "ingest_events", SQL_EVENTS, 11, NULL) != 0 ||
+            tw_pg_prepare(pg[i], "ingest_quarantine", SQL_QUARANTINE, 5, NULL) != 0 ||
+            tw_pg_prepare(pg[i], "ingest_resolve", SQL_RESOLVE, 2, NULL) != 0 ||
+            tw_pg_prepare(pg[i], "ingest_lookup", SQL_LOOKUP, 2, NULL) != 0) {
+            event_free(w->timer);
+            w->timer = NULL;
+            return -1;
+        }
     }
     return 0;
 }
@@ -146,6 +164,7 @@ static void batch_free(batch *b)
         tw_pgarray_free(&b->arrays[i]);
     free(b->entries);
     free(b->events);
+    free(b->missing);
     free(b);
 }
 
@@ -154,6 +173,7 @@ static void batch_done(batch *b, int status, const char *message)
 {
     ingest_writer *w = b->w;
     w->in_flight--;
+    w->in_flight_pg[b->pg]--;
     for (size_t i = 0; i < b->n; i++)
         ingest_entry_done(b->entries[i], status, message);
     batch_free(b);
@@ -161,10 +181,53 @@ static void batch_done(batch *b, int status, const char *message)
         flush(w);
 }
 
+static void batch_settle(batch *b);
+
+static void lookup_cb(const tw_pg_outcome *o, void *arg)
+{
+    batch *b = arg;
+    if (o->kind != TW_PG_OK) {
+        /* The batch committed; only the originals' ids are unknown. */
+        TW_WARN(NULL, "looking up %zu duplicates' ids failed (%s): %s", b->nmissing,
+                tw_pg_kind_name(o->kind), o->message);
+    } else {
+        const PGresult *r = o->results[0];
+        for (int i = 0; i < PQntuples(r); i++) {
+            size_t ord = strtoull(PQgetvalue(r, i, 0), NULL, 10);
+            if (ord >= 1 && ord <= b->nmissing)
+                b->missing[ord - 1]->event_id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        }
+    }
+    batch_settle(b);
+}
+
+/* Ask for the ids of duplicates that committed concurrently in another
+ * transaction. Returns 0 when the query is on its way. */
+static int lookup_missing(batch *b)
+{
+    TW_DEBUG(NULL, "%zu duplicates committed concurrently elsewhere: looking up their ids",
+             b->nmissing);
+    tw_pgarray src = {0}, ref = {0};
+    tw_pgarray_begin(&src, TW_OID_TEXT);
+    tw_pgarray_begin(&ref, TW_OID_TEXT);
+    for (size_t i = 0; i < b->nmissing; i++) {
+        tw_pgarray_text(&src, b->missing[i]->source);
+        tw_pgarray_text(&ref, b->missing[i]->source_ref);
+    }
+    int rv = -1;
+    if (tw_pgarray_finish(&src) == 0 && tw_pgarray_finish(&ref) == 0) {
+        const char *v[2] = {(const char *)src.data, (const char *)ref.data};
+        int l[2] = {(int)src.len, (int)ref.len}, f[2] = {1, 1};
+        rv = tw_pg_query(b->w->pg[b->pg], "ingest_lookup", 2, v, l, f, 0, lookup_cb, b);
+    }
+    tw_pgarray_free(&src);
+    tw_pgarray_free(&ref);
+    return rv;
+}
+
 static void batch_cb(const tw_pg_outcome *o, void *arg)
 {
     batch *b = arg;
-    ingest_writer *w = b->w;
     if (o->kind != TW_PG_OK) {
         int status = o->kind == TW_PG_QUERY_ERROR ? TW_GRPC_INTERNAL : TW_GRPC_UNAVAILABLE;
         TW_LOG(o->kind == TW_PG_QUERY_ERROR ? TW_LOG_ERROR : TW_LOG_WARN, NULL,
@@ -184,14 +247,25 @@ static void batch_cb(const tw_pg_outcome *o, void *arg)
         batch_done(b, TW_GRPC_INTERNAL, "unexpected answer from the database");
         return;
     }
-    uint64_t accepted = 0, duplicates = 0, rejected = 0;
     for (size_t i = 0; i < b->nevents; i++) {
         ingest_entry *e = b->events[i];
         e->event_id = PQgetisnull(r, (int)i, 1) ? 0 : strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
         int inserted = PQgetvalue(r, (int)i, 2)[0] == 't';
         e->outcome = inserted ? OUTCOME(ACCEPTED) : OUTCOME(DUPLICATE);
         e->correction_target_missing = PQgetvalue(r, (int)i, 3)[0] == 't';
+        if (!inserted && e->event_id == 0)
+            b->missing[b->nmissing++] = e;
     }
+    if (b->nmissing && lookup_missing(b) == 0)
+        return; /* lookup_cb settles the batch */
+    batch_settle(b);
+}
+
+/* Every event has its outcome: answer the batch. */
+static void batch_settle(batch *b)
+{
+    ingest_writer *w = b->w;
+    uint64_t accepted = 0, duplicates = 0, rejected = 0;
     /* Later copies of a record within the batch are duplicates of the first
      * (b->entries is sorted by key, then arrival). */
     ingest_entry *first = NULL;
@@ -319,9 +393,22 @@ static int submit(batch *b)
         return 1; /* nothing to write (cannot happen: a batch has entries) */
     /* batch_cb reads the events step's rows from results[0] (when there are
      * no events, results[0] is the quarantine step's and is not read). */
+    /* the least busy connection that is up (or the first, to fail fast) */
+    size_t pick = 0;
+    int found = 0;
+    for (size_t i = 0; i < w->npg; i++) {
+        if (!tw_pg_is_up(w->pg[i]))
+            continue;
+        if (!found || w->in_flight_pg[i] < w->in_flight_pg[pick])
+            pick = i;
+        found = 1;
+    }
+    b->pg = pick;
     w->in_flight++;
-    if (tw_pg_batch(w->pg, steps, n, batch_cb, b) != 0) {
+    w->in_flight_pg[pick]++;
+    if (tw_pg_batch(w->pg[pick], steps, n, batch_cb, b) != 0) {
         w->in_flight--;
+        w->in_flight_pg[pick]--;
         return -1;
     }
     return 0;
@@ -329,18 +416,21 @@ static int submit(batch *b)
 
 static void flush(ingest_writer *w)
 {
-    while (w->head && w->in_flight < w->max_in_flight) {
+    int capacity = w->max_in_flight * (int)w->npg;
+    while (w->head && w->in_flight < capacity) {
         batch *b = calloc(1, sizeof *b);
         size_t take = w->queued < w->batch_max ? w->queued : w->batch_max;
         if (b) {
             b->w = w;
             b->entries = malloc(take * sizeof *b->entries);
             b->events = malloc(take * sizeof *b->events);
+            b->missing = malloc(take * sizeof *b->missing);
         }
-        if (!b || !b->entries || !b->events) {
+        if (!b || !b->entries || !b->events || !b->missing) {
             if (b) {
                 free(b->entries);
                 free(b->events);
+                free(b->missing);
                 free(b);
             }
             TW_ERROR(NULL, "out of memory forming a batch");
@@ -374,10 +464,11 @@ static void flush(ingest_writer *w)
         int rv = submit(b);
         if (rv != 0) {
             w->in_flight++; /* batch_done decrements */
+            w->in_flight_pg[b->pg]++;
             batch_done(b, TW_GRPC_INTERNAL, "could not form the database batch");
         }
     }
-    if (w->head && !evtimer_pending(w->timer, NULL) && w->in_flight < w->max_in_flight) {
+    if (w->head && !evtimer_pending(w->timer, NULL) && w->in_flight < capacity) {
         struct timeval tv = {.tv_sec = 0, .tv_usec = w->flush_delay_ms * 1000};
         evtimer_add(w->timer, &tv);
     }

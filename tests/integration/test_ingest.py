@@ -257,6 +257,63 @@ class Ingest(unittest.TestCase):
         self.assertEqual(len({r.event_id for r in results}), 1)
         self.assertEqual(self.count("source_ref = 'race'"), 1)
 
+    def test_concurrent_batches_overlapping_references(self):
+        """Batches committed concurrently on different connections that share
+        references: every copy is answered with the one event's id (a
+        duplicate committed by another transaction is looked up after)."""
+        refs = ["overlap-%d" % i for i in range(200)]
+        results = []
+        lock = threading.Lock()
+
+        def go(k):
+            recs = [purchase(r) for r in (refs[k % 2::2] + refs[(k + 1) % 2::2])]
+            resp = self.daemon.submit(ing.SubmitRequest(records=recs), timeout=20)
+            with lock:
+                results.extend(resp.results)
+        threads = [threading.Thread(target=go, args=(k,)) for k in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(len(results), 12 * 200)
+        ids = {}
+        for r in results:
+            self.assertIn(r.outcome, (R.ACCEPTED, R.DUPLICATE))
+            self.assertNotEqual(r.event_id, 0, "every answer names the event")
+            ids.setdefault(r.source_ref, set()).add(r.event_id)
+        self.assertTrue(all(len(v) == 1 for v in ids.values()), "one event per reference")
+        self.assertEqual(sum(r.outcome == R.ACCEPTED for r in results), 200)
+        self.assertEqual(self.count("source_ref LIKE 'overlap-%'"), 200)
+
+    def test_duplicate_committed_by_another_transaction_meanwhile(self):
+        """Another writer holds the same reference uncommitted: our batch
+        waits on it, and once it commits the answer is DUPLICATE with that
+        writer's event id (looked up after our statement, whose snapshot
+        could not see it)."""
+        psql = subprocess.Popen(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
+                                 "host=%s dbname=tidewatch user=postgres" % self.pg.dir],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        psql.stdin.write("BEGIN;\nINSERT INTO events (source, source_ref, kind, payload) VALUES "
+                         "('retailer.de.boote', 'held', 1, '\\x00') RETURNING id;\n")
+        psql.stdin.flush()
+        held_id = int(psql.stdout.readline().strip())
+        result = []
+        t = threading.Thread(target=lambda: result.append(
+            self.daemon.submit(ing.SubmitRequest(records=[purchase("held"), purchase("held-other")]),
+                               timeout=20)))
+        t.start()
+        time.sleep(0.5)
+        self.assertFalse(result, "the batch waits for the other transaction")
+        psql.stdin.write("COMMIT;\n")
+        psql.stdin.close()
+        psql.wait(10)
+        psql.stdout.close()
+        t.join(20)
+        self.assertTrue(result)
+        r = result[0].results
+        self.assertEqual((r[0].outcome, r[0].event_id), (R.DUPLICATE, held_id))
+        self.assertEqual(r[1].outcome, R.ACCEPTED)
+
     def test_too_many_records_is_invalid_argument(self):
         recs = [purchase("many-%d" % i) for i in range(1001)]
         with self.assertRaises(grpc.RpcError) as cm:

@@ -500,10 +500,11 @@ static void serial_key(walk *w, const Tidewatch__V1__SerialReading *r, const cha
         WARN(w, "text", "serial_format", "%s", s.warnings[i].text);
     add_key(w, &w->serial_set, &w->out->serial_keys, &w->out->nserial_keys, &w->out->cap_serial,
             s.key);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:i}", "field", w->path, "raw",
-                          r->text, "key", s.key, "loose", s.loose_key, "format",
-                          tw_serial_format_name(s.format), "partial", s.partial, "method",
-                          (int)r->method, "completeness", (int)r->completeness);
+    /* Only what needs this library to compute: the raw text, method and
+     * completeness are in the stored record itself. */
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:b}", "field", w->path, "key", s.key, "loose",
+                          s.loose_key, "format", tw_serial_format_name(s.format), "partial",
+                          s.partial);
     if (!j || json_array_append_new(w->serials, j) != 0)
         w->oom = 1;
 }
@@ -530,9 +531,9 @@ static void hull_key(walk *w, const char *hull)
     for (size_t i = 0; i < h.nwarnings; i++)
         WARN(w, "hull_number", "hull_format", "%s", h.warnings[i].text);
     add_key(w, &w->hull_set, &w->out->hull_keys, &w->out->nhull_keys, &w->out->cap_hull, h.key);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:b}", "field", w->path,
-                          "raw", hull, "key", h.key, "kind", tw_hin_kind_name(h.kind), "country",
-                          h.country, "maker", h.maker, "month", h.month, "production_year",
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:b}", "field", w->path,
+                          "key", h.key, "kind", tw_hin_kind_name(h.kind), "country", h.country,
+                          "maker", h.maker, "month", h.month, "production_year",
                           h.production_year, "model_year", h.model_year, "partial", h.partial);
     if (!j || json_array_append_new(w->hulls, j) != 0)
         w->oom = 1;
@@ -860,6 +861,44 @@ int tw_record_validate(const tw_record_ctx *ctx, const Tidewatch__V1__Record *re
         return -1;
     }
     return 0;
+}
+
+/* Issues as JSON; with_reason = 0 keeps only field and code. */
+static json_t *issues_json(const tw_issue *src, size_t n, int with_reason)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *o = with_reason ? json_pack("{s:s, s:s, s:s}", "field", src[i].field, "code",
+                                            src[i].code, "reason", src[i].reason)
+                                : json_pack("{s:s, s:s}", "field", src[i].field, "code",
+                                            src[i].code);
+        if (!o || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+char *tw_record_stored_json(const tw_record_check *c)
+{
+    json_t *doc;
+    if (c->nerrors) {
+        doc = json_pack("{s:o*, s:o*}", "errors", issues_json(c->errors, c->nerrors, 1),
+                        "warnings", issues_json(c->warnings, c->nwarnings, 1));
+    } else {
+        if (!c->derived)
+            return NULL;
+        doc = json_copy(c->derived); /* shallow: the check stays as it was */
+        if (doc && json_object_set_new(doc, "warnings",
+                                       issues_json(c->warnings, c->nwarnings, 0)) != 0) {
+            json_decref(doc);
+            doc = NULL;
+        }
+    }
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(doc);
+    return text;
 }
 
 void tw_record_check_free(tw_record_check *c)

@@ -72,6 +72,12 @@ typedef struct tw_record_check {
 int tw_record_validate(const tw_record_ctx *ctx, const Tidewatch__V1__Record *rec,
                        tw_arena *arena, tw_record_check *out) __attribute__((warn_unused_result));
 
+/* The JSON text stored with the record: for an acceptable record, derived
+ * plus its warnings as {field, code}; for a rejected one (quarantine),
+ * {"errors": [...], "warnings": [...]} with reasons, for the provider.
+ * Returns a malloc'd string (the caller frees it), or NULL on ENOMEM. */
+char *tw_record_stored_json(const tw_record_check *c) __attribute__((warn_unused_result));
+
 /* Release what tw_record_validate allocated outside the arena. */
 void tw_record_check_free(tw_record_check *c);
 

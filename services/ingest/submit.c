@@ -152,15 +152,6 @@ static Tidewatch__V1__FieldIssue **issues_pb(tw_arena *a, const tw_issue *src, s
     return out;
 }
 
-static json_t *issues_json(const tw_issue *src, size_t n)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "field", src[i].field, "code",
-                                             src[i].code, "reason", src[i].reason));
-    return arr;
-}
-
 static size_t joined_len(const char **keys, size_t n)
 {
     size_t len = 1;
@@ -209,16 +200,7 @@ static int reference_ok(const tw_record_check *c)
 static ingest_entry *make_entry(ingest_req *r, uint32_t index, const Tidewatch__V1__Record *rec,
                                 const tw_record_check *c, const uint8_t *payload, size_t plen)
 {
-    json_t *doc;
-    if (c->nerrors) {
-        doc = json_pack("{s:o, s:o}", "errors", issues_json(c->errors, c->nerrors), "warnings",
-                        issues_json(c->warnings, c->nwarnings));
-    } else {
-        doc = json_incref(c->derived);
-        json_object_set_new(doc, "warnings", issues_json(c->warnings, c->nwarnings));
-    }
-    char *json = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
-    json_decref(doc);
+    char *json = tw_record_stored_json(c);
     if (!json)
         return NULL;
     const char *csource = NULL, *cref = NULL;

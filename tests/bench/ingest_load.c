@@ -849,16 +849,6 @@ static size_t pack_record(gen *g, uint64_t i, uint8_t **buf, size_t *cap)
 
 /* ---- emit modes: the rows tidewatch-ingest would store ---------------------------- */
 
-/* As services/ingest/submit.c: issues as a JSON array. */
-static json_t *issues_json(const tw_issue *src, size_t n)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "field", src[i].field, "code",
-                                             src[i].code, "reason", src[i].reason));
-    return arr;
-}
-
 /* COPY text format: escape backslash, tab, newline, carriage return. */
 static void copy_text(FILE *f, const char *s)
 {
@@ -976,11 +966,8 @@ static int emit(gen *g, const opts *o, const char *path, int sql)
             rv = 1;
             break;
         }
-        /* derived exactly as the daemon stores it (submit.c make_entry) */
-        json_t *doc = json_incref(c.derived);
-        json_object_set_new(doc, "warnings", issues_json(c.warnings, c.nwarnings));
-        char *json = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10));
-        json_decref(doc);
+        /* derived exactly as the daemon stores it */
+        char *json = tw_record_stored_json(&c);
         if (!json) {
             tw_record_check_free(&c);
             rv = 1;

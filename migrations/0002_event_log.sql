@@ -6,8 +6,10 @@ CREATE TABLE events (
     -- below the oldest transaction still in progress, so an event whose
     -- transaction commits late is never skipped (see events_after below).
     tx           xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    source       text NOT NULL CHECK (length(source) BETWEEN 1 AND 128),
-    source_ref   text NOT NULL CHECK (length(source_ref) BETWEEN 1 AND 128),
+    -- References compare byte for byte (COLLATE "C"): they are identifiers,
+    -- not words, and the unique index is probed for every record.
+    source       text COLLATE "C" NOT NULL CHECK (length(source) BETWEEN 1 AND 128),
+    source_ref   text COLLATE "C" NOT NULL CHECK (length(source_ref) BETWEEN 1 AND 128),
     -- 1 purchase, 2 shipment, 3 seizure, 4 correction
     kind         smallint NOT NULL CHECK (kind BETWEEN 1 AND 4),
     occurred_at  timestamptz,
@@ -42,8 +44,8 @@ CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON events
 -- resubmission under the same (source, source_ref) replaces the row; once
 -- accepted, resolved_event points at the event.
 CREATE TABLE quarantine (
-    source          text NOT NULL,
-    source_ref      text NOT NULL,
+    source          text COLLATE "C" NOT NULL,
+    source_ref      text COLLATE "C" NOT NULL,
     received_at     timestamptz NOT NULL DEFAULT now(),
     attempts        integer NOT NULL DEFAULT 1,
     principal       text,

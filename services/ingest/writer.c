@@ -23,9 +23,12 @@
  * was missing. Within-batch duplicates are removed before this runs. */
 static const char SQL_EVENTS[] =
     "WITH r AS ("
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::text[],"
+    " SELECT u.source COLLATE \"C\" AS source, u.source_ref COLLATE \"C\" AS source_ref,"
+    "  u.kind, u.occurred_at, u.principal, u.csource COLLATE \"C\" AS csource,"
+    "  u.cref COLLATE \"C\" AS cref, u.skeys, u.hkeys, u.derived, u.payload, u.ord"
+    " FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::text[],"
     "  $6::text[], $7::text[], $8::text[], $9::text[], $10::json[], $11::bytea[])"
-    " WITH ORDINALITY AS r(source, source_ref, kind, occurred_at, principal, csource, cref,"
+    " WITH ORDINALITY AS u(source, source_ref, kind, occurred_at, principal, csource, cref,"
     "  skeys, hkeys, derived, payload, ord)),"
     " ins AS ("
     " INSERT INTO events (source, source_ref, kind, occurred_at, principal, corrects,"
@@ -57,7 +60,8 @@ static const char SQL_QUARANTINE[] =
 static const char SQL_RESOLVE[] =
     "UPDATE quarantine q SET resolved_event = e.id"
     " FROM unnest($1::text[], $2::text[]) AS r(source, source_ref), events e"
-    " WHERE q.resolved_event IS NULL AND q.source = r.source AND q.source_ref = r.source_ref"
+    " WHERE q.resolved_event IS NULL AND q.source = r.source COLLATE \"C\""
+    "  AND q.source_ref = r.source_ref COLLATE \"C\""
     "  AND e.source = q.source AND e.source_ref = q.source_ref";
 
 static const char SQL_NOTIFY[] = "SELECT pg_notify('tidewatch_events', '')";
@@ -66,7 +70,8 @@ static const char SQL_NOTIFY[] = "SELECT pg_notify('tidewatch_events', '')";
  * unique index (our statement's snapshot could not see them). */
 static const char SQL_LOOKUP[] =
     "SELECT r.ord, e.id FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(source,"
-    " source_ref, ord) JOIN events e ON e.source = r.source AND e.source_ref = r.source_ref";
+    " source_ref, ord) JOIN events e ON e.source = r.source COLLATE \"C\""
+    "  AND e.source_ref = r.source_ref COLLATE \"C\"";
 
 typedef struct batch {
     ingest_writer *w;

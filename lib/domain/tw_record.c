@@ -45,21 +45,37 @@ typedef struct walk {
 
 /* Append ".name" (or "name" at the root) or "[i]" to the path; returns the
  * previous length for pop(). */
+/* Append raw bytes to the path, truncating at its end (paths are for
+ * people; a truncated one is still useful). On the hot path: no printf. */
+static void append(walk *w, const char *s, size_t n)
+{
+    size_t room = sizeof w->path - 1 - w->len;
+    if (n > room)
+        n = room;
+    memcpy(w->path + w->len, s, n);
+    w->len += n;
+    w->path[w->len] = '\0';
+}
+
 static size_t push(walk *w, const char *name)
 {
     size_t old = w->len;
-    int n = snprintf(w->path + w->len, sizeof w->path - w->len, "%s%s", w->len ? "." : "", name);
-    if (n > 0)
-        w->len = w->len + (size_t)n < sizeof w->path ? w->len + (size_t)n : sizeof w->path - 1;
+    if (w->len)
+        append(w, ".", 1);
+    append(w, name, strlen(name));
     return old;
 }
 
 static size_t push_index(walk *w, size_t i)
 {
     size_t old = w->len;
-    int n = snprintf(w->path + w->len, sizeof w->path - w->len, "[%zu]", i);
-    if (n > 0)
-        w->len = w->len + (size_t)n < sizeof w->path ? w->len + (size_t)n : sizeof w->path - 1;
+    char buf[24], *p = buf + sizeof buf;
+    *--p = ']';
+    do
+        *--p = (char)('0' + i % 10);
+    while ((i /= 10) > 0);
+    *--p = '[';
+    append(w, p, (size_t)(buf + sizeof buf - p));
     return old;
 }
 

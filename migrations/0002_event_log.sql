@@ -23,10 +23,12 @@ CREATE TABLE events (
     -- provenance keeps the searchable, indexed model.
     serial_keys  text[] NOT NULL DEFAULT '{}',
     hull_keys    text[] NOT NULL DEFAULT '{}',
-    -- Validation output consumers need: keys per reading, resolved places,
-    -- warnings. json, not jsonb: it is written once per record on the hot
-    -- path and read whole by consumers, never searched in place.
-    derived      json NOT NULL DEFAULT '{}',
+    -- What ingest derived with Tidewatch's rules and consumers need: keys
+    -- per reading, hull decodes, resolved places, warning codes; a packed
+    -- tidewatch.v1.DerivedRecord (proto/tidewatch/v1/derived.proto). Binary
+    -- because it is written once per record on the hot path and read whole
+    -- by consumers in C, never searched in place.
+    derived      bytea NOT NULL DEFAULT '',
     -- The tidewatch.v1.Record exactly as submitted (protobuf).
     payload      bytea NOT NULL,
     UNIQUE (source, source_ref)

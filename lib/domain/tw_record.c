@@ -37,9 +37,7 @@ typedef struct walk {
     char path[512];
     size_t len;
     int oom;
-    json_t *serials; /* derived.serials */
-    json_t *hulls;   /* derived.hulls */
-    json_t *places;  /* derived.places */
+    /* out->derived's arrays grow in the arena */
     keyset serial_set, hull_set;
 } walk;
 
@@ -364,6 +362,50 @@ static void party(walk *w, const char *name, const Tidewatch__V1__Party *p, int 
     pop(w, old);
 }
 
+/* Append p to an arena-grown array of pointers. */
+static void push_ptr(walk *w, void ***arr, size_t *n, size_t *cap, void *p)
+{
+    if (!p) {
+        w->oom = 1;
+        return;
+    }
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 4;
+        void **na = tw_arena_alloc(w->arena, ncap * sizeof *na);
+        if (!na) {
+            w->oom = 1;
+            return;
+        }
+        if (*n)
+            memcpy(na, *arr, *n * sizeof *na);
+        *arr = na;
+        *cap = ncap;
+    }
+    (*arr)[(*n)++] = p;
+}
+
+static char *dup(walk *w, const char *s)
+{
+    char *c = tw_arena_strdup(w->arena, s ? s : "");
+    if (!c)
+        w->oom = 1;
+    return c ? c : (char *)"";
+}
+
+static Tidewatch__V1__DerivedHub *derived_hub(walk *w, const tw_hub *h, double km)
+{
+    Tidewatch__V1__DerivedHub *d = tw_arena_alloc(w->arena, sizeof *d);
+    if (!d) {
+        w->oom = 1;
+        return NULL;
+    }
+    tidewatch__v1__derived_hub__init(d);
+    d->name = (char *)h->name;
+    d->kind = (char *)tw_hub_kind_name(h->kind);
+    d->km = km;
+    return d;
+}
+
 /* UN/LOCODE: country code and three of A-Z, 2-9. */
 static int locode_ok(const char *s)
 {
@@ -420,18 +462,25 @@ static void resolve_place(walk *w, const Tidewatch__V1__Place *p, int have_coord
     const tw_hub *hub = r.hub >= 0 ? tw_places_hub(w->ctx->places, (size_t)r.hub) : NULL;
     const tw_hub *near = r.nearest_hub >= 0 ? tw_places_hub(w->ctx->places, (size_t)r.nearest_hub)
                                             : NULL;
-    json_t *j = json_pack("{s:s, s:s, s:f, s:f, s:s?, s:s, s:s?}", "field", w->path, "source",
-                          tw_place_source_name(r.source), "lat", r.lat, "lon", r.lon, "name",
-                          r.name, "country", r.country, "locode", r.locode[0] ? r.locode : NULL);
-    if (j && hub)
-        json_object_set_new(j, "hub", json_pack("{s:s, s:s}", "name", hub->name, "kind",
-                                                tw_hub_kind_name(hub->kind)));
-    if (j && near)
-        json_object_set_new(j, "nearest_hub",
-                            json_pack("{s:s, s:s, s:f}", "name", near->name, "kind",
-                                      tw_hub_kind_name(near->kind), "km", r.nearest_hub_km));
-    if (!j || json_array_append_new(w->places, j) != 0)
+    Tidewatch__V1__DerivedPlace *d = tw_arena_alloc(w->arena, sizeof *d);
+    if (!d) {
         w->oom = 1;
+        return;
+    }
+    tidewatch__v1__derived_place__init(d);
+    d->field = dup(w, w->path);
+    d->source = (char *)tw_place_source_name(r.source);
+    d->lat = r.lat;
+    d->lon = r.lon;
+    d->name = r.name ? (char *)r.name : (char *)""; /* borrowed from the place tables */
+    d->country = dup(w, r.country);
+    d->locode = dup(w, r.locode);
+    if (hub)
+        d->hub = derived_hub(w, hub, 0);
+    if (near)
+        d->nearest_hub = derived_hub(w, near, r.nearest_hub_km);
+    Tidewatch__V1__DerivedRecord *dr = &w->out->derived;
+    push_ptr(w, (void ***)&dr->places, &dr->n_places, &w->out->cap_dplaces, d);
 }
 
 static void place(walk *w, const char *name, const Tidewatch__V1__Place *p, int required)
@@ -518,11 +567,19 @@ static void serial_key(walk *w, const Tidewatch__V1__SerialReading *r, const cha
             s.key);
     /* Only what needs this library to compute: the raw text, method and
      * completeness are in the stored record itself. */
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:b}", "field", w->path, "key", s.key, "loose",
-                          s.loose_key, "format", tw_serial_format_name(s.format), "partial",
-                          s.partial);
-    if (!j || json_array_append_new(w->serials, j) != 0)
+    Tidewatch__V1__DerivedSerial *d = tw_arena_alloc(w->arena, sizeof *d);
+    if (!d) {
         w->oom = 1;
+        return;
+    }
+    tidewatch__v1__derived_serial__init(d);
+    d->field = dup(w, w->path);
+    d->key = dup(w, s.key);
+    d->loose = dup(w, s.loose_key);
+    d->format = (char *)tw_serial_format_name(s.format);
+    d->partial = s.partial;
+    Tidewatch__V1__DerivedRecord *dr = &w->out->derived;
+    push_ptr(w, (void ***)&dr->serials, &dr->n_serials, &w->out->cap_dserials, d);
 }
 
 /* The year of the record's time, or of now, anchors two-digit model years. */
@@ -547,12 +604,23 @@ static void hull_key(walk *w, const char *hull)
     for (size_t i = 0; i < h.nwarnings; i++)
         WARN(w, "hull_number", "hull_format", "%s", h.warnings[i].text);
     add_key(w, &w->hull_set, &w->out->hull_keys, &w->out->nhull_keys, &w->out->cap_hull, h.key);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:b}", "field", w->path,
-                          "key", h.key, "kind", tw_hin_kind_name(h.kind), "country", h.country,
-                          "maker", h.maker, "month", h.month, "production_year",
-                          h.production_year, "model_year", h.model_year, "partial", h.partial);
-    if (!j || json_array_append_new(w->hulls, j) != 0)
+    Tidewatch__V1__DerivedHull *d = tw_arena_alloc(w->arena, sizeof *d);
+    if (!d) {
         w->oom = 1;
+        return;
+    }
+    tidewatch__v1__derived_hull__init(d);
+    d->field = dup(w, w->path);
+    d->key = dup(w, h.key);
+    d->kind = (char *)tw_hin_kind_name(h.kind);
+    d->country = dup(w, h.country);
+    d->maker = dup(w, h.maker);
+    d->month = h.month;
+    d->production_year = h.production_year;
+    d->model_year = h.model_year;
+    d->partial = h.partial;
+    Tidewatch__V1__DerivedRecord *dr = &w->out->derived;
+    push_ptr(w, (void ***)&dr->hulls, &dr->n_hulls, &w->out->cap_dhulls, d);
 }
 
 static void serial_reading(walk *w, const Tidewatch__V1__SerialReading *r, const char *make)
@@ -856,27 +924,9 @@ int tw_record_validate(const tw_record_ctx *ctx, const Tidewatch__V1__Record *re
 {
     memset(out, 0, sizeof *out);
     walk w = {.ctx = ctx, .arena = arena, .out = out};
-    out->derived = json_object();
-    w.serials = json_array();
-    w.hulls = json_array();
-    w.places = json_array();
-    /* json_object_set (not _new) so that our references stay valid even
-     * when it fails; they are dropped at the end. */
-    int ok = out->derived && w.serials && w.hulls && w.places &&
-             json_object_set(out->derived, "serials", w.serials) == 0 &&
-             json_object_set(out->derived, "hulls", w.hulls) == 0 &&
-             json_object_set(out->derived, "places", w.places) == 0;
-    if (ok)
-        walk_record(&w, rec);
-    json_decref(w.serials);
-    json_decref(w.hulls);
-    json_decref(w.places);
-    if (!ok || w.oom) {
-        json_decref(out->derived);
-        out->derived = NULL;
-        return -1;
-    }
-    return 0;
+    tidewatch__v1__derived_record__init(&out->derived);
+    walk_record(&w, rec);
+    return w.oom ? -1 : 0;
 }
 
 /* Issues as JSON; with_reason = 0 keeps only field and code. */
@@ -896,29 +946,91 @@ static json_t *issues_json(const tw_issue *src, size_t n, int with_reason)
     return arr;
 }
 
-char *tw_record_stored_json(const tw_record_check *c)
+uint8_t *tw_record_stored_derived(const tw_record_check *c, size_t *len)
 {
-    json_t *doc;
-    if (c->nerrors) {
-        doc = json_pack("{s:o*, s:o*}", "errors", issues_json(c->errors, c->nerrors, 1),
-                        "warnings", issues_json(c->warnings, c->nwarnings, 1));
-    } else {
-        if (!c->derived)
-            return NULL;
-        doc = json_copy(c->derived); /* shallow: the check stays as it was */
-        if (doc && json_object_set_new(doc, "warnings",
-                                       issues_json(c->warnings, c->nwarnings, 0)) != 0) {
-            json_decref(doc);
-            doc = NULL;
+    Tidewatch__V1__DerivedRecord d = c->derived;
+    Tidewatch__V1__DerivedIssue *items = NULL;
+    Tidewatch__V1__DerivedIssue **ptrs = NULL;
+    uint8_t *buf = NULL;
+    if (c->nwarnings) {
+        items = malloc(c->nwarnings * sizeof *items);
+        ptrs = malloc(c->nwarnings * sizeof *ptrs);
+        if (!items || !ptrs)
+            goto out;
+        for (size_t i = 0; i < c->nwarnings; i++) {
+            tidewatch__v1__derived_issue__init(&items[i]);
+            items[i].field = (char *)c->warnings[i].field;
+            items[i].code = (char *)c->warnings[i].code;
+            ptrs[i] = &items[i];
         }
+        d.n_warnings = c->nwarnings;
+        d.warnings = ptrs;
     }
-    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    *len = tidewatch__v1__derived_record__get_packed_size(&d);
+    buf = malloc(*len ? *len : 1);
+    if (buf)
+        tidewatch__v1__derived_record__pack(&d, buf);
+out:
+    free(items);
+    free(ptrs);
+    return buf;
+}
+
+char *tw_record_stored_errors(const tw_record_check *c)
+{
+    json_t *doc = json_pack("{s:o*, s:o*}", "errors", issues_json(c->errors, c->nerrors, 1),
+                            "warnings", issues_json(c->warnings, c->nwarnings, 1));
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     return text;
 }
 
-void tw_record_check_free(tw_record_check *c)
+static json_t *hub_json(const Tidewatch__V1__DerivedHub *h, int with_km)
 {
-    json_decref(c->derived);
-    c->derived = NULL;
+    return with_km ? json_pack("{s:s, s:s, s:f}", "name", h->name, "kind", h->kind, "km", h->km)
+                   : json_pack("{s:s, s:s}", "name", h->name, "kind", h->kind);
 }
+
+json_t *tw_record_derived_json(const Tidewatch__V1__DerivedRecord *d)
+{
+    json_t *serials = json_array(), *hulls = json_array(), *places = json_array();
+    json_t *doc = json_pack("{s:o*, s:o*, s:o*}", "serials", serials, "hulls", hulls, "places",
+                            places);
+    if (!doc)
+        return NULL;
+    int bad = 0;
+    for (size_t i = 0; i < d->n_serials; i++) {
+        const Tidewatch__V1__DerivedSerial *s = d->serials[i];
+        bad |= json_array_append_new(serials, json_pack("{s:s, s:s, s:s, s:s, s:b}", "field",
+                                                        s->field, "key", s->key, "loose",
+                                                        s->loose, "format", s->format,
+                                                        "partial", s->partial));
+    }
+    for (size_t i = 0; i < d->n_hulls; i++) {
+        const Tidewatch__V1__DerivedHull *h = d->hulls[i];
+        bad |= json_array_append_new(
+            hulls, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:b}", "field", h->field,
+                             "key", h->key, "kind", h->kind, "country", h->country, "maker",
+                             h->maker, "month", h->month, "production_year", h->production_year,
+                             "model_year", h->model_year, "partial", h->partial));
+    }
+    for (size_t i = 0; i < d->n_places; i++) {
+        const Tidewatch__V1__DerivedPlace *p = d->places[i];
+        json_t *j = json_pack("{s:s, s:s, s:f, s:f, s:s?, s:s, s:s?}", "field", p->field,
+                              "source", p->source, "lat", p->lat, "lon", p->lon, "name",
+                              p->name[0] ? p->name : NULL, "country", p->country, "locode",
+                              p->locode[0] ? p->locode : NULL);
+        if (j && p->hub)
+            json_object_set_new(j, "hub", hub_json(p->hub, 0));
+        if (j && p->nearest_hub)
+            json_object_set_new(j, "nearest_hub", hub_json(p->nearest_hub, 1));
+        bad |= json_array_append_new(places, j);
+    }
+    if (bad) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+void tw_record_check_free(tw_record_check *c) { (void)c; }

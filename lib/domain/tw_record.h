@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tidewatch/v1/derived.pb-c.h"
 #include "tidewatch/v1/records.pb-c.h"
 #include "tw_arena.h"
 
@@ -59,26 +60,41 @@ typedef struct tw_record_check {
     size_t nserial_keys;
     const char **hull_keys;   /* distinct normalised hull numbers */
     size_t nhull_keys;
-    json_t *derived;         /* owned by the caller: json_decref */
+    /* Serial keys, hull decodes, resolved places (no warnings: see
+     * tw_record_stored_derived); everything in the arena. */
+    Tidewatch__V1__DerivedRecord derived;
     /* internal growth state */
     size_t cap_errors, cap_warnings, cap_serial, cap_hull;
+    size_t cap_dserials, cap_dhulls, cap_dplaces;
 } tw_record_check;
 
-/* Validate and normalise `rec`. Fills *out (zeroed first); every string in
- * it lives in `arena`, except `derived`, which the caller releases with
- * json_decref. The record is acceptable when out->nerrors == 0. Returns 0,
- * or -1 only when memory ran out (then out is incomplete and the record
- * must be treated as not validated). */
+/* Validate and normalise `rec`. Fills *out (zeroed first); everything in
+ * it lives in `arena`. The record is acceptable when out->nerrors == 0.
+ * Returns 0, or -1 only when memory ran out (then out is incomplete and the
+ * record must be treated as not validated). */
 int tw_record_validate(const tw_record_ctx *ctx, const Tidewatch__V1__Record *rec,
                        tw_arena *arena, tw_record_check *out) __attribute__((warn_unused_result));
 
-/* The JSON text stored with the record: for an acceptable record, derived
- * plus its warnings as {field, code}; for a rejected one (quarantine),
- * {"errors": [...], "warnings": [...]} with reasons, for the provider.
- * Returns a malloc'd string (the caller frees it), or NULL on ENOMEM. */
-char *tw_record_stored_json(const tw_record_check *c) __attribute__((warn_unused_result));
+/* What is stored in events.derived for an acceptable record: the derived
+ * facts plus its warnings as {field, code}, packed as a
+ * tidewatch.v1.DerivedRecord. Returns malloc'd bytes (length in *len; the
+ * caller frees them), or NULL on ENOMEM. */
+uint8_t *tw_record_stored_derived(const tw_record_check *c, size_t *len)
+    __attribute__((warn_unused_result));
 
-/* Release what tw_record_validate allocated outside the arena. */
+/* What quarantine stores for a rejected record, for the provider to read:
+ * {"errors": [...], "warnings": [...]} with fields, codes and reasons.
+ * Returns malloc'd JSON text, or NULL on ENOMEM. */
+char *tw_record_stored_errors(const tw_record_check *c) __attribute__((warn_unused_result));
+
+/* The derived facts as JSON ({"serials": [...], "hulls": [...], "places":
+ * [...]}), for tests, logs and people. The caller json_decrefs it; NULL on
+ * ENOMEM. */
+json_t *tw_record_derived_json(const Tidewatch__V1__DerivedRecord *d)
+    __attribute__((warn_unused_result));
+
+/* Release what tw_record_validate allocated outside the arena (nothing at
+ * present; kept so callers need not change if that changes). */
 void tw_record_check_free(tw_record_check *c);
 
 #endif

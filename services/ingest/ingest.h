@@ -40,8 +40,9 @@ typedef struct ingest_entry {
     const char *source, *source_ref;
     const char *csource, *cref; /* the corrected record, for corrections */
     const char *skeys, *hkeys;  /* space-separated serial / hull keys */
-    const char *json;           /* derived (events) or errors (quarantine) */
-    size_t json_len;
+    /* events: packed tidewatch.v1.DerivedRecord; quarantine: errors JSON */
+    const uint8_t *doc;
+    size_t doc_len;
     const uint8_t *payload;
     size_t payload_len;
     /* outcome, set by the writer */

@@ -200,8 +200,16 @@ static int reference_ok(const tw_record_check *c)
 static ingest_entry *make_entry(ingest_req *r, uint32_t index, const Tidewatch__V1__Record *rec,
                                 const tw_record_check *c, const uint8_t *payload, size_t plen)
 {
-    char *json = tw_record_stored_json(c);
-    if (!json)
+    size_t dlen = 0;
+    uint8_t *doc;
+    if (c->nerrors) {
+        char *text = tw_record_stored_errors(c);
+        doc = (uint8_t *)text;
+        dlen = text ? strlen(text) : 0;
+    } else {
+        doc = tw_record_stored_derived(c, &dlen);
+    }
+    if (!doc)
         return NULL;
     const char *csource = NULL, *cref = NULL;
     if (!c->nerrors && rec->body_case == TIDEWATCH__V1__RECORD__BODY_CORRECTION &&
@@ -209,14 +217,13 @@ static ingest_entry *make_entry(ingest_req *r, uint32_t index, const Tidewatch__
         csource = rec->correction->corrects->source;
         cref = rec->correction->corrects->source_ref;
     }
-    size_t jlen = strlen(json);
     size_t extra = strlen(rec->source) + strlen(rec->source_ref) + 2 +
                    (csource ? strlen(csource) + strlen(cref) + 2 : 0) +
                    joined_len(c->serial_keys, c->nserial_keys) +
-                   joined_len(c->hull_keys, c->nhull_keys) + jlen + 1 + plen;
+                   joined_len(c->hull_keys, c->nhull_keys) + dlen + plen;
     ingest_entry *e = ingest_entry_new(extra);
     if (!e) {
-        free(json);
+        free(doc);
         return NULL;
     }
     e->req = r;
@@ -234,15 +241,16 @@ static ingest_entry *make_entry(ingest_req *r, uint32_t index, const Tidewatch__
     p = join_into(p, c->serial_keys, c->nserial_keys);
     e->hkeys = p;
     p = join_into(p, c->hull_keys, c->nhull_keys);
-    memcpy(p, json, jlen + 1);
-    e->json = p;
-    e->json_len = jlen;
-    p += jlen + 1;
+    if (dlen)
+        memcpy(p, doc, dlen);
+    e->doc = (const uint8_t *)p;
+    e->doc_len = dlen;
+    p += dlen;
     if (plen)
         memcpy(p, payload, plen);
     e->payload = (const uint8_t *)p;
     e->payload_len = plen;
-    free(json);
+    free(doc);
     return e;
 }
 

@@ -27,7 +27,7 @@ static const char SQL_EVENTS[] =
     "  u.kind, u.occurred_at, u.principal, u.csource COLLATE \"C\" AS csource,"
     "  u.cref COLLATE \"C\" AS cref, u.skeys, u.hkeys, u.derived, u.payload, u.ord"
     " FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::text[],"
-    "  $6::text[], $7::text[], $8::text[], $9::text[], $10::json[], $11::bytea[])"
+    "  $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[], $11::bytea[])"
     " WITH ORDINALITY AS u(source, source_ref, kind, occurred_at, principal, csource, cref,"
     "  skeys, hkeys, derived, payload, ord)),"
     " ins AS ("
@@ -326,7 +326,7 @@ static int submit(batch *b)
     static const Oid event_types[11] = {TW_OID_TEXT,  TW_OID_TEXT, TW_OID_INT2,
                                         TW_OID_TIMESTAMPTZ, TW_OID_TEXT, TW_OID_TEXT,
                                         TW_OID_TEXT,  TW_OID_TEXT, TW_OID_TEXT,
-                                        TW_OID_JSON,  TW_OID_BYTEA};
+                                        TW_OID_BYTEA, TW_OID_BYTEA};
     for (int i = 0; i < 11; i++)
         tw_pgarray_begin(&a[i], event_types[i]);
     for (size_t i = 0; i < b->nevents; i++) {
@@ -343,7 +343,7 @@ static int submit(batch *b)
         tw_pgarray_text(&a[6], e->cref);
         tw_pgarray_text(&a[7], e->skeys);
         tw_pgarray_text(&a[8], e->hkeys);
-        tw_pgarray_json(&a[9], e->json, e->json_len);
+        tw_pgarray_bytes(&a[9], e->doc, e->doc_len);
         tw_pgarray_bytes(&a[10], e->payload, e->payload_len);
     }
     static const Oid q_types[5] = {TW_OID_TEXT, TW_OID_TEXT, TW_OID_TEXT, TW_OID_JSON,
@@ -365,7 +365,7 @@ static int submit(batch *b)
         tw_pgarray_text(&a[11], e->source);
         tw_pgarray_text(&a[12], e->source_ref);
         tw_pgarray_null(&a[13]);
-        tw_pgarray_json(&a[14], e->json, e->json_len);
+        tw_pgarray_json(&a[14], (const char *)e->doc, e->doc_len);
         tw_pgarray_bytes(&a[15], e->payload, e->payload_len);
         b->has_quarantine = 1;
     }

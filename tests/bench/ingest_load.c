@@ -967,8 +967,9 @@ static int emit(gen *g, const opts *o, const char *path, int sql)
             break;
         }
         /* derived exactly as the daemon stores it */
-        char *json = tw_record_stored_json(&c);
-        if (!json) {
+        size_t dlen = 0;
+        uint8_t *derived = tw_record_stored_derived(&c, &dlen);
+        if (!derived) {
             tw_record_check_free(&c);
             rv = 1;
             break;
@@ -988,7 +989,8 @@ static int emit(gen *g, const opts *o, const char *path, int sql)
             fputc_unlocked('\t', f);
             keys_literal(f, c.hull_keys, c.nhull_keys);
             fputc_unlocked('\t', f);
-            copy_text(f, json);
+            fputs_unlocked("\\\\x", f);
+            hex_bytes(f, derived, dlen);
             fputs_unlocked("\t\\\\x", f);
             hex_bytes(f, buf, len);
             fputc_unlocked('\n', f);
@@ -1013,12 +1015,13 @@ static int emit(gen *g, const opts *o, const char *path, int sql)
             fputs_unlocked("', '", f);
             keys_literal(f, c.hull_keys, c.nhull_keys);
             fputs_unlocked("', '", f);
-            sql_text(f, json);
+            fputs_unlocked("\\x", f);
+            hex_bytes(f, derived, dlen);
             fputs_unlocked("', '\\x", f);
             hex_bytes(f, buf, len);
             fputs_unlocked("');\n", f);
         }
-        free(json);
+        free(derived);
         tw_record_check_free(&c);
     }
     if (fflush(f) != 0 || ferror(f)) {

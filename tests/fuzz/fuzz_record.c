@@ -184,7 +184,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tw_record_ctx ctx = {.now_s = NOW, .places = pl};
     tw_record_check c, again;
     CHECK(tw_record_validate(&ctx, rec, &arena, &c) == 0);
-    CHECK(c.derived);
+    json_t *derived = tw_record_derived_json(&c.derived);
+    CHECK(derived);
     check_issues(c.errors, c.nerrors);
     check_issues(c.warnings, c.nwarnings);
     CHECK(c.kind == expected_kind(rec));
@@ -193,30 +194,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (c.has_time)
         CHECK(c.occurred_at_s >= TW_RECORD_MIN_TIME_S &&
               c.occurred_at_s <= NOW + TW_RECORD_FUTURE_SKEW_S);
-    check_keys(c.serial_keys, c.nserial_keys, json_object_get(c.derived, "serials"));
-    check_keys(c.hull_keys, c.nhull_keys, json_object_get(c.derived, "hulls"));
-    CHECK(json_is_array(json_object_get(c.derived, "places")));
-    char *json = json_dumps(c.derived, JSON_COMPACT | JSON_SORT_KEYS);
+    check_keys(c.serial_keys, c.nserial_keys, json_object_get(derived, "serials"));
+    check_keys(c.hull_keys, c.nhull_keys, json_object_get(derived, "hulls"));
+    CHECK(json_is_array(json_object_get(derived, "places")));
+    char *json = json_dumps(derived, JSON_COMPACT | JSON_SORT_KEYS);
     CHECK(json != NULL);
+    /* The stored form packs and unpacks to the same facts. */
+    size_t plen = 0;
+    uint8_t *packed = tw_record_stored_derived(&c, &plen);
+    CHECK(packed != NULL);
+    Tidewatch__V1__DerivedRecord *back =
+        tidewatch__v1__derived_record__unpack(&alloc, plen, packed);
+    CHECK(back && back->n_serials == c.derived.n_serials && back->n_hulls == c.derived.n_hulls &&
+          back->n_places == c.derived.n_places && back->n_warnings == c.nwarnings);
+    free(packed);
 
     /* Deterministic, and nothing carried over between calls. */
     CHECK(tw_record_validate(&ctx, rec, &arena, &again) == 0);
     CHECK(same_issues(c.errors, c.nerrors, again.errors, again.nerrors));
     CHECK(same_issues(c.warnings, c.nwarnings, again.warnings, again.nwarnings));
     CHECK(again.nserial_keys == c.nserial_keys && again.nhull_keys == c.nhull_keys);
-    char *json2 = json_dumps(again.derived, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *derived2 = tw_record_derived_json(&again.derived);
+    char *json2 = derived2 ? json_dumps(derived2, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     CHECK(json2 != NULL && strcmp(json, json2) == 0);
+    json_decref(derived2);
 
     /* Without place tables every place stays unresolved. */
     tw_record_ctx bare = {.now_s = NOW, .places = NULL};
     tw_record_check nop;
     CHECK(tw_record_validate(&bare, rec, &arena, &nop) == 0);
-    CHECK(json_array_size(json_object_get(nop.derived, "places")) == 0);
+    CHECK(nop.derived.n_places == 0);
     check_issues(nop.errors, nop.nerrors);
     check_issues(nop.warnings, nop.nwarnings);
 
     free(json2);
     free(json);
+    json_decref(derived);
     tw_record_check_free(&nop);
     tw_record_check_free(&again);
     tw_record_check_free(&c);

@@ -28,6 +28,7 @@ BUILD = os.environ.get("TW_BUILD_DIR", os.path.join(SRC, "build"))
 BIN = os.environ.get("TW_BIN_DIR", os.path.join(BUILD, "bin"))
 sys.path.insert(0, os.path.join(BUILD, "py"))
 import grpc  # noqa: E402
+from tidewatch.v1 import derived_pb2  # noqa: E402
 from tidewatch.v1 import ingest_pb2 as ing  # noqa: E402
 from tidewatch.v1 import records_pb2 as rec  # noqa: E402
 
@@ -208,9 +209,15 @@ class Ingest(unittest.TestCase):
     def test_stored_with_normalised_keys(self):
         resp = self.daemon.submit(ing.SubmitRequest(records=[purchase("keys-1")]), timeout=10)
         self.assertEqual(resp.results[0].outcome, R.ACCEPTED)
-        row = self.pg.query("SELECT kind, serial_keys::text, derived->'places'->0->>'source', "
-                            "octet_length(payload) > 0 FROM events WHERE source_ref = 'keys-1'")
-        self.assertEqual(row, "1|{6E5X1016523}|hub|t")
+        row = self.pg.query("SELECT kind, serial_keys::text, octet_length(payload) > 0, "
+                            "encode(derived, 'hex') FROM events WHERE source_ref = 'keys-1'")
+        kind, keys, has_payload, derived_hex = row.split("|")
+        self.assertEqual((kind, keys, has_payload), ("1", "{6E5X1016523}", "t"))
+        derived = derived_pb2.DerivedRecord.FromString(bytes.fromhex(derived_hex))
+        self.assertEqual([s.key for s in derived.serials], ["6E5X1016523"])
+        self.assertEqual(derived.places[0].source, "hub")
+        self.assertEqual(derived.places[0].hub.name, "Dunkerque")
+        self.assertIn("serial_format", {w.code for w in derived.warnings})
         codes = {w.code for w in resp.results[0].warnings}
         self.assertIn("serial_format", codes, "the OCR fix is reported")
 

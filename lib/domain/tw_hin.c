@@ -288,7 +288,12 @@ tw_hin_status tw_hin_decode(const char *raw, size_t len, int ref_year, tw_hin *o
         /* A "US" prefix, possibly misread ("U5"), makes the rest a US HIN. */
         const char *letters = pattern_set('L');
         char c0 = tw_serial_fix_char(clean[0], letters), c1 = tw_serial_fix_char(clean[1], letters);
-        if (c0 == 'U' && c1 == 'S') {
+        /* The number itself must have a readable character: "US" and twelve
+         * unknowns would decode to a key that is no HIN on its own. */
+        int readable = 0;
+        for (size_t i = 2; i < n; i++)
+            readable |= clean[i] != '?';
+        if (c0 == 'U' && c1 == 'S' && readable) {
             f = match(clean + 2, forms12, 3, &lenient12, &r);
             if (f != F_NONE) {
                 fit_result pr = {.nfix = 0};

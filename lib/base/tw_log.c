@@ -12,12 +12,13 @@ tw_log_level tw_log_threshold = TW_LOG_INFO;
 static tw_log_format log_format = TW_LOG_FORMAT_TEXT;
 static char *log_service;
 
-static const char *const level_names[] = {"debug", "info", "warn", "error"};
+const char *const tw_log_level_names[] = {"debug", "info", "warn", "error", NULL};
+const char *const tw_log_format_names[] = {"text", "json", NULL};
 
 const char *tw_log_level_name(tw_log_level level)
 {
-    if ((unsigned)level < sizeof level_names / sizeof level_names[0])
-        return level_names[level];
+    if ((unsigned)level < (size_t)TW_LOG_ERROR + 1)
+        return tw_log_level_names[level];
     return "?";
 }
 
@@ -25,8 +26,8 @@ int tw_log_level_parse(const char *s, tw_log_level *out)
 {
     if (!s)
         return -1;
-    for (unsigned i = 0; i < sizeof level_names / sizeof level_names[0]; i++) {
-        if (strcasecmp(s, level_names[i]) == 0) {
+    for (unsigned i = 0; i < (size_t)TW_LOG_ERROR + 1; i++) {
+        if (strcasecmp(s, tw_log_level_names[i]) == 0) {
             *out = (tw_log_level)i;
             return 0;
         }

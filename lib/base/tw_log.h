@@ -47,6 +47,11 @@ int tw_log_format_parse(const char *s, tw_log_format *out) __attribute__((warn_u
 
 const char *tw_log_level_name(tw_log_level level);
 
+/* NULL-terminated names, indexed by tw_log_level / tw_log_format, for
+ * settings tables (TW_SET_ENUM choices). */
+extern const char *const tw_log_level_names[];
+extern const char *const tw_log_format_names[];
+
 /* Write one line unconditionally (the macros check the level first). */
 void tw_log_write(tw_log_level level, const tw_log_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -15,8 +15,6 @@
 extern const unsigned char tw_descriptor_set[];
 extern const size_t tw_descriptor_set_len;
 
-static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
-static const char *const format_choices[] = {"text", "json", NULL};
 
 #define OFF(f) offsetof(tw_daemon_config, f)
 
@@ -34,10 +32,10 @@ static int build_table(tw_daemon *d)
          .help = "libpq connection string (empty: libpq's PG* defaults)",
          .offset = OFF(database_url)},
         {.name = "log_level", .env = "TIDEWATCH_LOG_LEVEL", .flag = "log-level",
-         .type = TW_SET_ENUM, .def = "info", .choices = level_choices, .reloadable = 1,
+         .type = TW_SET_ENUM, .def = "info", .choices = tw_log_level_names, .reloadable = 1,
          .help = "least severe level logged", .offset = OFF(log_level)},
         {.name = "log_format", .env = "TIDEWATCH_LOG_FORMAT", .flag = "log-format",
-         .type = TW_SET_ENUM, .def = "text", .choices = format_choices,
+         .type = TW_SET_ENUM, .def = "text", .choices = tw_log_format_names,
          .help = "log lines as text or JSON", .offset = OFF(log_format)},
         {.name = "metrics_listen", .env = "TIDEWATCH_METRICS_LISTEN", .flag = "metrics-listen",
          .type = TW_SET_STRING, .def = sp->default_metrics_listen,

@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "tw_hostport.h"
 #include "tw_log.h"
 
 /* Stop handing bytes to the socket buffer above this; resume on write. */
@@ -1168,33 +1169,16 @@ static void listener_error_cb(struct evconnlistener *l, void *arg)
 int tw_grpc_server_listen(tw_grpc_server *s, const char *hostport, char *err, size_t errlen)
 {
     char host[256];
-    const char *colon = strrchr(hostport, ':');
-    if (!colon || colon == hostport) {
+    int port;
+    if (tw_hostport_parse(hostport, host, sizeof host, &port) != 0) {
         snprintf(err, errlen, "listen address \"%s\" is not host:port", hostport);
-        return -1;
-    }
-    size_t hlen = (size_t)(colon - hostport);
-    if (hostport[0] == '[' && hlen >= 2 && hostport[hlen - 1] == ']') {
-        hostport++;
-        hlen -= 2;
-    }
-    if (hlen >= sizeof host) {
-        snprintf(err, errlen, "listen host too long");
-        return -1;
-    }
-    memcpy(host, hostport, hlen);
-    host[hlen] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || port < 0 || port > 65535 || colon[1] == '\0') {
-        snprintf(err, errlen, "invalid port in \"%s\"", colon + 1);
         return -1;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char portstr[8];
-    snprintf(portstr, sizeof portstr, "%ld", port);
+    snprintf(portstr, sizeof portstr, "%d", port);
     int rv = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
     if (rv != 0) {
         snprintf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(rv));
@@ -1206,7 +1190,7 @@ int tw_grpc_server_listen(tw_grpc_server *s, const char *hostport, char *err, si
                                           128, res->ai_addr, (int)res->ai_addrlen);
     freeaddrinfo(res);
     if (!s->listener) {
-        snprintf(err, errlen, "cannot listen on %s:%ld: %s", host, port, strerror(errno));
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
         return -1;
     }
     evconnlistener_set_error_cb(s->listener, listener_error_cb);

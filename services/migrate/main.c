@@ -19,7 +19,6 @@ typedef struct config {
     int log_level;
 } config;
 
-static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 
 static const tw_setting settings[] = {
     {.name = "database_url", .env = "TIDEWATCH_DATABASE_URL", .flag = "database-url",
@@ -30,7 +29,7 @@ static const tw_setting settings[] = {
      .type = TW_SET_STRING, .def = TW_MIGRATIONS_DIR, .help = "directory of NNNN_name.sql files",
      .offset = offsetof(config, dir)},
     {.name = "log_level", .env = "TIDEWATCH_LOG_LEVEL", .flag = "log-level", .type = TW_SET_ENUM,
-     .def = "info", .choices = level_choices, .help = "least severe level logged",
+     .def = "info", .choices = tw_log_level_names, .help = "least severe level logged",
      .offset = offsetof(config, log_level)},
 };
 

@@ -29,7 +29,6 @@ typedef struct config {
     int log_level;
 } config;
 
-static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 
 static const tw_setting settings[] = {
     {.name = "port", .env = "TW_INTEROP_PORT", .flag = "port", .type = TW_SET_INT,
@@ -38,7 +37,7 @@ static const tw_setting settings[] = {
     {.name = "host", .flag = "host", .type = TW_SET_STRING, .def = "127.0.0.1",
      .help = "address to bind", .offset = offsetof(config, host)},
     {.name = "log_level", .env = "TIDEWATCH_LOG_LEVEL", .flag = "log-level",
-     .type = TW_SET_ENUM, .def = "warn", .choices = level_choices,
+     .type = TW_SET_ENUM, .def = "warn", .choices = tw_log_level_names,
      .help = "least severe level logged", .offset = offsetof(config, log_level)},
 };
 

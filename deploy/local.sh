@@ -133,35 +133,14 @@ health_services_of() {
   esac
 }
 
-# health_of NAME: one health check of daemon NAME with the CLI. Prints
-# SERVING, NOT_SERVING (or another status), DOWN (no answer), or
-# "SERVING (server)" when the daemon registers none of its services yet and
-# the server entry answered. Returns 0 only when serving.
+# health_of NAME: one health check of daemon NAME (deploy/healthcheck.sh,
+# with the CLI). Prints SERVING, NOT_SERVING (or another status), DOWN (no
+# answer), or "SERVING (server)" when the daemon registers none of its
+# services yet. Returns 0 only when serving.
 health_of() {
-  local name=$1 target svc out rc unregistered=0 n=0
-  target=127.0.0.1:$(port_of "$name")
   [ -x "$CLI" ] || { echo "? (no $CLI)"; return 1; }
-  for svc in $(health_services_of "$name"); do
-    n=$((n + 1))
-    rc=0
-    out=$("$CLI" health --target "$target" --timeout 2s "$svc" 2>&1) || rc=$?
-    case $rc in
-      0) continue ;;
-      3) echo DOWN; return 1 ;;
-    esac
-    case $out in
-      *NOT_FOUND*) unregistered=$((unregistered + 1)) ;;
-      *) echo "$out" | head -n 1 | sed 's/^tidewatch: //'; return 1 ;;
-    esac
-  done
-  [ "$unregistered" -lt "$n" ] && { echo SERVING; return 0; }
-  rc=0
-  out=$("$CLI" health --target "$target" --timeout 2s 2>&1) || rc=$?
-  case $rc in
-    0) echo "SERVING (server)"; return 0 ;;
-    3) echo DOWN; return 1 ;;
-    *) echo "$out" | head -n 1 | sed 's/^tidewatch: //'; return 1 ;;
-  esac
+  # shellcheck disable=SC2046  # one word per service name
+  TW_CLI=$CLI "$ROOT/deploy/healthcheck.sh" "127.0.0.1:$(port_of "$1")" $(health_services_of "$1")
 }
 
 # wait_healthy NAME...: until every named daemon is serving, at most

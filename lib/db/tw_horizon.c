@@ -32,7 +32,6 @@ struct tw_horizon {
     struct event *timer;
     tw_horizon_opts opts;
     horizon_poll *inflight;
-    unsigned polls;
     int failing; /* logged the current run of failures */
 };
 
@@ -90,7 +89,6 @@ static void publish(tw_horizon *h, const PGresult *ages, const PGresult *lag)
               "up)",
               "consumer", consumer, num(lag, i, 2));
     }
-    h->polls++;
     if (h->failing)
         TW_INFO(NULL, "horizon: polling again");
     h->failing = 0;
@@ -134,7 +132,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     char cap[32];
     snprintf(cap, sizeof cap, "%lld", (long long)h->opts.max_lag_events);
     const char *values[] = {cap};
-    const tw_pg_stmt stmts[] = {{.stmt = SQL_AGES}, {.stmt = SQL_LAG, .nparams = 1, .values = values}};
+    const tw_pg_stmt stmts[] = {{.stmt = SQL_AGES},
+                                {.stmt = SQL_LAG, .nparams = 1, .values = values}};
     if (tw_pg_batch(h->pg, stmts, 2, on_answer, p) != 0) {
         free(p);
         failed(h, "cannot submit the query");
@@ -187,9 +186,4 @@ void tw_horizon_free(tw_horizon *h)
     if (h->timer)
         event_free(h->timer);
     free(h);
-}
-
-unsigned tw_horizon_polls(const tw_horizon *h)
-{
-    return h ? h->polls : 0;
 }

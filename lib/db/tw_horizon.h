@@ -62,7 +62,4 @@ tw_horizon *tw_horizon_new(struct event_base *base, tw_pg *pg, tw_metrics *metri
  * (or by tw_pg_free) and ignored. NULL is fine. */
 void tw_horizon_free(tw_horizon *h);
 
-/* Polls answered successfully so far (for tests). */
-unsigned tw_horizon_polls(const tw_horizon *h);
-
 #endif

@@ -717,7 +717,8 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 
 static void start_connect(tw_pg *pg)
 {
-    pg->conn = PQconnectStartParams((const char *const *)pg->keys, (const char *const *)pg->vals, 0);
+    pg->conn =
+        PQconnectStartParams((const char *const *)pg->keys, (const char *const *)pg->vals, 0);
     if (!pg->conn) {
         connect_failed(pg, "out of memory");
         return;

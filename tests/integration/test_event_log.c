@@ -20,11 +20,11 @@
 
 static tw_test_db db;
 
-static void migrate_db(void)
+static void migrate_db(const char *dburl)
 {
     char bin[512], url[600], out[4096];
     tw_test_bin("tidewatch-migrate", bin, sizeof bin);
-    snprintf(url, sizeof url, "--database-url=%s", db.url);
+    snprintf(url, sizeof url, "--database-url=%s", dburl);
     char *argv[] = {bin, url, NULL};
     cr_assert_eq(tw_test_run(out, sizeof out, argv), 0, "%s", out);
 }
@@ -32,7 +32,7 @@ static void migrate_db(void)
 static void setup(void)
 {
     tw_test_db_create(&db, "eventlog");
-    migrate_db();
+    migrate_db(db.url);
 }
 
 static void teardown(void) { tw_test_db_drop(&db); }
@@ -183,8 +183,8 @@ Test(event_log, append_only)
 /* A LOGIN role named after `label` (unique per process: roles are
  * cluster-wide and other suites run alongside), member of `group`; its
  * connection string (the test cluster trusts local users) goes to url. */
-static void make_login(PGconn *admin, const char *label, const char *group, char *name,
-                       size_t namelen, char *url, size_t urllen)
+static void make_login(PGconn *admin, const char *base, const char *label, const char *group,
+                       char *name, size_t namelen, char *url, size_t urllen)
 {
     snprintf(name, namelen, "tw_t_%s_%d", label, (int)getpid());
     char sql[256];
@@ -192,7 +192,7 @@ static void make_login(PGconn *admin, const char *label, const char *group, char
     exec(admin, sql);
     snprintf(sql, sizeof sql, "CREATE ROLE %s LOGIN IN ROLE %s", name, group);
     exec(admin, sql);
-    snprintf(url, urllen, "%s user=%s", db.url, name);
+    snprintf(url, urllen, "%s user=%s", base, name);
 }
 
 static void drop_login(PGconn *admin, const char *name)
@@ -218,7 +218,7 @@ Test(event_log, ingest_role_cannot_rewrite_history)
 {
     PGconn *admin = tw_test_connect(db.url);
     char name[64], url[700];
-    make_login(admin, "ingest", "tidewatch_ingest", name, sizeof name, url, sizeof url);
+    make_login(admin, db.url, "ingest", "tidewatch_ingest", name, sizeof name, url, sizeof url);
     PGconn *c = tw_test_connect(url);
 
     /* What the writer names: the record's columns, nothing the database fills. */
@@ -267,9 +267,12 @@ Test(event_log, each_consumer_moves_only_its_own_cursor)
 {
     PGconn *admin = tw_test_connect(db.url);
     char pname[64], purl[700], aname[64], aurl[700], gname[64], gurl[700];
-    make_login(admin, "prov", "tidewatch_provenance", pname, sizeof pname, purl, sizeof purl);
-    make_login(admin, "alerts", "tidewatch_alerts", aname, sizeof aname, aurl, sizeof aurl);
-    make_login(admin, "other", "tidewatch_consumer", gname, sizeof gname, gurl, sizeof gurl);
+    make_login(admin, db.url, "prov", "tidewatch_provenance", pname, sizeof pname, purl,
+               sizeof purl);
+    make_login(admin, db.url, "alerts", "tidewatch_alerts", aname, sizeof aname, aurl,
+               sizeof aurl);
+    make_login(admin, db.url, "other", "tidewatch_consumer", gname, sizeof gname, gurl,
+               sizeof gurl);
     PGconn *p = tw_test_connect(purl), *a = tw_test_connect(aurl), *g = tw_test_connect(gurl);
 
     /* Each may create and move its own cursor... */
@@ -327,15 +330,32 @@ static double query_double(PGconn *c, const char *sql)
     return d;
 }
 
+/* The horizon tests hold transactions open, which would hold back every
+ * consumer of the shared test server (the horizon is cluster-wide): they
+ * get a private cluster, with the log migrated into its database
+ * "tidewatch" (URL in url). */
+static void private_log(tw_test_cluster *cl, char *url, size_t len)
+{
+    tw_test_cluster_create(cl);
+    PGconn *c = tw_test_connect(cl->url);
+    exec(c, "CREATE DATABASE tidewatch");
+    PQfinish(c);
+    snprintf(url, len, "%s dbname=tidewatch", cl->url);
+    migrate_db(url);
+}
+
 Test(event_log, horizon_functions_see_the_cluster_and_the_lag)
 {
-    PGconn *admin = tw_test_connect(db.url);
+    tw_test_cluster cl;
+    char logurl[400];
+    private_log(&cl, logurl, sizeof logurl);
+    PGconn *admin = tw_test_connect(logurl);
     char name[64], url[700];
-    make_login(admin, "hz", "tidewatch_ingest", name, sizeof name, url, sizeof url);
+    make_login(admin, logurl, "hz", "tidewatch_ingest", name, sizeof name, url, sizeof url);
     PGconn *daemon = tw_test_connect(url);
 
     /* Another user's transaction holding an xid, in ANOTHER database. */
-    PGconn *holder = tw_test_connect(getenv("TW_TEST_DATABASE_URL"));
+    PGconn *holder = tw_test_connect(cl.url);
     exec(holder, "BEGIN");
     exec(holder, "SELECT pg_current_xact_id()");
     usleep(1500 * 1000);
@@ -366,16 +386,15 @@ Test(event_log, horizon_functions_see_the_cluster_and_the_lag)
 
     /* Nobody else may call them (they are SECURITY DEFINER). */
     char oname[64], ourl[700];
-    make_login(admin, "nobody", "pg_monitor", oname, sizeof oname, ourl, sizeof ourl);
+    make_login(admin, logurl, "nobody", "pg_monitor", oname, sizeof oname, ourl, sizeof ourl);
     PGconn *other = tw_test_connect(ourl);
     refused(other, "SELECT * FROM log_horizon_ages()", "permission denied");
     refused(other, "SELECT * FROM consumer_lag(10)", "permission denied");
     PQfinish(other);
-    drop_login(admin, oname);
     PQfinish(holder);
     PQfinish(daemon);
-    drop_login(admin, name);
     PQfinish(admin);
+    tw_test_cluster_destroy(&cl);
 }
 
 /* ---- The ingest daemon's /metrics ------------------------------------------ */
@@ -428,9 +447,12 @@ static double metric(const char *text, const char *series)
 
 Test(event_log, ingest_metrics_show_the_horizon_and_consumer_lag, .timeout = 90)
 {
-    PGconn *admin = tw_test_connect(db.url);
+    tw_test_cluster cl;
+    char logurl[400];
+    private_log(&cl, logurl, sizeof logurl);
+    PGconn *admin = tw_test_connect(logurl);
     char name[64], url[700];
-    make_login(admin, "hzd", "tidewatch_ingest", name, sizeof name, url, sizeof url);
+    make_login(admin, logurl, "hzd", "tidewatch_ingest", name, sizeof name, url, sizeof url);
     insert_event(admin, "M1");
     insert_event(admin, "M2");
     exec(admin, "INSERT INTO consumer_cursors (consumer) VALUES ('alerts')");
@@ -453,7 +475,7 @@ Test(event_log, ingest_metrics_show_the_horizon_and_consumer_lag, .timeout = 90)
     }
 
     /* Another session holds a transaction (with an xid) open. */
-    PGconn *holder = tw_test_connect(db.url);
+    PGconn *holder = tw_test_connect(logurl);
     exec(holder, "BEGIN");
     exec(holder, "SELECT pg_current_xact_id()");
 
@@ -461,11 +483,10 @@ Test(event_log, ingest_metrics_show_the_horizon_and_consumer_lag, .timeout = 90)
     double xact = -1, lag = -1, lag_s = -1, idle = -1;
     for (int i = 0; i < 300; i++) { /* up to 30 s: polls run every 5 s */
         if (scrape(mport, text, sizeof text) == 0) {
+#define ALERTS "{service=\"ingest\",consumer=\"alerts\"}"
             xact = metric(text, "tidewatch_log_oldest_xact_seconds{service=\"ingest\"}");
-            lag = metric(text,
-                         "tidewatch_consumer_lag_events{service=\"ingest\",consumer=\"alerts\"}");
-            lag_s = metric(text,
-                           "tidewatch_consumer_lag_seconds{service=\"ingest\",consumer=\"alerts\"}");
+            lag = metric(text, "tidewatch_consumer_lag_events" ALERTS);
+            lag_s = metric(text, "tidewatch_consumer_lag_seconds" ALERTS);
             idle = metric(text,
                           "tidewatch_db_idle_in_transaction_timeout_seconds{service=\"ingest\"}");
             if (xact >= 2.0 && lag == 2)
@@ -484,6 +505,6 @@ Test(event_log, ingest_metrics_show_the_horizon_and_consumer_lag, .timeout = 90)
     cr_assert_eq(idle, 60, "the daemon's session has idle_in_transaction_session_timeout\n%s",
                  text);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "clean exit (status %d)", st);
-    drop_login(admin, name);
     PQfinish(admin);
+    tw_test_cluster_destroy(&cl);
 }

@@ -3,15 +3,21 @@
 # deploy/local.sh: run the whole Tidewatch stack on this machine, no containers.
 #
 #   up       install what is missing, build, create/start a private PostgreSQL
-#            under var/ (unix socket only), migrate, start the four daemons in
-#            the background, wait until each is healthy, print what to try
+#            under var/ (unix socket only, durable unless --fast), migrate,
+#            create the service logins, start the four daemons in the
+#            background (restarting any whose binary or settings changed),
+#            wait until each is healthy, print what to try
+#   restart  restart daemons (all, or those named; `postgres` the server)
 #   down     stop the daemons (SIGTERM, then SIGKILL after a timeout) and
 #            PostgreSQL; --purge also deletes var/ (the database with it)
-#   status   each daemon's pid, liveness and gRPC health; PostgreSQL's state
+#   status   each daemon's pid and the health of its own gRPC service;
+#            PostgreSQL's state and durability
 #   logs     last lines of every log, or of one service; -f follows
 #
-# Everything lives under var/: var/pg (cluster), var/run (socket, pid files),
-# var/log (one log per process). `up` is idempotent.
+# Everything lives under var/: var/pg (cluster), var/run (socket and pid
+# files; private to the cluster owner), var/log (one log per process),
+# var/pgpass (the service logins' generated passwords, mode 0600). `up` is
+# idempotent.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,10 +30,11 @@ VAR=$ROOT/var
 PGDATA_DIR=$VAR/pg
 RUN_DIR=$VAR/run
 LOG_DIR=$VAR/log
+PGPASS=$VAR/pgpass
 BUILD=$ROOT/build
 BIN_DIR=${TW_LOCAL_BIN_DIR:-$BUILD/bin}
+CLI=$BIN_DIR/tidewatch
 DB_NAME=tidewatch
-DB_URL="host=$RUN_DIR dbname=$DB_NAME user=postgres"
 PY=/usr/bin/python3
 
 SERVICES=(ingest query provenance alerts)
@@ -35,18 +42,37 @@ GRPC_BASE=${TW_LOCAL_GRPC_BASE:-50051}      # ingest, query, provenance, alerts
 METRICS_BASE=${TW_LOCAL_METRICS_BASE:-9101}
 STOP_TIMEOUT=${TW_LOCAL_STOP_TIMEOUT:-15}   # seconds before SIGKILL (> the daemons' 10s grace)
 HEALTH_TIMEOUT=${TW_LOCAL_HEALTH_TIMEOUT:-30}
+IDLE_IN_XACT_TIMEOUT=1min                   # service logins (see migrations/0004)
+
+# Connection strings quote the paths; keep them free of what would need escaping.
+case $ROOT in *"'"* | *\\*) tw_die "the checkout's path must not contain quotes or backslashes: $ROOT" ;; esac
+# The superuser, by peer authentication: only the invoking OS user (and the
+# cluster owner) may log in as postgres.
+DB_URL="host='$RUN_DIR' dbname=$DB_NAME user=postgres"
 
 usage() {
   cat <<EOF
 usage: deploy/local.sh COMMAND [options]
 
 commands:
-  up [--no-install] [--no-build]
-                      install, build, start PostgreSQL, migrate, start services
-                      (--no-install: fail if a Debian package is missing;
-                      --no-build: use the binaries already in build/bin)
+  up [--fast] [--no-install] [--no-build]
+                      install, build, start PostgreSQL, migrate, start services;
+                      a running daemon whose binary was rebuilt or whose
+                      settings changed is restarted
+                      --fast: PostgreSQL without fsync, full_page_writes and
+                      synchronous_commit: quicker, but a crash of the machine
+                      can corrupt the whole database (throwaway data only;
+                      the next \`up\` without --fast makes it durable again)
+                      --no-install: fail if a Debian package is missing
+                      --no-build: use the binaries already in build/bin
+  restart [SERVICE...]
+                      restart the named daemons (default: all four);
+                      \`postgres\` restarts the PostgreSQL server
   down [--purge]      stop services and PostgreSQL (--purge: also delete var/)
-  status              pid, liveness and health of each service; PostgreSQL state
+  status              each daemon's pid and the health of its own gRPC service
+                      (e.g. tidewatch.v1.IngestService, NOT_SERVING while its
+                      database is unreachable); PostgreSQL's state and
+                      durability. Exit 0 only when everything is serving.
   logs [-f] [-n N] [SERVICE]
                       last N (default 40) lines of each log, or of SERVICE
                       (ingest, query, provenance, alerts, migrate, postgres)
@@ -56,7 +82,12 @@ $(for i in "${!SERVICES[@]}"; do
     printf '  %-11s 127.0.0.1:%s   metrics 127.0.0.1:%s\n' \
       "${SERVICES[$i]}" "$((GRPC_BASE + i))" "$((METRICS_BASE + i))"
   done)
-  postgres    unix socket in var/run, database $DB_NAME
+  postgres    unix socket in var/run (private to its owner), database $DB_NAME
+
+database logins: \`postgres\` (superuser) by peer authentication, for the OS
+user running this script only; each daemon as tw_<service>, a member of its
+service's group role, with a generated password (scram-sha-256) kept in
+var/pgpass (mode 0600) and passed to the daemon as passfile=.
 
 environment: TIDEWATCH_LOG_LEVEL (default info), TW_LOCAL_GRPC_BASE,
 TW_LOCAL_METRICS_BASE (shift all ports), TW_LOCAL_BIN_DIR (binaries).
@@ -69,11 +100,12 @@ index_of() {
   for i in "${!SERVICES[@]}"; do
     if [ "${SERVICES[$i]}" = "$1" ]; then echo "$i"; return 0; fi
   done
-  tw_die "unknown service $1"
+  tw_die "unknown service '$1' (one of: ${SERVICES[*]})"
 }
 port_of()    { local i; i=$(index_of "$1") && echo $((GRPC_BASE + i)); }
 metrics_of() { local i; i=$(index_of "$1") && echo $((METRICS_BASE + i)); }
 pidfile_of() { echo "$RUN_DIR/$1.pid"; }
+envfile_of() { echo "$RUN_DIR/$1.env"; }
 
 # pid_of NAME: prints the pid of our running daemon NAME; false when none.
 # A pid file whose process is gone, or is no longer our binary, does not count.
@@ -88,74 +120,45 @@ pid_of() {
   case $cmd in *"tidewatch-$1"*) echo "$pid" ;; *) return 1 ;; esac
 }
 
-# health TIMEOUT ADDR...: asks grpc.health.v1.Health/Check (service "") on
-# each ADDR until it answers SERVING or TIMEOUT seconds have passed. Prints
-# "ADDR STATUS" per address; exits 0 only when all are SERVING. The request
-# and response are encoded by hand: no generated code needed.
-health() {
-  "$PY" - "$@" <<'PY'
-import sys, time
-import grpc
+# ------------------------------------------------------------------ health --
+# The gRPC services whose health says whether daemon NAME can do its work
+# (ingest's turns NOT_SERVING while its database is unreachable). The
+# server-wide entry ("") only says the process answers; it is used for a
+# daemon that registers none of these yet.
+health_services_of() {
+  case $1 in
+    ingest) echo tidewatch.v1.IngestService ;;
+    query) echo tidewatch.v1.ProvenanceService tidewatch.v1.AlertService ;;
+    provenance | alerts) echo tidewatch.v1.WorkerService ;;
+  esac
+}
 
-timeout = float(sys.argv[1])
-addrs = sys.argv[2:]
-names = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
+# health_of NAME: one health check of daemon NAME (deploy/healthcheck.sh,
+# with the CLI). Prints SERVING, NOT_SERVING (or another status), DOWN (no
+# answer), or "SERVING (server)" when the daemon registers none of its
+# services yet. Returns 0 only when serving.
+health_of() {
+  [ -x "$CLI" ] || { echo "? (no $CLI)"; return 1; }
+  # shellcheck disable=SC2046  # one word per service name
+  TW_CLI=$CLI "$ROOT/deploy/healthcheck.sh" "127.0.0.1:$(port_of "$1")" $(health_services_of "$1")
+}
 
-def varint(buf, i):
-    shift = value = 0
-    while True:
-        b = buf[i]; i += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value, i
-
-def status_of(resp):
-    i, status = 0, 0
-    while i < len(resp):
-        key, i = varint(resp, i)
-        field, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = varint(resp, i)
-            if field == 1:
-                status = v
-        elif wt == 2:
-            n, i = varint(resp, i); i += n
-        elif wt == 1:
-            i += 8
-        elif wt == 5:
-            i += 4
-        else:
-            break
-    return status
-
-def check(addr, per_try):
-    ch = grpc.insecure_channel(addr, options=[("grpc.enable_http_proxy", 0)])
-    try:
-        rpc = ch.unary_unary("/grpc.health.v1.Health/Check",
-                             request_serializer=lambda b: b,
-                             response_deserializer=lambda b: b)
-        return names.get(status_of(rpc(b"", timeout=per_try)), "?")
-    except grpc.RpcError as e:
-        return "DOWN(" + e.code().name + ")"
-    finally:
-        ch.close()
-
-deadline = time.monotonic() + timeout
-result = {}
-pending = list(addrs)
-while True:
-    for a in list(pending):
-        result[a] = check(a, 1.0)
-        if result[a] == "SERVING":
-            pending.remove(a)
-    if not pending or time.monotonic() >= deadline:
-        break
-    time.sleep(0.3)
-for a in addrs:
-    print(a, result[a])
-sys.exit(0 if not pending else 1)
-PY
+# wait_healthy NAME...: until every named daemon is serving, at most
+# HEALTH_TIMEOUT seconds. Prints "NAME STATUS" for those that are not.
+wait_healthy() {
+  local deadline=$((SECONDS + HEALTH_TIMEOUT)) name pending=("$@") left
+  while :; do
+    left=()
+    for name in "${pending[@]}"; do
+      health_of "$name" >/dev/null || left+=("$name")
+    done
+    pending=("${left[@]+"${left[@]}"}")
+    [ "${#pending[@]}" = 0 ] && return 0
+    [ "$SECONDS" -ge "$deadline" ] && break
+    sleep 0.3
+  done
+  for name in "${pending[@]}"; do echo "  $name: $(health_of "$name" || true)"; done
+  return 1
 }
 
 # port_busy PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
@@ -165,43 +168,103 @@ port_busy() {
 
 # ---------------------------------------------------------------- postgres --
 prepare_var() {
-  mkdir -p "$PGDATA_DIR" "$RUN_DIR" "$LOG_DIR"
-  touch "$LOG_DIR/postgres.log"
+  local owner
+  owner=$(tw_pg_owner)
+  mkdir -p "$VAR" "$PGDATA_DIR" "$RUN_DIR" "$LOG_DIR"
+  # var/ itself: traversable (the server may run as another user), not listable.
+  chmod 711 "$VAR" "$LOG_DIR"
+  [ -f "$LOG_DIR/postgres.log" ] || (umask 077 && : >"$LOG_DIR/postgres.log")
   if [ "$(id -u)" = 0 ]; then
     id postgres >/dev/null 2>&1 || tw_die "no 'postgres' user to run the server as (is the postgresql package installed?)"
     chown postgres:postgres "$PGDATA_DIR" "$RUN_DIR" "$LOG_DIR/postgres.log"
-    chmod 700 "$PGDATA_DIR"
     if ! runuser -u postgres -- test -w "$RUN_DIR" -a -x "$PGDATA_DIR"; then
       tw_die "the postgres user cannot reach $VAR: make every parent directory of $ROOT traversable (chmod o+x)"
     fi
   fi
+  # Who can reach the socket can try to log in: the directory is the
+  # cluster owner's alone (root, the invoking user when root, still can).
+  chmod 700 "$PGDATA_DIR" "$RUN_DIR"
+  [ "$(stat -c %U "$RUN_DIR")" = "$owner" ] || tw_die "$RUN_DIR is not owned by $owner"
+}
+
+announce_mode() {
+  if [ "$1" = fast ]; then
+    cat >&2 <<'EOF'
+
+  ##########################################################################
+  #  --fast: PostgreSQL runs with fsync, full_page_writes and              #
+  #  synchronous_commit OFF. A crash or power loss of this machine can     #
+  #  corrupt the WHOLE database in var/pg, not just lose the last seconds. #
+  #  Keep nothing in it you cannot load again. `deploy/local.sh up`        #
+  #  without --fast makes it durable again.                                #
+  ##########################################################################
+
+EOF
+  else
+    echo "durable: fsync, full_page_writes and synchronous_commit on"
+  fi
+}
+
+psql_admin() {
+  psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" "$@"
 }
 
 pg_up() {
+  local mode=$1 prev bindir pending
+  bindir=$(tw_pg_bindir) || tw_die "PostgreSQL server binaries not found"
   prepare_var
   if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
     echo "creating PostgreSQL cluster in var/pg"
-    tw_pg_init "$PGDATA_DIR" || tw_die "initdb failed"
+    tw_pg_init "$PGDATA_DIR" "$mode" peer || tw_die "initdb failed"
+    prev=$mode
+  else
+    prev=$(tw_pg_mode "$PGDATA_DIR")
+    tw_pg_configure "$PGDATA_DIR" "$mode" peer || tw_die "cannot write the PostgreSQL configuration"
   fi
+  announce_mode "$mode"
   if tw_pg_running "$PGDATA_DIR"; then
-    echo "PostgreSQL already running"
+    echo "PostgreSQL already running: reloading its configuration"
+    tw_pg_reload "$PGDATA_DIR" || tw_die "cannot reload PostgreSQL"
+    sleep 0.2
+    pending=$(psql_admin -tA -c "SELECT string_agg(name, ', ') FROM pg_settings WHERE pending_restart" 2>/dev/null || true)
+    if [ -n "$pending" ]; then
+      echo "restarting PostgreSQL to apply: $pending"
+      tw_pg_stop "$PGDATA_DIR" fast || tw_die "cannot stop PostgreSQL"
+      tw_pg_start "$PGDATA_DIR" "$RUN_DIR" "$LOG_DIR/postgres.log" || tw_die "PostgreSQL did not start"
+    fi
   else
     echo "starting PostgreSQL (socket in var/run)"
     tw_pg_start "$PGDATA_DIR" "$RUN_DIR" "$LOG_DIR/postgres.log" || tw_die "PostgreSQL did not start"
+  fi
+  if [ "$prev" = fast ] && [ "$mode" = durable ]; then
+    # Written while fsync was off: push everything to disk now (the way
+    # PostgreSQL's documentation asks for when turning fsync back on).
+    echo "was --fast: flushing the cluster to disk"
+    tw_pg_as_owner "$bindir/initdb" --sync-only -D "$PGDATA_DIR" >/dev/null || tw_die "initdb --sync-only failed"
+    psql_admin -c CHECKPOINT || tw_die "CHECKPOINT failed"
   fi
   tw_pg_createdb "$RUN_DIR" "$DB_NAME" || tw_die "cannot create database $DB_NAME"
 }
 
 pg_state() {
+  local bindir mode
   if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
     echo "not created"
-  elif tw_pg_running "$PGDATA_DIR"; then
-    local bindir
-    bindir=$(tw_pg_bindir)
-    if "$bindir/pg_isready" -q -h "$RUN_DIR" -U postgres -d postgres -t 2; then echo "running, accepting connections"; else echo "running, not ready"; fi
-  else
-    echo "stopped"
+    return 1
   fi
+  mode=$(tw_pg_mode "$PGDATA_DIR")
+  [ "$mode" = fast ] && mode="FAST (fsync off: a crash can corrupt it)"
+  if tw_pg_running "$PGDATA_DIR"; then
+    bindir=$(tw_pg_bindir)
+    if "$bindir/pg_isready" -q -h "$RUN_DIR" -U postgres -d postgres -t 2; then
+      echo "running, accepting connections; $mode"
+      return 0
+    fi
+    echo "running, not ready; $mode"
+  else
+    echo "stopped; $mode"
+  fi
+  return 1
 }
 
 # ---------------------------------------------------------------- services --
@@ -221,7 +284,8 @@ migrate() {
   local log=$LOG_DIR/migrate.log out rc=0
   printf '\n--- %s migrate ---\n' "$(date '+%F %T')" >>"$log"
   out=$(cd "$ROOT" && TIDEWATCH_DATABASE_URL=$DB_URL TIDEWATCH_MIGRATIONS_DIR=$ROOT/migrations \
-        TIDEWATCH_LOG_LEVEL=${TIDEWATCH_LOG_LEVEL:-info} "$bin" 2>&1 </dev/null) || rc=$?
+        TIDEWATCH_CONNECT_TIMEOUT=10s TIDEWATCH_LOG_LEVEL=${TIDEWATCH_LOG_LEVEL:-info} \
+        "$bin" 2>&1 </dev/null) || rc=$?
   [ -z "$out" ] || printf '%s\n' "$out" >>"$log"
   if [ "$rc" != 0 ]; then
     printf '%s\n' "$out" | tail -n 20 >&2
@@ -235,31 +299,116 @@ migrate() {
 role_of() {
   case $1 in
     ingest) echo tidewatch_ingest ;;
-    provenance|alerts) echo tidewatch_consumer ;;
+    provenance) echo tidewatch_provenance ;;
+    alerts) echo tidewatch_alerts ;;
     query) echo tidewatch_query ;;
   esac
 }
 
-service_logins() {
-  local name sql=
+# password_of LOGIN: the login's password from var/pgpass ("" when none).
+password_of() {
+  [ -f "$PGPASS" ] || return 0
+  awk -F: -v u="$1" '$4 == u { print $5; exit }' "$PGPASS"
+}
+
+# ensure_passwords: every service login has a random password in var/pgpass
+# (libpq's password file format; 0600, or libpq ignores it). Kept across runs.
+ensure_passwords() {
+  local name pw
+  (umask 077 && touch "$PGPASS")
+  chmod 600 "$PGPASS"
   for name in "${SERVICES[@]}"; do
-    sql+="DO \$\$ BEGIN
-      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tw_$name') THEN
-        CREATE ROLE tw_$name LOGIN;
-      END IF;
-    END \$\$;
-    GRANT $(role_of "$name") TO tw_$name;
-"
+    [ -n "$(password_of "tw_$name")" ] && continue
+    pw=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+    [ "${#pw}" = 48 ] || tw_die "cannot generate a password"
+    printf '*:*:%s:tw_%s:%s\n' "$DB_NAME" "$name" "$pw" >>"$PGPASS"
   done
-  psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -c "$sql" >>"$LOG_DIR/migrate.log" 2>&1 ||
+}
+
+service_logins() {
+  local name
+  ensure_passwords
+  # Passwords go to psql on stdin (not in argv) and are quoted by psql (:'pw').
+  {
+    for name in "${SERVICES[@]}"; do
+      printf '\\set pw %s\n' "$(password_of "tw_$name")"
+      cat <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tw_$name') THEN
+    CREATE ROLE tw_$name LOGIN;
+  END IF;
+END \$\$;
+ALTER ROLE tw_$name LOGIN PASSWORD :'pw';
+ALTER ROLE tw_$name SET idle_in_transaction_session_timeout = '$IDLE_IN_XACT_TIMEOUT';
+GRANT $(role_of "$name") TO tw_$name;
+SQL
+    done
+    # Before migration 0004 the consumers were direct members of tidewatch_consumer.
+    cat <<'SQL'
+DO $$
+DECLARE l text;
+BEGIN
+  FOREACH l IN ARRAY ARRAY['tw_provenance', 'tw_alerts'] LOOP
+    IF EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+               JOIN pg_roles u ON u.oid = m.member
+               WHERE g.rolname = 'tidewatch_consumer' AND u.rolname = l) THEN
+      EXECUTE format('REVOKE tidewatch_consumer FROM %I', l);
+    END IF;
+  END LOOP;
+END $$;
+SQL
+  } | psql_admin >>"$LOG_DIR/migrate.log" 2>&1 ||
     tw_die "cannot create the service logins (log: var/log/migrate.log)"
-  echo "service logins: ${SERVICES[*]/#/tw_}"
+  echo "service logins: ${SERVICES[*]/#/tw_} (passwords in var/pgpass)"
+}
+
+# service_env NAME: the daemon's environment, one VAR=value per line. A
+# running daemon started with other values is restarted by `up`.
+service_env() {
+  local name=$1
+  printf '%s\n' \
+    "TIDEWATCH_DATABASE_URL=host='$RUN_DIR' dbname=$DB_NAME user=tw_$name passfile='$PGPASS'" \
+    "TIDEWATCH_LISTEN=127.0.0.1:$(port_of "$name")" \
+    "TIDEWATCH_METRICS_LISTEN=127.0.0.1:$(metrics_of "$name")" \
+    "TIDEWATCH_LOG_LEVEL=${TIDEWATCH_LOG_LEVEL:-info}"
+}
+
+# proc_start PID: the process's start time, in seconds since the epoch.
+proc_start() {
+  local btime ticks hz
+  btime=$(awk '$1 == "btime" { print $2 }' /proc/stat)
+  # field 22 of /proc/PID/stat, counted after the command name in parentheses
+  ticks=$(sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $20 }')
+  hz=$(getconf CLK_TCK)
+  echo $((btime + ticks / hz))
+}
+
+# stale_reason NAME PID: why the running daemon must be restarted to run
+# what `up` would start now; prints nothing when it is current.
+stale_reason() {
+  local name=$1 pid=$2 exe bin=$BIN_DIR/tidewatch-$1 envfile
+  envfile=$(envfile_of "$name")
+  if exe=$(readlink "/proc/$pid/exe" 2>/dev/null); then
+    case $exe in
+      *" (deleted)") echo "its binary was replaced (rebuilt)"; return ;;
+    esac
+    if [ -e "$bin" ] && [ "$exe" != "$(readlink -f "$bin")" ]; then
+      echo "it runs $exe, not $bin"
+      return
+    fi
+  fi
+  if [ -e "$bin" ] && [ "$(stat -c %Y "$bin")" -gt "$(proc_start "$pid")" ]; then
+    echo "its binary is newer than the process"
+    return
+  fi
+  if [ ! -f "$envfile" ] || [ "$(cat "$envfile")" != "$(service_env "$name")" ]; then
+    echo "its settings changed"
+  fi
 }
 
 start_service() {
-  local name=$1 bin=$BIN_DIR/tidewatch-$1 port metrics pid log
+  local name=$1 bin=$BIN_DIR/tidewatch-$1 port pid log envs
   port=$(port_of "$name")
-  metrics=$(metrics_of "$name")
   log=$LOG_DIR/$name.log
   if pid=$(pid_of "$name"); then
     echo "  $name already running (pid $pid)"
@@ -270,44 +419,17 @@ start_service() {
     echo "  $name: 127.0.0.1:$port is already in use by another process" >&2
     return 1
   fi
+  mapfile -t envs < <(service_env "$name")
+  (umask 077 && printf '%s\n' "${envs[@]}" >"$(envfile_of "$name")")
   printf '\n--- %s start %s ---\n' "$(date '+%F %T')" "$name" >>"$log"
   # setsid: the daemon leaves our session, so ^C in this terminal spares it.
   (
     cd "$ROOT"
-    export TIDEWATCH_DATABASE_URL="host=$RUN_DIR dbname=$DB_NAME user=tw_$name"
-    export TIDEWATCH_LISTEN=127.0.0.1:$port
-    export TIDEWATCH_METRICS_LISTEN=127.0.0.1:$metrics
-    export TIDEWATCH_LOG_LEVEL=${TIDEWATCH_LOG_LEVEL:-info}
-    exec setsid "$bin"
+    exec env "${envs[@]}" setsid "$bin"
   ) >>"$log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$(pidfile_of "$name")"
   echo "  $name started (pid $pid), 127.0.0.1:$port"
-}
-
-services_up() {
-  local name failed=0 addrs=() out missing=()
-  for name in "${SERVICES[@]}"; do
-    [ -x "$BIN_DIR/tidewatch-$name" ] || missing+=("tidewatch-$name")
-  done
-  [ "${#missing[@]}" = 0 ] ||
-    tw_die "not built yet: ${missing[*]} (expected in $BIN_DIR; run cmake --build build)"
-  echo "starting services"
-  for name in "${SERVICES[@]}"; do
-    start_service "$name" || failed=1
-  done
-  [ "$failed" = 0 ] || tw_die "some services could not be started (see above; logs in var/log)"
-  for name in "${SERVICES[@]}"; do addrs+=("127.0.0.1:$(port_of "$name")"); done
-  echo "waiting for health (up to ${HEALTH_TIMEOUT}s)"
-  out=$(health "$HEALTH_TIMEOUT" "${addrs[@]}") || failed=1
-  for name in "${SERVICES[@]}"; do
-    if ! pid_of "$name" >/dev/null; then
-      echo "  $name exited; last lines of var/log/$name.log:" >&2
-      tail -n 15 "$LOG_DIR/$name.log" | sed 's/^/    /' >&2
-      failed=1
-    fi
-  done
-  [ "$failed" = 0 ] || { echo "$out" >&2; tw_die "not every service is healthy (logs: deploy/local.sh logs)"; }
 }
 
 # alive PID: true while PID runs (a zombie waiting for its reaper is gone).
@@ -321,7 +443,7 @@ alive() {
 stop_service() {
   local name=$1 pid waited=0
   if ! pid=$(pid_of "$name"); then
-    rm -f "$(pidfile_of "$name")"
+    rm -f "$(pidfile_of "$name")" "$(envfile_of "$name")"
     return 0
   fi
   kill -TERM "$pid" 2>/dev/null || true
@@ -337,7 +459,44 @@ stop_service() {
   else
     echo "  $name stopped (pid $pid)"
   fi
-  rm -f "$(pidfile_of "$name")"
+  rm -f "$(pidfile_of "$name")" "$(envfile_of "$name")"
+}
+
+# check_started NAME...: fail loudly when a daemon exited or is not healthy.
+check_started() {
+  local name failed=0 out
+  echo "waiting for health (up to ${HEALTH_TIMEOUT}s)"
+  out=$(wait_healthy "$@") || failed=1
+  for name in "$@"; do
+    if ! pid_of "$name" >/dev/null; then
+      echo "  $name exited; last lines of var/log/$name.log:" >&2
+      tail -n 15 "$LOG_DIR/$name.log" | sed 's/^/    /' >&2
+      failed=1
+    fi
+  done
+  [ "$failed" = 0 ] || { [ -z "$out" ] || echo "$out" >&2; tw_die "not every service is healthy (logs: deploy/local.sh logs)"; }
+}
+
+services_up() {
+  local name failed=0 missing=() pid why
+  for name in "${SERVICES[@]}"; do
+    [ -x "$BIN_DIR/tidewatch-$name" ] || missing+=("tidewatch-$name")
+  done
+  [ "${#missing[@]}" = 0 ] ||
+    tw_die "not built yet: ${missing[*]} (expected in $BIN_DIR; run cmake --build build)"
+  echo "starting services"
+  for name in "${SERVICES[@]}"; do
+    if pid=$(pid_of "$name"); then
+      why=$(stale_reason "$name" "$pid")
+      if [ -n "$why" ]; then
+        echo "  $name (pid $pid): restarting, $why"
+        stop_service "$name"
+      fi
+    fi
+    start_service "$name" || failed=1
+  done
+  [ "$failed" = 0 ] || tw_die "some services could not be started (see above; logs in var/log)"
+  check_started "${SERVICES[@]}"
 }
 
 demo() {
@@ -351,21 +510,26 @@ demo() {
   fi
 }
 
+# table: one line per daemon and one for PostgreSQL. Returns 0 when every
+# daemon is running and serving and PostgreSQL accepts connections.
 table() {
-  local name pid alive hl port
-  printf '\n%-11s %-8s %-6s %-18s %-16s %s\n' SERVICE PID ALIVE GRPC METRICS HEALTH
+  local name pid hl port rc=0 pg why
+  printf '\n%-11s %-8s %-18s %-16s %s\n' SERVICE PID GRPC METRICS HEALTH
   for name in "${SERVICES[@]}"; do
     port=$(port_of "$name")
     if pid=$(pid_of "$name"); then
-      alive=yes
-      hl=$(health 0 "127.0.0.1:$port" | awk '{print $2}') || true
+      hl=$(health_of "$name") || rc=3
+      why=$(stale_reason "$name" "$pid")
+      [ -z "$why" ] || hl="$hl; stale: $why (deploy/local.sh restart $name)"
     else
-      pid=- alive=no hl=-
+      pid=- hl="not running" rc=3
     fi
-    printf '%-11s %-8s %-6s %-18s %-16s %s\n' "$name" "$pid" "$alive" \
+    printf '%-11s %-8s %-18s %-16s %s\n' "$name" "$pid" \
       "127.0.0.1:$port" "127.0.0.1:$(metrics_of "$name")" "$hl"
   done
-  printf '%-11s %s\n' postgres "$(pg_state) (socket var/run, db $DB_NAME)"
+  pg=$(pg_state) || rc=3
+  printf '%-11s %s\n' postgres "$pg (socket var/run, db $DB_NAME)"
+  return "$rc"
 }
 
 next_steps() {
@@ -374,33 +538,39 @@ next_steps() {
   [ -x "$BUILD/tools/node_modules/.bin/buf" ] && buf=build/tools/node_modules/.bin/buf
   cat <<EOF
 
-Database:   TIDEWATCH_DATABASE_URL="$DB_URL"
-            psql "$DB_URL"
+Database:   psql "$DB_URL"
+            (superuser, for $(id -un) only; the daemons log in as tw_<service>
+            with the passwords in var/pgpass)
 Logs:       deploy/local.sh logs [-f] [service]      (files in var/log)
 
 Try:
   # health of every service
   deploy/local.sh status
-  # the CLI (talks to query on 127.0.0.1:$(port_of query) unless --target)
-  $bin/tidewatch health
+  # the CLI (--target: which daemon; query's port by default)
+  $bin/tidewatch health --target 127.0.0.1:$(port_of query)
+  $bin/tidewatch health --target 127.0.0.1:$(port_of ingest) tidewatch.v1.IngestService
   $bin/tidewatch info --target 127.0.0.1:$(port_of ingest)
   # any stock gRPC client, through server reflection (no .proto files needed)
   $buf curl --protocol grpc --http2-prior-knowledge --list-methods http://127.0.0.1:$(port_of query)
   $buf curl --protocol grpc --http2-prior-knowledge http://127.0.0.1:$(port_of ingest)/grpc.health.v1.Health/Check
   # grpcio (Debian's python3), raw bytes: b'\\x08\\x01' is SERVING
   $PY -c 'import grpc; c=grpc.insecure_channel("127.0.0.1:$(port_of ingest)"); print(c.unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=2))'
+  # the event log's horizon and the consumers' lag
+  curl -s http://127.0.0.1:$(metrics_of ingest)/metrics | grep -E 'oldest|lag'
+Restart:    deploy/local.sh restart [service]       (after a rebuild, \`up\` does it)
 Stop:       deploy/local.sh down        (keeps the database; --purge deletes var/)
 EOF
 }
 
 # --------------------------------------------------------------- commands --
 cmd_up() {
-  local no_install=0 no_build=0
+  local no_install=0 no_build=0 mode=durable
   while [ $# -gt 0 ]; do
     case $1 in
+      --fast) mode=fast ;;
       --no-install) no_install=1 ;;
       --no-build) no_build=1 ;;
-      *) tw_die "up: unknown option $1" ;;
+      *) tw_die "up: unknown option $1 (see --help)" ;;
     esac
     shift
   done
@@ -415,15 +585,41 @@ cmd_up() {
     build
   fi
   tw_section "postgres"
-  pg_up
+  pg_up "$mode"
   tw_section "migrate"
   migrate
   service_logins
   tw_section "services"
   services_up
   demo
-  table
+  table || true
   next_steps
+  [ "$mode" = durable ] || announce_mode fast
+}
+
+cmd_restart() {
+  local name names=() pg=0
+  for name in "$@"; do
+    case $name in
+      postgres) pg=1 ;;
+      -*) tw_die "restart: unknown option $name" ;;
+      *) index_of "$name" >/dev/null && names+=("$name") ;;
+    esac
+  done
+  [ $# -gt 0 ] || names=("${SERVICES[@]}")
+  if [ "$pg" = 1 ]; then
+    [ -f "$PGDATA_DIR/PG_VERSION" ] || tw_die "no PostgreSQL cluster yet: deploy/local.sh up"
+    prepare_var
+    echo "restarting PostgreSQL"
+    tw_pg_stop "$PGDATA_DIR" fast || tw_die "cannot stop PostgreSQL"
+    tw_pg_start "$PGDATA_DIR" "$RUN_DIR" "$LOG_DIR/postgres.log" || tw_die "PostgreSQL did not start"
+  fi
+  [ "${#names[@]}" -gt 0 ] || return 0
+  echo "restarting ${names[*]}"
+  for name in "${names[@]}"; do stop_service "$name"; done
+  for name in "${names[@]}"; do start_service "$name" || tw_die "$name could not be started"; done
+  check_started "${names[@]}"
+  table || true
 }
 
 cmd_down() {
@@ -442,11 +638,7 @@ cmd_down() {
 }
 
 cmd_status() {
-  local name rc=0
   table
-  for name in "${SERVICES[@]}"; do pid_of "$name" >/dev/null || rc=3; done
-  tw_pg_running "$PGDATA_DIR" || rc=3
-  return "$rc"
 }
 
 cmd_logs() {
@@ -480,6 +672,7 @@ main() {
   shift
   case $cmd in
     up) cmd_up "$@" ;;
+    restart) cmd_restart "$@" ;;
     down) cmd_down "$@" ;;
     status) cmd_status ;;
     logs) cmd_logs "$@" ;;

@@ -126,7 +126,8 @@ phase_postgres() {
   TW_PG_BINDIR=$(tw_pg_bindir) || { echo "PostgreSQL server binaries not found"; return 1; }
   PG_TMP=$(mktemp -d /tmp/tw-test-pg.XXXXXX) || return 1
   chmod 700 "$PG_TMP" && tw_pg_chown "$PG_TMP" || return 1
-  tw_pg_init "$PG_TMP/data" || return 1
+  # fast: fsync off, trust: a throwaway cluster behind a private socket directory
+  tw_pg_init "$PG_TMP/data" fast trust || return 1
   tw_pg_start "$PG_TMP/data" "$PG_TMP" "$PG_TMP/postgres.log" || return 1
   tw_pg_createdb "$PG_TMP" tidewatch_test || return 1
   export TW_PG_BINDIR

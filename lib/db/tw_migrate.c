@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* pg_advisory_lock key: "tidewatc" as a big-endian int64. */
 #define MIGRATE_LOCK_KEY "8388346167911609443"
@@ -278,4 +279,106 @@ out:
     if (locked)
         (void)exec_ok(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", why, sizeof why);
     return rv;
+}
+
+/* ---- Connecting, with retries ------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* libpq's message on one line, without the trailing newline. */
+static void one_line(char *dst, size_t n, const char *msg)
+{
+    size_t j = 0;
+    for (size_t i = 0; msg && msg[i] && j + 1 < n; i++) {
+        char c = msg[i] == '\n' || msg[i] == '\t' ? ' ' : msg[i];
+        if (c != ' ' || (j > 0 && dst[j - 1] != ' '))
+            dst[j++] = c;
+    }
+    while (j > 0 && dst[j - 1] == ' ')
+        j--;
+    dst[j] = '\0';
+}
+
+struct pg_conn *tw_migrate_connect(const char *conninfo, int64_t timeout_ms,
+                                   tw_migrate_retry_fn on_retry, void *arg, char *err,
+                                   size_t errlen)
+{
+    char *perr = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(conninfo ? conninfo : "", &perr);
+    if (!parsed) {
+        char why[256];
+        one_line(why, sizeof why, perr ? perr : "out of memory");
+        snprintf(err, errlen, "invalid connection string: %s", why);
+        PQfreemem(perr);
+        return NULL;
+    }
+    size_t n = 0;
+    int has_timeout = 0;
+    for (const PQconninfoOption *o = parsed; o->keyword; o++) {
+        n++;
+        if (o->val && strcmp(o->keyword, "connect_timeout") == 0)
+            has_timeout = 1;
+    }
+    const char **keys = calloc(n + 2, sizeof *keys);
+    const char **vals = calloc(n + 2, sizeof *vals);
+    PGconn *conn = NULL;
+    if (!keys || !vals) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    size_t k = 0, tslot = 0;
+    for (const PQconninfoOption *o = parsed; o->keyword; o++)
+        if (o->val) {
+            keys[k] = o->keyword;
+            vals[k++] = o->val;
+        }
+    char tbuf[24];
+    if (!has_timeout) {
+        tslot = k;
+        keys[k++] = "connect_timeout";
+    }
+
+    int64_t start = mono_ms(), delay = 250;
+    char why[512] = "";
+    for (int attempt = 1;; attempt++) {
+        if (!has_timeout) {
+            int64_t left_s = (timeout_ms - (mono_ms() - start) + 999) / 1000;
+            snprintf(tbuf, sizeof tbuf, "%lld", (long long)(left_s < 2 ? 2 : left_s));
+            vals[tslot] = tbuf;
+        }
+        conn = PQconnectdbParams(keys, vals, 0);
+        if (conn && PQstatus(conn) == CONNECTION_OK)
+            goto out;
+        one_line(why, sizeof why, conn ? PQerrorMessage(conn) : "out of memory");
+        PQfinish(conn);
+        conn = NULL;
+        int64_t elapsed = mono_ms() - start;
+        if (elapsed >= timeout_ms) {
+            snprintf(err, errlen, "after %d attempt%s in %.1f s: %s", attempt,
+                     attempt == 1 ? "" : "s", (double)elapsed / 1000.0, why);
+            goto out;
+        }
+        int64_t wait = delay < timeout_ms - elapsed ? delay : timeout_ms - elapsed;
+        if (on_retry)
+            on_retry(arg, attempt, why, wait);
+        sleep_ms(wait);
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+out:
+    free(keys);
+    free(vals);
+    PQconninfoFree(parsed);
+    return conn;
 }

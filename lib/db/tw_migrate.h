@@ -11,6 +11,7 @@
 #define TW_MIGRATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct tw_migration {
     int version;
@@ -43,6 +44,25 @@ typedef struct tw_migrate_report {
 } tw_migrate_report;
 
 struct pg_conn;
+
+/* Called after each failed connection attempt that will be retried:
+ * attempt number (1, 2, ...), libpq's reason (one line), and the delay in
+ * milliseconds before the next attempt. */
+typedef void (*tw_migrate_retry_fn)(void *arg, int attempt, const char *why, int64_t delay_ms);
+
+/* Connect with libpq (blocking), retrying failed attempts with exponential
+ * backoff (250 ms, doubling up to 5 s) until timeout_ms has passed since the
+ * first attempt (0: a single attempt). A database still starting up, a
+ * host not yet resolvable and a refused connection all look alike to
+ * libpq, so every failure is retried. Unless the connection string sets
+ * connect_timeout, each attempt is bounded by the time left (at least 2 s),
+ * so an unreachable host cannot stretch the wait much past timeout_ms.
+ * on_retry (may be NULL) is called before each wait. Returns a connected
+ * PGconn the caller PQfinish'es, or NULL with "after N attempts in S s:
+ * <libpq's reason>" (or why the string is unusable) in err. */
+struct pg_conn *tw_migrate_connect(const char *conninfo, int64_t timeout_ms,
+                                   tw_migrate_retry_fn on_retry, void *arg, char *err,
+                                   size_t errlen) __attribute__((warn_unused_result));
 
 /* Apply pending migrations on a connected libpq connection (blocking).
  * `progress` (may be NULL) is called before each one is applied. Returns 0,

@@ -117,7 +117,10 @@ typedef struct pg_listener {
 
 struct tw_pg {
     struct event_base *base;
-    char *conninfo;
+    /* The connection parameters, NULL-terminated, for PQconnectStartParams:
+     * the connection string's, with our session settings merged into
+     * "options" (see build_params). */
+    char **keys, **vals;
     char *name;
     tw_pg_opts opts;
 
@@ -714,7 +717,8 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 
 static void start_connect(tw_pg *pg)
 {
-    pg->conn = PQconnectStart(pg->conninfo);
+    pg->conn =
+        PQconnectStartParams((const char *const *)pg->keys, (const char *const *)pg->vals, 0);
     if (!pg->conn) {
         connect_failed(pg, "out of memory");
         return;
@@ -1157,6 +1161,86 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- Public API -------------------------------------------------------- */
 
+/* The startup options we send ahead of the caller's: "-c name=value" for
+ * each session setting in opts. Returns the number of bytes written. */
+static size_t session_options(const tw_pg_opts *o, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    if (o->idle_in_xact_timeout_ms > 0)
+        n += (size_t)snprintf(buf + n, len - n, "-c idle_in_transaction_session_timeout=%d",
+                              o->idle_in_xact_timeout_ms);
+    if (o->statement_timeout_ms > 0 && n < len)
+        n += (size_t)snprintf(buf + n, len - n, "%s-c statement_timeout=%d", n ? " " : "",
+                              o->statement_timeout_ms);
+    return n < len ? n : len - 1;
+}
+
+/* 1 when the parsed connection string sets `keyword`. */
+static int conninfo_has(const PQconninfoOption *parsed, const char *keyword)
+{
+    for (const PQconninfoOption *o = parsed; o->keyword; o++)
+        if (o->val && strcmp(o->keyword, keyword) == 0)
+            return 1;
+    return 0;
+}
+
+/* Turn the parsed connection string into the NULL-terminated keys/vals
+ * arrays of pg, with `ours` (session options) placed before the string's
+ * own options (or PGOPTIONS when it has none), so that the caller's win,
+ * and our name as fallback_application_name unless the string names one
+ * (pg_stat_activity then says whose session holds a transaction open).
+ * Call after pg->name is set. Returns 0, or -1 on ENOMEM. */
+static int build_params(tw_pg *pg, const PQconninfoOption *parsed, const char *ours)
+{
+    size_t n = 0;
+    for (const PQconninfoOption *o = parsed; o->keyword; o++)
+        n++;
+    pg->keys = calloc(n + 3, sizeof *pg->keys);
+    pg->vals = calloc(n + 3, sizeof *pg->vals);
+    if (!pg->keys || !pg->vals)
+        return -1;
+    const char *theirs = getenv("PGOPTIONS");
+    size_t k = 0;
+    for (const PQconninfoOption *o = parsed; o->keyword; o++) {
+        if (!o->val)
+            continue;
+        if (strcmp(o->keyword, "options") == 0) {
+            theirs = o->val;
+            continue;
+        }
+        if (!(pg->keys[k] = xstrdup(o->keyword)) || !(pg->vals[k] = xstrdup(o->val)))
+            return -1;
+        k++;
+    }
+    if (!conninfo_has(parsed, "fallback_application_name")) {
+        /* pg_stat_activity then says which daemon's session is which */
+        if (!(pg->keys[k] = xstrdup("fallback_application_name")) ||
+            !(pg->vals[k] = xstrdup(pg->name)))
+            return -1;
+        k++;
+    }
+    if (!theirs)
+        theirs = "";
+    if (ours[0] || theirs[0]) {
+        size_t len = strlen(ours) + strlen(theirs) + 2;
+        if (!(pg->keys[k] = xstrdup("options")) || !(pg->vals[k] = malloc(len)))
+            return -1;
+        snprintf(pg->vals[k], len, "%s%s%s", ours, ours[0] && theirs[0] ? " " : "", theirs);
+    }
+    return 0;
+}
+
+static void free_params(tw_pg *pg)
+{
+    for (size_t i = 0; pg->keys && pg->keys[i]; i++) {
+        free(pg->keys[i]);
+        free(pg->vals[i]);
+    }
+    free(pg->keys);
+    free(pg->vals);
+}
+
 tw_pg *tw_pg_new(struct event_base *base, const char *conninfo, const tw_pg_opts *opts, char *err,
                  size_t errlen)
 {
@@ -1171,7 +1255,6 @@ tw_pg *tw_pg_new(struct event_base *base, const char *conninfo, const tw_pg_opts
         PQfreemem(perr);
         return NULL;
     }
-    PQconninfoFree(parsed);
 
     tw_pg *pg = calloc(1, sizeof *pg);
     if (!pg)
@@ -1187,6 +1270,10 @@ tw_pg *tw_pg_new(struct event_base *base, const char *conninfo, const tw_pg_opts
         pg->opts.backoff_max_ms = pg->opts.backoff_min_ms > 5000 ? pg->opts.backoff_min_ms : 5000;
     if (pg->opts.max_in_flight <= 0)
         pg->opts.max_in_flight = 256;
+    if (pg->opts.idle_in_xact_timeout_ms == 0)
+        pg->opts.idle_in_xact_timeout_ms = TW_PG_IDLE_IN_XACT_TIMEOUT_MS;
+    char ours[128];
+    session_options(&pg->opts, ours, sizeof ours);
     pg->backoff_ms = pg->opts.backoff_min_ms;
     pg->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)pg ^ (uint64_t)getpid();
     if (!pg->rng)
@@ -1194,8 +1281,8 @@ tw_pg *tw_pg_new(struct event_base *base, const char *conninfo, const tw_pg_opts
     q_init(&pg->pending);
     q_init(&pg->inflight);
     q_init(&pg->done);
-    if (!(pg->conninfo = xstrdup(conninfo)) ||
-        !(pg->name = xstrdup(opts && opts->name ? opts->name : "postgres")))
+    if (!(pg->name = xstrdup(opts && opts->name ? opts->name : "postgres")) ||
+        build_params(pg, parsed, ours) != 0)
         goto oom;
     pg->opts.name = pg->name;
     pg->ev_retry = evtimer_new(base, on_retry, pg);
@@ -1207,10 +1294,12 @@ tw_pg *tw_pg_new(struct event_base *base, const char *conninfo, const tw_pg_opts
     struct timeval now = {0, 0};
     if (evtimer_add(pg->ev_retry, &now) != 0)
         goto oom;
+    PQconninfoFree(parsed);
     return pg;
 
 oom:
     snprintf(err, errlen, "out of memory");
+    PQconninfoFree(parsed);
     tw_pg_free(pg);
     return NULL;
 }
@@ -1256,7 +1345,7 @@ void tw_pg_free(tw_pg *pg)
     for (size_t i = 0; i < pg->nlistens; i++)
         free(pg->listens[i].channel);
     free(pg->listens);
-    free(pg->conninfo);
+    free_params(pg);
     free(pg->name);
     free(pg);
 }

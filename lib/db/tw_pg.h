@@ -68,11 +68,16 @@
  * address or hostaddr=), and PQfinish in tw_pg_free writes a Terminate
  * message (non-blocking socket, so it cannot hang).
  *
- * Timeouts: there is none per query, and a TCP peer that vanishes is only
- * noticed by TCP. Put them in the connection string: e.g. options='-c
- * statement_timeout=5s' (server side), and for TCP keepalives_idle=10
- * keepalives_interval=5 keepalives_count=3 tcp_user_timeout=30000. A unix
- * socket needs none of this: a server that stops closes it.
+ * Timeouts: there is none per query on the client side, and a TCP peer
+ * that vanishes is only noticed by TCP. Server-side limits go into every
+ * connection's startup options (tw_pg_opts): idle_in_transaction_session_
+ * timeout (on by default: a session idle inside a transaction holds back
+ * the event log's horizon for the whole cluster) and statement_timeout
+ * (off by default). Options in the connection string (options='-c ...') or
+ * PGOPTIONS come after ours, so they win. For TCP put keepalives_idle=10
+ * keepalives_interval=5 keepalives_count=3 tcp_user_timeout=30000 in the
+ * connection string. A unix socket needs none of this: a server that stops
+ * closes it.
  *
  * Logging goes through tw_log with the prefix "pg <name>:"; PostgreSQL
  * warnings are logged at warn, other notices at debug. */
@@ -153,7 +158,8 @@ typedef void (*tw_pg_notify_cb)(void *arg, const char *channel, const char *payl
 typedef int (*tw_pg_copy_source)(void *arg, const char **data, size_t *len);
 
 typedef struct tw_pg_opts {
-    const char *name;          /* for log lines; default "postgres" */
+    const char *name;          /* for log lines, and the session's
+                                  fallback_application_name; default "postgres" */
     tw_pg_state_cb on_state;   /* may be NULL */
     void *state_arg;
     int connect_timeout_ms;    /* per attempt (libpq's connect_timeout is not
@@ -162,12 +168,25 @@ typedef struct tw_pg_opts {
     int backoff_max_ms;        /* delay doubles up to this; default 5000 */
     int max_in_flight;         /* queries/batches sent and unanswered;
                                   more wait in a queue; default 256 */
+    int idle_in_xact_timeout_ms; /* the session's idle_in_transaction_session_
+                                  timeout: PostgreSQL ends a session that sits
+                                  idle inside a transaction this long; 0 =
+                                  default 60000 (TW_PG_IDLE_IN_XACT_TIMEOUT_MS),
+                                  -1 = leave the server's setting */
+    int statement_timeout_ms;  /* the session's statement_timeout: 0 = leave
+                                  the server's setting (default), > 0 = this */
 } tw_pg_opts;
+
+#define TW_PG_IDLE_IN_XACT_TIMEOUT_MS 60000
 
 /* Create a connection object on `base` for the libpq connection string
  * `conninfo` (keyword=value or a postgresql:// URI; "" or NULL = libpq's
  * defaults and PG* environment variables). opts may be NULL (defaults); it
- * is copied (name included). The first connection attempt starts on the
+ * is copied (name included). The session settings of opts are sent as
+ * "-c name=value" startup options ahead of the connection string's own
+ * `options` (or, when it has none, PGOPTIONS), which therefore override
+ * them; options that a pg_service.conf entry (service=) would supply are
+ * replaced by these. The first connection attempt starts on the
  * next turn of the loop, so statements and listeners registered right after
  * this call are set up before anything else. Returns NULL with a reason in
  * err on an unparsable connection string or allocation failure. */

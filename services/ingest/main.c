@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ingest.h"
+#include "tw_horizon.h"
 #include "tw_log.h"
 #include "tw_places.h"
 
@@ -76,6 +77,7 @@ int main(int argc, char **argv)
         return rv < 0 ? 2 : 0;
 
     ingest_service svc = {.daemon = &d, .cfg = &cfg, .stream_window = (size_t)cfg.stream_window};
+    tw_horizon *horizon = NULL; /* the log's horizon and consumer lag in /metrics */
     char err[512], hubs[1024], gaz[1024];
     int status = 1;
     snprintf(hubs, sizeof hubs, "%s/channel-hubs.csv", cfg.data_dir);
@@ -103,8 +105,13 @@ int main(int argc, char **argv)
         TW_ERROR(NULL, "could not set up the ingest service");
         goto out;
     }
+    if (!(horizon = tw_horizon_new(d.base, svc.pg[0], d.metrics, NULL, err, sizeof err))) {
+        TW_ERROR(NULL, "horizon metrics: %s", err);
+        goto out;
+    }
     status = tw_daemon_run(&d);
 out:
+    tw_horizon_free(horizon);
     ingest_writer_free(&svc.writer);
     for (size_t i = 0; i < svc.npg; i++)
         tw_pg_free(svc.pg[i]);

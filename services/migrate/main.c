@@ -2,6 +2,7 @@
  * advisory lock; refuses to run if an applied file changed. */
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,6 +18,7 @@ typedef struct config {
     char *database_url;
     char *dir;
     int log_level;
+    int64_t connect_timeout_ms;
 } config;
 
 
@@ -28,6 +30,10 @@ static const tw_setting settings[] = {
     {.name = "migrations_dir", .env = "TIDEWATCH_MIGRATIONS_DIR", .flag = "dir",
      .type = TW_SET_STRING, .def = TW_MIGRATIONS_DIR, .help = "directory of NNNN_name.sql files",
      .offset = offsetof(config, dir)},
+    {.name = "connect_timeout", .env = "TIDEWATCH_CONNECT_TIMEOUT", .flag = "connect-timeout",
+     .type = TW_SET_DURATION_MS, .def = "60s", .min = 0, .max = 3600000,
+     .help = "keep retrying the connection this long (a database still starting); 0: try once",
+     .offset = offsetof(config, connect_timeout_ms)},
     {.name = "log_level", .env = "TIDEWATCH_LOG_LEVEL", .flag = "log-level", .type = TW_SET_ENUM,
      .def = "info", .choices = tw_log_level_names, .help = "least severe level logged",
      .offset = offsetof(config, log_level)},
@@ -37,6 +43,13 @@ static void notice(void *arg, const char *message)
 {
     (void)arg;
     TW_DEBUG(NULL, "postgres: %s", message);
+}
+
+static void retrying(void *arg, int attempt, const char *why, int64_t delay_ms)
+{
+    (void)arg;
+    TW_WARN(NULL, "cannot connect to the database (attempt %d): %s; retrying in %lld ms", attempt,
+            why, (long long)delay_ms);
 }
 
 static void progress(void *arg, const tw_migration *m)
@@ -68,9 +81,10 @@ int main(int argc, char **argv)
         TW_ERROR(NULL, "%s", err);
         goto out;
     }
-    conn = PQconnectdb(cfg.database_url);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        TW_ERROR(NULL, "cannot connect to the database: %s", PQerrorMessage(conn));
+    conn = tw_migrate_connect(cfg.database_url, cfg.connect_timeout_ms, retrying, NULL, err,
+                              sizeof err);
+    if (!conn) {
+        TW_ERROR(NULL, "cannot connect to the database %s", err);
         goto out;
     }
     PQsetNoticeProcessor(conn, notice, NULL);

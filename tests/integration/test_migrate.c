@@ -1,12 +1,15 @@
 /* tidewatch-migrate against a real PostgreSQL: applies in order once,
  * no-op when up to date, refuses changed files, rolls back a failing one,
- * and serialises concurrent runs. */
+ * serialises concurrent runs, and waits for a database that is not up yet
+ * (Compose starts it alongside PostgreSQL) or gives up clearly. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "support_pg.h"
@@ -144,4 +147,82 @@ Test(migrate, sha256_matches_openssl_reference)
     char hex[65];
     tw_sha256_hex("abc", 3, hex);
     cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+/* Start tidewatch-migrate against `url` with its output going to the file
+ * `log`; returns its pid. */
+static pid_t migrate_async(const char *url, const char *timeout, const char *log)
+{
+    char bin[512], u[600], d[300], t[64];
+    tw_test_bin("tidewatch-migrate", bin, sizeof bin);
+    snprintf(u, sizeof u, "--database-url=%s", url);
+    snprintf(d, sizeof d, "--dir=%s", dir);
+    snprintf(t, sizeof t, "--connect-timeout=%s", timeout);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0)
+            _exit(126);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        char *argv[] = {bin, u, d, t, NULL};
+        execv(bin, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid)
+{
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void read_log(const char *path, char *out, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "open %s", path);
+    size_t n = fread(out, 1, len - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+Test(migrate, waits_for_a_database_that_comes_up_later)
+{
+    tw_test_cluster cl;
+    tw_test_cluster_create(&cl);
+    tw_test_cluster_stop(&cl, "fast");
+    char log[300], out[8192];
+    snprintf(log, sizeof log, "%s/migrate.log", dir);
+    pid_t pid = migrate_async(cl.url, "60s", log);
+    sleep(2); /* a few refused attempts */
+    tw_test_cluster_start(&cl);
+    int rc = wait_exit(pid);
+    read_log(log, out, sizeof out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "cannot connect to the database (attempt 1)"), "%s", out);
+    cr_assert(strstr(out, "retrying in"), "%s", out);
+    cr_assert(strstr(out, "applied 2 migration(s)"), "%s", out);
+    tw_test_cluster_destroy(&cl);
+}
+
+Test(migrate, gives_up_after_the_connect_timeout_with_the_reason)
+{
+    char log[300], out[8192], url[400];
+    snprintf(log, sizeof log, "%s/migrate.log", dir);
+    snprintf(url, sizeof url, "host=%s/no-server-here dbname=x user=postgres", dir);
+    time_t t0 = time(NULL);
+    pid_t pid = migrate_async(url, "2s", log);
+    int rc = wait_exit(pid);
+    time_t took = time(NULL) - t0;
+    read_log(log, out, sizeof out);
+    cr_assert_eq(rc, 1, "%s", out);
+    cr_assert(strstr(out, "retrying in"), "it retried: %s", out);
+    cr_assert(strstr(out, "cannot connect to the database after "), "%s", out);
+    cr_assert(strstr(out, " attempts in "), "%s", out);
+    cr_assert(took >= 1, "kept trying for the connect timeout (took %lds)", (long)took);
+    cr_assert(took < 30, "then gave up (took %lds)", (long)took);
+    cr_assert(strstr(out, "no-server-here"), "names where it tried: %s", out);
 }

@@ -2,7 +2,10 @@
  * binary), pipelining in order, batches (commit, rollback, commit-time
  * failure), LISTEN/NOTIFY, fail-fast when down, restart and crash of a
  * private cluster (connection lost, outcome unknown, reconnect, resync),
- * COPY (text, binary, streamed, failing), and freeing with work pending. */
+ * COPY (text, binary, streamed, failing), freeing with work pending, and
+ * the session settings every connection gets (idle-in-transaction and
+ * statement timeouts, application name), overridable by the connection
+ * string. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <event2/event.h>
@@ -845,4 +848,77 @@ Test(pg, free_with_work_pending)
     run_for(1);
     tw_pg_free(connecting);
     tw_pg_free(NULL);
+}
+
+/* SHOW name on pg, as text. */
+static void show(tw_pg *pg, const char *name, char *out, size_t len)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SHOW %s", name);
+    res_rec r = {0};
+    query_sync(pg, &r, sql);
+    cr_assert_eq(r.kind, TW_PG_OK, "%s: %s", sql, r.message);
+    snprintf(out, len, "%s", val(&r, 0));
+    res_clear(&r);
+}
+
+Test(pg, session_settings_on_every_connection)
+{
+    char v[64];
+    /* Defaults: the idle-in-transaction guard is on, no statement timeout. */
+    state_rec s1 = {0};
+    tw_pg *pg = connect_pg(db.url, &s1, NULL);
+    wait_up(&s1, 1);
+    show(pg, "idle_in_transaction_session_timeout", v, sizeof v);
+    cr_assert_str_eq(v, "1min");
+    show(pg, "statement_timeout", v, sizeof v);
+    cr_assert_str_eq(v, "0");
+    show(pg, "application_name", v, sizeof v);
+    cr_assert_str_eq(v, "test", "pg_stat_activity names the session");
+    tw_pg_free(pg);
+
+    /* Options: a statement timeout that bites, and the guard turned off. */
+    state_rec s2 = {0};
+    tw_pg_opts o = {.statement_timeout_ms = 300, .idle_in_xact_timeout_ms = -1};
+    pg = connect_pg(db.url, &s2, &o);
+    wait_up(&s2, 1);
+    show(pg, "statement_timeout", v, sizeof v);
+    cr_assert_str_eq(v, "300ms");
+    show(pg, "idle_in_transaction_session_timeout", v, sizeof v);
+    cr_assert_str_eq(v, "0");
+    res_rec r = {0};
+    query_sync(pg, &r, "SELECT pg_sleep(5)");
+    cr_assert_eq(r.kind, TW_PG_QUERY_ERROR);
+    cr_assert_str_eq(r.sqlstate, "57014", "canceled by statement_timeout: %s", r.message);
+    res_clear(&r);
+    tw_pg_free(pg);
+
+    /* The connection string's own options and application name win. */
+    char url[700];
+    snprintf(url, sizeof url,
+             "%s application_name=mine options='-c idle_in_transaction_session_timeout=7s"
+             " -c work_mem=8MB'",
+             db.url);
+    state_rec s3 = {0};
+    pg = connect_pg(url, &s3, NULL);
+    wait_up(&s3, 1);
+    show(pg, "idle_in_transaction_session_timeout", v, sizeof v);
+    cr_assert_str_eq(v, "7s");
+    show(pg, "work_mem", v, sizeof v);
+    cr_assert_str_eq(v, "8MB");
+    show(pg, "application_name", v, sizeof v);
+    cr_assert_str_eq(v, "mine");
+    tw_pg_free(pg);
+
+    /* Without options in the string, PGOPTIONS still applies (after ours). */
+    cr_assert_eq(setenv("PGOPTIONS", "-c work_mem=9MB", 1), 0);
+    state_rec s4 = {0};
+    pg = connect_pg(db.url, &s4, NULL);
+    wait_up(&s4, 1);
+    show(pg, "work_mem", v, sizeof v);
+    cr_assert_str_eq(v, "9MB");
+    show(pg, "idle_in_transaction_session_timeout", v, sizeof v);
+    cr_assert_str_eq(v, "1min");
+    tw_pg_free(pg);
+    unsetenv("PGOPTIONS");
 }

@@ -190,6 +190,8 @@ static tw_grpc_decode_result decoder_run(tw_grpc_decoder *d, const uint8_t *in, 
         size_t take = d->want - d->have;
         if (take > len)
             take = len;
+        if (take == 0)
+            break; /* only the prefix was in the input */
         if (decoder_reserve(d, take) != 0) {
             *used = (size_t)(in - start);
             return decoder_fail(d, TW_GRPC_DECODE_NOMEM);

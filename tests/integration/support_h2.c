@@ -66,9 +66,16 @@ static tw_h2_stream *stream_or_null(tw_h2 *h, int32_t id)
 
 void tw_h2_connect(tw_h2 *h, int port, int preface)
 {
+    tw_h2_connect_rcvbuf(h, port, preface, 0);
+}
+
+void tw_h2_connect_rcvbuf(tw_h2 *h, int port, int preface, int rcvbuf)
+{
     memset(h, 0, sizeof *h);
     h->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert(h->fd >= 0);
+    if (rcvbuf > 0)
+        cr_assert_eq(setsockopt(h->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
     cr_assert_eq(connect(h->fd, (struct sockaddr *)&sin, sizeof sin), 0, "connect: %s",
@@ -117,7 +124,7 @@ int tw_h2_send_frame(tw_h2 *h, uint8_t type, uint8_t flags, int32_t id, const vo
     put_be32(hd + 5, (uint32_t)id & 0x7fffffffu);
     const uint8_t *parts[2] = {hd, payload};
     size_t lens[2] = {9, len};
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = now_ms() + (h->send_timeout_ms ? h->send_timeout_ms : 10000);
     for (int i = 0; i < 2; i++) {
         size_t off = 0;
         while (off < lens[i]) {

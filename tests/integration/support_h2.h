@@ -41,6 +41,7 @@ typedef struct tw_h2 {
     uint32_t goaway_code;
     char goaway_debug[128];
     int eof; /* the server closed (EOF or reset) */
+    int send_timeout_ms; /* how long a write may block (0: 10 s) */
     size_t bytes_read;
     tw_h2_stream streams[TW_H2_MAX_STREAMS];
 } tw_h2;
@@ -48,6 +49,10 @@ typedef struct tw_h2 {
 /* Connect to 127.0.0.1:port. With `preface`, send the client preface and
  * an empty SETTINGS frame. Asserts on failure. */
 void tw_h2_connect(tw_h2 *h, int port, int preface);
+/* The same with the socket's receive buffer set to `rcvbuf` bytes before
+ * connecting (a small one keeps the kernel from absorbing what the server
+ * sends to a client that does not read). */
+void tw_h2_connect_rcvbuf(tw_h2 *h, int port, int preface, int rcvbuf);
 void tw_h2_close(tw_h2 *h);
 
 /* The stream's result slot (odd client ids only). */

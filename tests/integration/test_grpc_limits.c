@@ -7,6 +7,7 @@
  *   header_table_amplification_is_refused      max-header-list / -fields
  *   flow_control_bounds_buffered_requests      max-conn-input (windows)
  *   reflection_flood_to_a_non_reader_is_paused max-call-output, pause
+ *   refused_streams_to_a_non_reader_stop_its_reading  outbound queue guard
  *   max_connections_refuses_the_extra_one      max-connections
  *   idle_timeout_closes_quiet_connections      idle-timeout
  *   handshake_timeout_closes_silent_sockets    handshake-timeout
@@ -211,6 +212,36 @@ Test(grpc_limits, reflection_flood_to_a_non_reader_is_paused)
     cr_assert(!st->rst, "the call was reset (code %u)", st->rst_code);
     cr_assert_str_eq(st->grpc_status, "", "the call ended: %s %s", st->grpc_status,
                      st->grpc_message);
+    tw_h2_close(&h);
+}
+
+/* A client that never reads (nor acknowledges SETTINGS) and opens stream
+ * after stream past SETTINGS_MAX_CONCURRENT_STREAMS: each extra one makes
+ * nghttp2 queue a RST_STREAM(REFUSED_STREAM) that cannot be sent. The
+ * server stops reading such a connection until its queue drains. */
+Test(grpc_limits, refused_streams_to_a_non_reader_stop_its_reading)
+{
+    tw_test_daemon_start(&daemon_, "tidewatch-query", NULL, 0);
+    long base = tw_test_proc_kib(daemon_.pid, "VmRSS");
+    tw_h2 h;
+    tw_h2_connect_rcvbuf(&h, daemon_.port, 0, 4096);
+    static const char magic[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    cr_assert_eq(write(h.fd, magic, sizeof magic - 1), (ssize_t)(sizeof magic - 1));
+    cr_assert_eq(tw_h2_send_frame(&h, 0x4, 0, 0, NULL, 0), 0);
+    uint8_t block[128];
+    size_t n = tw_h2_grpc_request_block(block, CHECK_PATH);
+    h.send_timeout_ms = 1000;
+    enum { MAX_STREAMS = 1000000 };
+    int sent = 0;
+    for (int32_t id = 1; sent < MAX_STREAMS; id += 2, sent++)
+        if (tw_h2_send_frame(&h, 0x1, 0x4, id, block, n) != 0)
+            break;
+    tw_test_sleep_ms(500);
+    double grew = peak_growth_mib(base);
+    cr_log_info("refused streams: %d HEADERS sent before the server stopped reading, daemon "
+                "peak grew %.1f MiB", sent, grew);
+    cr_assert_lt(sent, MAX_STREAMS, "the server read all %d HEADERS frames", sent);
+    cr_assert_lt(grew, 32.0, "%d refused streams grew the daemon by %.0f MiB", sent, grew);
     tw_h2_close(&h);
 }
 

@@ -52,7 +52,7 @@ static int build_table(tw_daemon *d)
         {.name = "max_connections", .env = "TIDEWATCH_MAX_CONNECTIONS",
          .flag = "max-connections", .type = TW_SET_INT, .def = "1024", .min = 1,
          .max = 1000000,
-         .help = "open gRPC connections; one more gets GOAWAY (ENHANCE_YOUR_CALM) and is closed",
+         .help = "open gRPC connections; one more is closed at once (clients see UNAVAILABLE)",
          .offset = OFF(max_connections)},
         {.name = "idle_timeout", .env = "TIDEWATCH_IDLE_TIMEOUT", .flag = "idle-timeout",
          .type = TW_SET_DURATION_MS, .def = "5m", .min = 0, .max = 7 * 24 * 3600000LL,

@@ -62,10 +62,6 @@
  * not read them; read again below the low mark. */
 #define OUTBOUND_QUEUE_HIGH 1024
 #define OUTBOUND_QUEUE_LOW 256
-/* Refused connections (over max_connections) linger this long to deliver
- * their GOAWAY, at most this many at a time; more are closed at once. */
-#define REFUSED_LINGER_MS 1000
-#define REFUSED_MAX_LINGERING 64
 /* After an idle GOAWAY, a peer that does not read it is cut off after. */
 #define GOAWAY_LINGER_MS 5000
 /* Accept backoff after EMFILE/ENFILE/ENOBUFS/ENOMEM: doubles up to max. */
@@ -148,7 +144,7 @@ struct conn {
     struct bufferevent *bev;
     nghttp2_session *session;
     struct event *flush_ev;
-    struct event *timer_ev;  /* handshake, idle, or linger deadline */
+    struct event *timer_ev;  /* handshake or idle deadline */
     tw_grpc_call *calls;
     size_t ncalls;
     size_t rx_unconsumed;    /* sum over calls */
@@ -157,9 +153,7 @@ struct conn {
     int in_recv;        /* inside mem_recv: the read path sends afterwards */
     int goaway;         /* GOAWAY submitted */
     int handshake_done; /* client preface and SETTINGS received */
-    int refused;        /* over max_connections: GOAWAY, linger, close */
     int read_blocked;   /* reading stopped: nghttp2's queue is too long */
-    int shut_wr;        /* refused: write side shut down */
     int idle_goaway;    /* idle GOAWAY sent: the next timer closes */
     int closing;        /* conn_close running: no more nghttp2 calls */
 };
@@ -175,8 +169,7 @@ struct tw_grpc_server {
     struct evconnlistener *listener;
     int port;
     conn *conns;
-    size_t nconns;    /* accepted and served */
-    size_t nrefused;  /* refused, lingering */
+    size_t nconns;
     size_t ncalls;
     size_t rx_unconsumed;
     size_t out_pending;
@@ -1180,10 +1173,7 @@ static void conn_close(conn *cn)
         s->conns = cn->next;
     if (cn->next)
         cn->next->prev = cn->prev;
-    if (cn->refused)
-        s->nrefused--;
-    else
-        s->nconns--;
+    s->nconns--;
     TW_DEBUG(&s->log, "connection from %s closed", cn->peer);
     free(cn);
     server_maybe_done(s);
@@ -1193,7 +1183,7 @@ static void conn_close(conn *cn)
 static void conn_update_idle(conn *cn)
 {
     const tw_grpc_server_config *cfg = &cn->server->cfg;
-    if (cn->refused || !cn->handshake_done || cn->closing || cn->idle_goaway)
+    if (!cn->handshake_done || cn->closing || cn->idle_goaway)
         return;
     if (cn->ncalls > 0) {
         event_del(cn->timer_ev);
@@ -1229,18 +1219,8 @@ static int conn_send(conn *cn)
         conn_close(cn);
         return -1;
     }
-    int flushed = evbuffer_get_length(bufferevent_get_output(cn->bev)) == 0;
-    if (cn->refused) {
-        /* GOAWAY written: send FIN, then wait for the peer's EOF (or the
-         * linger timer) so that it reads the GOAWAY rather than a reset. */
-        if (flushed && !nghttp2_session_want_write(cn->session) && !cn->shut_wr) {
-            cn->shut_wr = 1;
-            shutdown(bufferevent_getfd(cn->bev), SHUT_WR);
-        }
-        return 0;
-    }
     if (!nghttp2_session_want_read(cn->session) && !nghttp2_session_want_write(cn->session) &&
-        flushed) {
+        evbuffer_get_length(bufferevent_get_output(cn->bev)) == 0) {
         conn_close(cn);
         return -1;
     }
@@ -1255,10 +1235,6 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     size_t len = evbuffer_get_length(in);
     if (len == 0)
         return;
-    if (cn->refused) {
-        evbuffer_drain(in, len); /* nothing is served here */
-        return;
-    }
     unsigned char *data = evbuffer_pullup(in, -1);
     cn->in_recv = 1;
     ssize_t n = nghttp2_session_mem_recv(cn->session, data, len);
@@ -1310,10 +1286,6 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     conn *cn = arg;
     tw_grpc_server *s = cn->server;
-    if (cn->refused) {
-        conn_close(cn);
-        return;
-    }
     if (!cn->handshake_done) {
         s->stats.handshake_timeouts++;
         TW_DEBUG(&s->log, "%s: no HTTP/2 client preface within %lld ms: closing", cn->peer,
@@ -1414,16 +1386,17 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     tw_grpc_server *s = arg;
     unsigned long more;
     s->accept_backoff_ms = 0;
-    int refuse = !s->shutting_down && s->nconns >= s->cfg.max_connections;
-    if (refuse) {
+    if (s->nconns >= s->cfg.max_connections) {
+        /* Closed before any HTTP/2 byte, as nghttpx does: a gRPC client
+         * then fails the attempt at once (UNAVAILABLE) and retries with its
+         * connection backoff. (SETTINGS + GOAWAY would count as a working
+         * connection, and clients would reconnect at once, in a loop.) */
+        evutil_closesocket(fd);
         s->stats.refused_connections++;
         if (log_allowed(&s->refuse_log_at, &s->refuse_log_suppressed, &more))
             TW_WARN(&s->log, "max-connections (%zu) reached: refusing connections (%lu more "
                     "refused since the last message)", s->cfg.max_connections, more);
-        if (s->nrefused >= REFUSED_MAX_LINGERING) {
-            evutil_closesocket(fd);
-            return;
-        }
+        return;
     }
     conn *cn = calloc(1, sizeof *cn);
     if (!cn) {
@@ -1431,7 +1404,6 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     cn->server = s;
-    cn->refused = refuse;
     set_peer(cn, addr);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1446,25 +1418,16 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (s->conns)
         s->conns->prev = cn;
     s->conns = cn;
-    if (refuse)
-        s->nrefused++;
-    else
-        s->nconns++;
+    s->nconns++;
     bufferevent_setcb(cn->bev, conn_read_cb, conn_write_cb, conn_event_cb, cn);
     bufferevent_enable(cn->bev, EV_READ | EV_WRITE);
-    if (refuse) {
-        conn_goaway(cn, NGHTTP2_ENHANCE_YOUR_CALM, "max-connections reached");
-        struct timeval tv = ms_to_tv(REFUSED_LINGER_MS);
+    TW_DEBUG(&s->log, "connection from %s", cn->peer);
+    if (s->cfg.handshake_timeout_ms > 0) {
+        struct timeval tv = ms_to_tv(s->cfg.handshake_timeout_ms);
         evtimer_add(cn->timer_ev, &tv);
-    } else {
-        TW_DEBUG(&s->log, "connection from %s", cn->peer);
-        if (s->cfg.handshake_timeout_ms > 0) {
-            struct timeval tv = ms_to_tv(s->cfg.handshake_timeout_ms);
-            evtimer_add(cn->timer_ev, &tv);
-        }
-        if (s->shutting_down)
-            conn_goaway(cn, NGHTTP2_NO_ERROR, NULL);
     }
+    if (s->shutting_down)
+        conn_goaway(cn, NGHTTP2_NO_ERROR, NULL);
     conn_send(cn);
     return;
 fail:
@@ -1699,7 +1662,7 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 
 static void server_maybe_done(tw_grpc_server *s)
 {
-    if (s->shutting_down && !s->conns && s->done_ev)
+    if (s->shutting_down && s->nconns == 0 && s->done_ev)
         event_active(s->done_ev, EV_TIMEOUT, 0);
 }
 
@@ -1736,10 +1699,6 @@ void tw_grpc_server_shutdown(tw_grpc_server *s, int grace_ms, void (*done)(void 
     /* conn_send may close a connection: walk with a saved next pointer. */
     for (conn *cn = s->conns, *next; cn; cn = next) {
         next = cn->next;
-        if (cn->refused) {
-            conn_close(cn);
-            continue;
-        }
         conn_goaway(cn, NGHTTP2_NO_ERROR, NULL);
         conn_send(cn);
     }

@@ -79,8 +79,8 @@ typedef struct tw_grpc_server_config {
     size_t max_recv_message; /* 0: TW_GRPC_DEFAULT_MAX_MESSAGE */
     size_t max_send_message; /* 0: TW_GRPC_DEFAULT_MAX_MESSAGE */
     uint32_t max_concurrent_streams; /* per connection (SETTINGS_MAX_CONCURRENT_STREAMS) */
-    /* Open connections; one more is accepted, sent GOAWAY
-     * (ENHANCE_YOUR_CALM, "max-connections reached") and closed. */
+    /* Open connections; one more is accepted and closed at once, before
+     * any HTTP/2 byte (clients see UNAVAILABLE and back off). */
     size_t max_connections;
     /* A connection with no open stream for this long gets GOAWAY and is
      * closed. Negative: never. */
@@ -144,7 +144,7 @@ int tw_grpc_server_port(const tw_grpc_server *s);
 
 void tw_grpc_server_set_observer(tw_grpc_server *s, tw_grpc_observer_fn fn, void *arg);
 
-/* Open HTTP/2 connections right now (not counting refused ones). */
+/* Open HTTP/2 connections right now. */
 size_t tw_grpc_server_connection_count(const tw_grpc_server *s);
 
 /* Fill *out with the server's counters. */

@@ -16,15 +16,20 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "support_daemon.h"
 #include "support_h2.h"
 #include "support_pg.h"
+#include "tw_grpc_client.h"
 
 #define CHECK_PATH "/grpc.health.v1.Health/Check"
 #define WATCH_PATH "/grpc.health.v1.Health/Watch"
@@ -38,7 +43,12 @@ static void stop_daemon(void)
     tw_test_daemon_stop(&daemon_);
 }
 
-TestSuite(grpc_limits, .fini = stop_daemon, .timeout = 120);
+static void ignore_sigpipe(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* writes to connections the daemon closed */
+}
+
+TestSuite(grpc_limits, .init = ignore_sigpipe, .fini = stop_daemon, .timeout = 120);
 
 /* Growth of the daemon's peak resident memory since `base_kib`, in MiB. */
 static double peak_growth_mib(long base_kib)
@@ -247,6 +257,25 @@ Test(grpc_limits, refused_streams_to_a_non_reader_stop_its_reading)
 
 /* ---- connections --------------------------------------------------------- */
 
+/* Read from fd until EOF or reset (at most ms); returns the bytes read, or
+ * -1 if the connection stayed open. */
+static long bytes_until_closed(int fd, int ms)
+{
+    long total = 0;
+    for (int waited = 0; waited < ms; waited += 20) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 20) > 0) {
+            char buf[4096];
+            ssize_t n = read(fd, buf, sizeof buf);
+            if (n > 0)
+                total += n;
+            else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+                return total;
+        }
+    }
+    return -1;
+}
+
 Test(grpc_limits, max_connections_refuses_the_extra_one)
 {
     const char *args[] = {"--max-connections", "3", NULL};
@@ -255,13 +284,24 @@ Test(grpc_limits, max_connections_refuses_the_extra_one)
     for (int i = 0; i < 3; i++)
         tw_h2_connect(&h[i], daemon_.port, 1);
 
-    tw_h2 extra;
-    tw_h2_connect(&extra, daemon_.port, 1);
-    cr_assert(tw_h2_wait_eof(&extra, 5000), "the fourth connection is closed");
-    cr_assert(extra.goaway, "with a GOAWAY first");
-    cr_assert_eq(extra.goaway_code, 11, "ENHANCE_YOUR_CALM, got %u", extra.goaway_code);
-    cr_assert(strstr(extra.goaway_debug, "max-connections"), "debug: %s", extra.goaway_debug);
-    tw_h2_close(&extra);
+    /* The fourth is closed before any HTTP/2 byte. */
+    int extra = tw_test_tcp_connect(daemon_.port);
+    cr_assert(extra >= 0);
+    static const char magic[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    (void)!send(extra, magic, sizeof magic - 1, MSG_NOSIGNAL);
+    cr_assert_eq(bytes_until_closed(extra, 5000), 0, "refused: closed without a SETTINGS frame");
+    close(extra);
+    /* A gRPC client learns at once: UNAVAILABLE, not a wait for its deadline. */
+    char target[32], err[256];
+    snprintf(target, sizeof target, "127.0.0.1:%d", daemon_.port);
+    struct event_base *base = event_base_new();
+    tw_grpc_channel *ch = tw_grpc_channel_new(base, target, err, sizeof err);
+    cr_assert(ch, "%s", err);
+    tw_grpc_result r = {0};
+    tw_grpc_call_opts opts = {.timeout_ms = 10000};
+    cr_assert_eq(tw_grpc_unary(ch, CHECK_PATH, NULL, 0, &opts, &r), TW_GRPC_UNAVAILABLE, "%d %s",
+                 r.status, r.message);
+    tw_grpc_result_free(&r);
 
     /* The first three are served. */
     for (int i = 0; i < 3; i++)
@@ -269,11 +309,11 @@ Test(grpc_limits, max_connections_refuses_the_extra_one)
     /* One leaves: a new one is accepted. */
     tw_h2_close(&h[1]);
     tw_test_sleep_ms(200);
-    tw_h2 again;
-    tw_h2_connect(&again, daemon_.port, 1);
-    cr_assert_eq(tw_h2_unary_empty(&again, 1, CHECK_PATH, 5000), 0);
-    cr_assert(!again.goaway);
-    tw_h2_close(&again);
+    cr_assert_eq(tw_grpc_unary(ch, CHECK_PATH, NULL, 0, &opts, &r), TW_GRPC_OK, "%d %s",
+                 r.status, r.message);
+    tw_grpc_result_free(&r);
+    tw_grpc_channel_free(ch);
+    event_base_free(base);
     tw_h2_close(&h[0]);
     tw_h2_close(&h[2]);
     cr_assert(tw_test_file_contains(daemon_.log, "max-connections (3) reached"));

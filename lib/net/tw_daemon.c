@@ -79,7 +79,7 @@ static int build_table(tw_daemon *d)
          .max = 10000, .help = "request header fields per call; more: RESOURCE_EXHAUSTED",
          .offset = OFF(max_header_fields)},
         {.name = "max_conn_input", .env = "TIDEWATCH_MAX_CONN_INPUT", .flag = "max-conn-input",
-         .type = TW_SET_SIZE, .def = "16MiB", .min = 64 << 10, .max = (1LL << 31) - 1,
+         .type = TW_SET_SIZE, .def = "16MiB", .min = 64 << 10, .max = 1LL << 30,
          .help = "request bytes buffered per connection (its HTTP/2 window; at least "
                  "max-message + 5)",
          .offset = OFF(max_conn_input)},

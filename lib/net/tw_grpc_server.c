@@ -64,6 +64,8 @@
 #define OUTBOUND_QUEUE_LOW 256
 /* After an idle GOAWAY, a peer that does not read it is cut off after. */
 #define GOAWAY_LINGER_MS 5000
+/* Held input delivered per turn of the event loop after a resume. */
+#define HELD_INPUT_SLICE (256 * 1024)
 /* Accept backoff after EMFILE/ENFILE/ENOBUFS/ENOMEM: doubles up to max. */
 #define ACCEPT_BACKOFF_MIN_MS 50
 #define ACCEPT_BACKOFF_MAX_MS 1000
@@ -831,14 +833,23 @@ static void call_input_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     tw_grpc_call *c = arg;
+    size_t budget = HELD_INPUT_SLICE;
     while (!c->input_paused && !c->finished && !c->cancelled && held_len(c) > 0) {
+        if (budget == 0) {
+            /* Let the loop serve others; go on in the next round. */
+            event_active(c->input_ev, EV_READ, 0);
+            break;
+        }
         struct evbuffer_iovec v;
         if (evbuffer_peek(c->held, -1, NULL, &v, 1) < 1)
             break;
+        if (v.iov_len > budget)
+            v.iov_len = budget;
         c->in_input = 1; /* the held chain is in use */
         size_t used = call_feed(c, v.iov_base, v.iov_len);
         c->in_input = 0;
         evbuffer_drain(c->held, used);
+        budget -= used < budget ? used : budget;
     }
     if (!c->input_paused && c->half_close_pending && held_len(c) == 0)
         call_half_close(c);

@@ -12,6 +12,7 @@
  *   idle_timeout_closes_quiet_connections      idle-timeout
  *   handshake_timeout_closes_silent_sockets    handshake-timeout
  *   accept_backs_off_at_the_descriptor_limit   EMFILE backoff, rate-limited log
+ *   every_limit_is_a_setting                   the daemons' settings tables
  *   info_asks_reflection_not_guessed_paths     tidewatch info */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -413,6 +414,34 @@ Test(grpc_limits, accept_backs_off_at_the_descriptor_limit)
     tw_h2_connect(&h, daemon_.port, 1);
     cr_assert_eq(tw_h2_unary_empty(&h, 1, CHECK_PATH, 5000), 0);
     tw_h2_close(&h);
+}
+
+/* ---- the settings table ------------------------------------------------- */
+
+Test(grpc_limits, every_limit_is_a_setting)
+{
+    static const char *const rows[][2] = {
+        {"TIDEWATCH_MAX_CONNECTIONS", "1024"},  {"TIDEWATCH_IDLE_TIMEOUT", "5m"},
+        {"TIDEWATCH_HANDSHAKE_TIMEOUT", "10s"}, {"TIDEWATCH_MAX_STREAMS", "100"},
+        {"TIDEWATCH_MAX_HEADER_LIST", "64KiB"}, {"TIDEWATCH_MAX_HEADER_FIELDS", "100"},
+        {"TIDEWATCH_MAX_CONN_INPUT", "16MiB"},  {"TIDEWATCH_MAX_CALL_OUTPUT", "4MiB"},
+        {"TIDEWATCH_MAX_CONN_OUTPUT", "16MiB"}, {"TIDEWATCH_MAX_MESSAGE", "4MiB"},
+    };
+    static const char *const daemons[] = {"tidewatch-query", "tidewatch-ingest",
+                                          "tidewatch-provenance", "tidewatch-alerts"};
+    for (size_t d = 0; d < sizeof daemons / sizeof daemons[0]; d++) {
+        char bin[512];
+        static char out[32768];
+        char *argv[] = {(char *)tw_test_bin(daemons[d], bin, sizeof bin), (char *)"--help", NULL};
+        cr_assert_eq(tw_test_run(out, sizeof out, argv), 0, "%s --help", daemons[d]);
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+            const char *line = strstr(out, rows[i][0]);
+            cr_assert(line, "%s --help lacks %s", daemons[d], rows[i][0]);
+            const char *eol = strchr(line, '\n');
+            cr_assert(eol && strstr(line, rows[i][1]) && strstr(line, rows[i][1]) < eol,
+                      "%s: %s defaults to %s", daemons[d], rows[i][0], rows[i][1]);
+        }
+    }
 }
 
 /* ---- the CLI --------------------------------------------------------- */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "tw_hostport.h"
 #include "tw_log.h"
@@ -48,6 +49,50 @@ static int build_table(tw_daemon *d)
         {.name = "max_message", .env = "TIDEWATCH_MAX_MESSAGE", .flag = "max-message",
          .type = TW_SET_SIZE, .def = "4MiB", .min = 1024, .max = 64 << 20,
          .help = "largest gRPC message received or sent", .offset = OFF(max_message)},
+        {.name = "max_connections", .env = "TIDEWATCH_MAX_CONNECTIONS",
+         .flag = "max-connections", .type = TW_SET_INT, .def = "1024", .min = 1,
+         .max = 1000000,
+         .help = "open gRPC connections; one more is closed at once (clients see UNAVAILABLE)",
+         .offset = OFF(max_connections)},
+        {.name = "idle_timeout", .env = "TIDEWATCH_IDLE_TIMEOUT", .flag = "idle-timeout",
+         .type = TW_SET_DURATION_MS, .def = "5m", .min = 0, .max = 7 * 24 * 3600000LL,
+         .help = "close a connection with no open call for this long (GOAWAY; 0: never)",
+         .offset = OFF(idle_timeout_ms)},
+        {.name = "handshake_timeout", .env = "TIDEWATCH_HANDSHAKE_TIMEOUT",
+         .flag = "handshake-timeout", .type = TW_SET_DURATION_MS, .def = "10s", .min = 0,
+         .max = 3600000,
+         .help = "close a connection that has not sent the HTTP/2 preface and SETTINGS by then "
+                 "(0: never)",
+         .offset = OFF(handshake_timeout_ms)},
+        {.name = "max_streams", .env = "TIDEWATCH_MAX_STREAMS", .flag = "max-streams",
+         .type = TW_SET_INT, .def = "100", .min = 1, .max = 10000,
+         .help = "concurrent calls per connection (SETTINGS_MAX_CONCURRENT_STREAMS)",
+         .offset = OFF(max_streams)},
+        {.name = "max_header_list", .env = "TIDEWATCH_MAX_HEADER_LIST",
+         .flag = "max-header-list", .type = TW_SET_SIZE, .def = "64KiB", .min = 4096,
+         .max = 16 << 20,
+         .help = "request headers per call, name + value + 32 bytes per field; more: "
+                 "RESOURCE_EXHAUSTED",
+         .offset = OFF(max_header_list)},
+        {.name = "max_header_fields", .env = "TIDEWATCH_MAX_HEADER_FIELDS",
+         .flag = "max-header-fields", .type = TW_SET_INT, .def = "100", .min = 16,
+         .max = 10000, .help = "request header fields per call; more: RESOURCE_EXHAUSTED",
+         .offset = OFF(max_header_fields)},
+        {.name = "max_conn_input", .env = "TIDEWATCH_MAX_CONN_INPUT", .flag = "max-conn-input",
+         .type = TW_SET_SIZE, .def = "16MiB", .min = 64 << 10, .max = 1LL << 30,
+         .help = "request bytes buffered per connection (its HTTP/2 window; at least "
+                 "max-message + 5)",
+         .offset = OFF(max_conn_input)},
+        {.name = "max_call_output", .env = "TIDEWATCH_MAX_CALL_OUTPUT",
+         .flag = "max-call-output", .type = TW_SET_SIZE, .def = "4MiB", .min = 64 << 10,
+         .max = 1LL << 30,
+         .help = "response bytes queued per call for a client that does not read",
+         .offset = OFF(max_call_output)},
+        {.name = "max_conn_output", .env = "TIDEWATCH_MAX_CONN_OUTPUT",
+         .flag = "max-conn-output", .type = TW_SET_SIZE, .def = "16MiB", .min = 64 << 10,
+         .max = 1LL << 30,
+         .help = "response bytes queued per connection for a client that does not read",
+         .offset = OFF(max_conn_output)},
     };
     size_t ncommon = sizeof common / sizeof common[0];
     d->ntable = ncommon + sp->nextra;
@@ -94,6 +139,70 @@ static size_t connection_gauge(void *arg)
     return tw_grpc_server_connection_count(arg);
 }
 
+/* The server's counters as scrape-time gauges. */
+#define STATS_GAUGE(fn, field)                                                                     \
+    static size_t fn(void *arg)                                                                    \
+    {                                                                                              \
+        tw_grpc_server_stats st;                                                                   \
+        tw_grpc_server_get_stats(arg, &st);                                                        \
+        return (size_t)st.field;                                                                   \
+    }
+STATS_GAUGE(calls_gauge, calls)
+STATS_GAUGE(input_gauge, input_buffered)
+STATS_GAUGE(output_gauge, output_queued)
+STATS_GAUGE(refused_gauge, refused_connections)
+STATS_GAUGE(accept_pause_gauge, accept_pauses)
+STATS_GAUGE(header_refusal_gauge, header_refusals)
+STATS_GAUGE(output_refusal_gauge, output_refusals)
+#undef STATS_GAUGE
+
+static int register_gauges(tw_daemon *d)
+{
+    static const struct {
+        const char *name, *help;
+        size_t (*fn)(void *);
+    } g[] = {
+        {"tidewatch_grpc_calls", "Open gRPC calls.", calls_gauge},
+        {"tidewatch_grpc_input_buffered_bytes",
+         "Request bytes received and not yet released (bounded by max-conn-input per connection).",
+         input_gauge},
+        {"tidewatch_grpc_output_queued_bytes",
+         "Response bytes queued for clients (bounded by max-conn-output per connection).",
+         output_gauge},
+        {"tidewatch_grpc_refused_connections",
+         "Connections refused over max-connections since start.", refused_gauge},
+        {"tidewatch_grpc_accept_pauses",
+         "Times accepting paused for lack of file descriptors or memory since start.",
+         accept_pause_gauge},
+        {"tidewatch_grpc_header_refusals",
+         "Calls refused over max-header-list or max-header-fields since start.",
+         header_refusal_gauge},
+        {"tidewatch_grpc_output_refusals",
+         "Sends refused over max-call-output or max-conn-output since start.",
+         output_refusal_gauge},
+    };
+    if (tw_metrics_set_connections(d->metrics, connection_gauge, d->server) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        if (tw_metrics_gauge_callback(d->metrics, g[i].name, g[i].help, g[i].fn, d->server) != 0)
+            return -1;
+    return 0;
+}
+
+/* Warn when the descriptor limit cannot hold max-connections: accepting
+ * then pauses at the limit instead of refusing politely. */
+static void check_fd_limit(const tw_daemon *d)
+{
+    struct rlimit rl;
+    const rlim_t reserve = 64; /* listeners, database, metrics, logs */
+    rlim_t want = (rlim_t)d->cfg->max_connections + reserve;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        TW_WARN(NULL, "file descriptor limit %llu is below max-connections (%lld) + %llu: "
+                "accepting pauses at the limit; raise it (ulimit -n) or lower max-connections",
+                (unsigned long long)rl.rlim_cur, (long long)d->cfg->max_connections,
+                (unsigned long long)reserve);
+}
+
 int tw_daemon_init(tw_daemon *d, const tw_daemon_spec *spec, const char *const *info_paths,
                    int argc, char **argv)
 {
@@ -127,9 +236,21 @@ int tw_daemon_init(tw_daemon *d, const tw_daemon_spec *spec, const char *const *
     d->base = event_base_new();
     if (!d->base)
         goto oom;
-    tw_grpc_server_config scfg = {.max_recv_message = (size_t)d->cfg->max_message,
-                                  .max_send_message = (size_t)d->cfg->max_message,
-                                  .log_name = spec->name};
+    const tw_daemon_config *c = d->cfg;
+    tw_grpc_server_config scfg = {
+        .max_recv_message = (size_t)c->max_message,
+        .max_send_message = (size_t)c->max_message,
+        .max_concurrent_streams = (uint32_t)c->max_streams,
+        .max_connections = (size_t)c->max_connections,
+        .idle_timeout_ms = c->idle_timeout_ms > 0 ? c->idle_timeout_ms : -1,
+        .handshake_timeout_ms = c->handshake_timeout_ms > 0 ? c->handshake_timeout_ms : -1,
+        .max_header_list = (size_t)c->max_header_list,
+        .max_header_fields = (size_t)c->max_header_fields,
+        .max_conn_input = (size_t)c->max_conn_input,
+        .max_call_output = (size_t)c->max_call_output,
+        .max_conn_output = (size_t)c->max_conn_output,
+        .log_name = spec->name,
+    };
     d->server = tw_grpc_server_new(d->base, &scfg);
     d->health = tw_health_new();
     d->reflection = tw_reflection_new(tw_descriptor_set, tw_descriptor_set_len);
@@ -145,7 +266,7 @@ int tw_daemon_init(tw_daemon *d, const tw_daemon_spec *spec, const char *const *
         if (tw_info_register(&d->info, d->server, info_paths[i]) != 0)
             goto oom;
     tw_grpc_server_set_observer(d->server, tw_metrics_observe_call, d->metrics);
-    if (tw_metrics_set_connections(d->metrics, connection_gauge, d->server) != 0)
+    if (register_gauges(d) != 0)
         goto oom;
 
     d->sigterm = evsignal_new(d->base, SIGTERM, signal_cb, d);
@@ -164,6 +285,7 @@ fail:
 int tw_daemon_run(tw_daemon *d)
 {
     char err[512];
+    check_fd_limit(d);
     if (tw_grpc_server_listen(d->server, d->cfg->listen, err, sizeof err) != 0) {
         TW_ERROR(NULL, "gRPC: %s", err);
         return 1;

@@ -32,6 +32,16 @@ typedef struct tw_daemon_config {
     char *metrics_listen;
     int64_t shutdown_grace_ms;
     int64_t max_message;
+    /* Client limits (tw_grpc_server_config; README "Limits"). */
+    int64_t max_connections;
+    int64_t idle_timeout_ms;      /* 0: never */
+    int64_t handshake_timeout_ms; /* 0: never */
+    int64_t max_streams;
+    int64_t max_header_list;
+    int64_t max_header_fields;
+    int64_t max_conn_input;
+    int64_t max_call_output;
+    int64_t max_conn_output;
 } tw_daemon_config;
 
 typedef struct tw_daemon_spec {

@@ -8,6 +8,24 @@
  * are queued per call in an evbuffer and pulled by nghttp2 through a data
  * provider; trailers follow when the queue is empty and the call finished.
  *
+ * Memory is bounded per connection (see tw_grpc_server_config):
+ *   - request headers: counted per stream in on_header_cb and refused past
+ *     max_header_list / max_header_fields; nothing more is copied;
+ *   - request data: automatic WINDOW_UPDATEs are off. A call's received
+ *     DATA bytes are "consumed" (handed back to the peer's window) only
+ *     when no longer held: once the message they belong to was delivered
+ *     and the handler returned, or the call ended. Held bytes are a partial
+ *     message in the decoder, a unary request waiting for its half-close,
+ *     or bytes that arrived while the handler paused the call
+ *     (call_sync_input keeps the count right). The connection window is
+ *     max_conn_input, so that is all a peer can make us hold;
+ *   - responses: tw_grpc_call_send refuses past max_call_output and
+ *     max_conn_output; the socket buffer is capped by send_cb; and when
+ *     nghttp2's own queue of control frames grows (a peer that sends but
+ *     never reads), reading stops until it drains;
+ *   - connections: max_connections, idle and handshake timeouts, and the
+ *     listener pauses with backoff when accept runs out of descriptors.
+ *
  * Re-entrancy rule: user callbacks run inside nghttp2 callbacks or from
  * deferred events; nothing is freed while nghttp2 may still reference it.
  * A call is freed only when nghttp2 closes its stream (or the connection
@@ -33,12 +51,26 @@
 
 #include "tw_hostport.h"
 #include "tw_log.h"
+#include "tw_nghttp2_check.h"
 
 /* Stop handing bytes to the socket buffer above this; resume on write. */
 #define OUTPUT_WOULDBLOCK_THRESHOLD (256 * 1024)
-#define STREAM_WINDOW (1 << 20)
-#define CONNECTION_WINDOW (8 << 20)
-#define MAX_HEADER_LIST (64 * 1024)
+/* Largest header block we send (our responses are small). */
+#define MAX_SEND_HEADER_BLOCK (64 * 1024)
+/* Stop reading a connection while nghttp2 holds more queued control
+ * frames (RST_STREAM, GOAWAY, HEADERS...) than this for a peer that does
+ * not read them; read again below the low mark. */
+#define OUTBOUND_QUEUE_HIGH 1024
+#define OUTBOUND_QUEUE_LOW 256
+/* After an idle GOAWAY, a peer that does not read it is cut off after. */
+#define GOAWAY_LINGER_MS 5000
+/* Held input delivered per turn of the event loop after a resume. */
+#define HELD_INPUT_SLICE (256 * 1024)
+/* Accept backoff after EMFILE/ENFILE/ENOBUFS/ENOMEM: doubles up to max. */
+#define ACCEPT_BACKOFF_MIN_MS 50
+#define ACCEPT_BACKOFF_MAX_MS 1000
+/* At most one accept-error log line per this many seconds. */
+#define ACCEPT_LOG_INTERVAL_S 10
 
 typedef struct kv {
     char *key;
@@ -58,7 +90,7 @@ struct tw_grpc_call {
     const tw_grpc_method *method; /* NULL until headers matched */
     tw_grpc_call *prev, *next;    /* conn's list */
 
-    /* request */
+    /* request headers */
     char *path;
     char *content_type;
     char *grpc_encoding;
@@ -66,11 +98,22 @@ struct tw_grpc_call {
     int64_t timeout_ns; /* -1: none */
     int has_timeout;
     kv_list metadata;
+    size_t header_bytes;  /* name + value + 32 per field, this header block */
+    size_t header_fields; /* fields in this header block */
+    int headers_refused;  /* over a header limit: nothing more is kept */
+
+    /* request data */
     tw_grpc_decoder decoder;
     int request_compressed;
-    uint8_t *unary_msg; /* unary/server-stream: the one request */
+    uint8_t *unary_msg; /* unary/server-stream: the one request, as received */
     size_t unary_len;
+    int unary_compressed;
     int unary_count;
+    size_t rx_unconsumed;    /* DATA bytes received, not yet handed back */
+    struct evbuffer *held;   /* DATA bytes that arrived while paused */
+    int in_input;            /* feeding the decoder: buffers are in use */
+    int half_close_pending;  /* END_STREAM seen behind held bytes */
+    struct event *input_ev;  /* delivers held bytes after a resume */
 
     /* response */
     struct evbuffer *out; /* framed messages not yet given to nghttp2 */
@@ -84,9 +127,9 @@ struct tw_grpc_call {
     char *message;
 
     /* lifecycle */
-    int started;   /* on_start called: handler owns the call */
-    int input_paused; /* counted in conn->paused_calls */
-    int cancelled; /* on_cancel called */
+    int started;      /* on_start called: handler owns the call */
+    int input_paused; /* handler asked not to get messages for now */
+    int cancelled;    /* on_cancel called */
     struct timespec t0;
     struct event *deadline_ev;
     struct event *writable_ev;
@@ -103,17 +146,24 @@ struct conn {
     struct bufferevent *bev;
     nghttp2_session *session;
     struct event *flush_ev;
+    struct event *timer_ev;  /* handshake or idle deadline */
     tw_grpc_call *calls;
+    size_t ncalls;
+    size_t rx_unconsumed;    /* sum over calls */
+    size_t out_pending;      /* sum of calls' out queues */
     char peer[INET6_ADDRSTRLEN + 8];
-    int in_recv;  /* inside mem_recv: the read path sends afterwards */
-    int goaway;   /* GOAWAY submitted */
-    int paused_calls;        /* calls that asked to stop reading */
-    struct event *resume_ev; /* processes input left while paused */
+    int in_recv;        /* inside mem_recv: the read path sends afterwards */
+    int goaway;         /* GOAWAY submitted */
+    int handshake_done; /* client preface and SETTINGS received */
+    int read_blocked;   /* reading stopped: nghttp2's queue is too long */
+    int idle_goaway;    /* idle GOAWAY sent: the next timer closes */
+    int closing;        /* conn_close running: no more nghttp2 calls */
 };
 
 struct tw_grpc_server {
     struct event_base *base;
     tw_grpc_server_config cfg;
+    size_t stream_window, conn_window;
     tw_grpc_method *methods;
     size_t nmethods;
     char **services;
@@ -122,6 +172,17 @@ struct tw_grpc_server {
     int port;
     conn *conns;
     size_t nconns;
+    size_t ncalls;
+    size_t rx_unconsumed;
+    size_t out_pending;
+    tw_grpc_server_stats stats;
+    /* accept backoff and its rate-limited log */
+    struct event *accept_ev;
+    int accept_backoff_ms;
+    time_t accept_log_at;
+    unsigned long accept_log_suppressed;
+    time_t refuse_log_at;
+    unsigned long refuse_log_suppressed;
     tw_grpc_observer_fn observer;
     void *observer_arg;
     int shutting_down;
@@ -180,6 +241,19 @@ static double elapsed_since(const struct timespec *t0)
     return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+static time_t monotonic_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec;
+}
+
+static struct timeval ms_to_tv(int64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    return tv;
+}
+
 static const tw_grpc_method *find_method(const tw_grpc_server *s, const char *path)
 {
     for (size_t i = 0; i < s->nmethods; i++)
@@ -190,11 +264,15 @@ static const tw_grpc_method *find_method(const tw_grpc_server *s, const char *pa
 
 static void conn_schedule_flush(conn *cn)
 {
-    if (!cn->in_recv)
+    if (!cn->in_recv && !cn->closing)
         event_active(cn->flush_ev, EV_WRITE, 0);
 }
 
+static void conn_update_idle(conn *cn);
+
 /* ---- call lifecycle ---------------------------------------------------- */
+
+static void call_input_cb(evutil_socket_t fd, short what, void *arg);
 
 static tw_grpc_call *call_new(conn *cn, int32_t stream_id)
 {
@@ -202,7 +280,12 @@ static tw_grpc_call *call_new(conn *cn, int32_t stream_id)
     if (!c)
         return NULL;
     c->out = evbuffer_new();
-    if (!c->out) {
+    c->input_ev = event_new(cn->server->base, -1, 0, call_input_cb, c);
+    if (!c->out || !c->input_ev) {
+        if (c->out)
+            evbuffer_free(c->out);
+        if (c->input_ev)
+            event_free(c->input_ev);
         free(c);
         return NULL;
     }
@@ -216,35 +299,76 @@ static tw_grpc_call *call_new(conn *cn, int32_t stream_id)
     if (cn->calls)
         cn->calls->prev = c;
     cn->calls = c;
+    cn->ncalls++;
+    cn->server->ncalls++;
+    conn_update_idle(cn);
     return c;
 }
 
-static void conn_input_release(conn *cn);
-
-/* Release the call's pause on its connection's input, if it holds one. */
-static void call_release_input(tw_grpc_call *c)
+static size_t held_len(const tw_grpc_call *c)
 {
-    if (c->input_paused) {
-        c->input_paused = 0;
-        c->conn->paused_calls--;
-        conn_input_release(c->conn);
+    return c->held ? evbuffer_get_length(c->held) : 0;
+}
+
+/* Bring the count of unconsumed bytes down to what the call still holds,
+ * handing the rest back to the peer's flow-control windows. A call that is
+ * over holds nothing: its buffers are dropped here. Does nothing while the
+ * decoder is being fed (the feeding code calls it afterwards). */
+static void call_sync_input(tw_grpc_call *c)
+{
+    if (c->in_input)
+        return;
+    conn *cn = c->conn;
+    size_t keep = 0;
+    if (c->finished || c->cancelled) {
+        if (c->held)
+            evbuffer_drain(c->held, evbuffer_get_length(c->held));
+        tw_grpc_decoder_free(&c->decoder);
+        free(c->unary_msg);
+        c->unary_msg = NULL;
+        c->half_close_pending = 0;
+    } else {
+        keep = held_len(c) + tw_grpc_decoder_pending(&c->decoder) +
+               (c->unary_msg ? TW_GRPC_PREFIX_LEN + c->unary_len : 0);
     }
+    if (c->rx_unconsumed <= keep)
+        return;
+    size_t n = c->rx_unconsumed - keep;
+    c->rx_unconsumed = keep;
+    cn->rx_unconsumed -= n;
+    cn->server->rx_unconsumed -= n;
+    if (cn->closing)
+        return;
+    int rv = nghttp2_session_consume(cn->session, c->stream_id, n);
+    if (rv != 0)
+        TW_WARN(&c->log, "session_consume: %s", nghttp2_strerror(rv));
+    conn_schedule_flush(cn);
 }
 
 static void call_free(tw_grpc_call *c)
 {
     conn *cn = c->conn;
-    call_release_input(c);
+    tw_grpc_server *s = cn->server;
+    c->finished = 1; /* drop whatever input is held, and give it back */
+    c->in_input = 0;
+    call_sync_input(c);
+    cn->out_pending -= evbuffer_get_length(c->out);
+    s->out_pending -= evbuffer_get_length(c->out);
     if (c->prev)
         c->prev->next = c->next;
     else
         cn->calls = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    cn->ncalls--;
+    s->ncalls--;
     if (c->deadline_ev)
         event_free(c->deadline_ev);
     if (c->writable_ev)
         event_free(c->writable_ev);
+    event_free(c->input_ev);
+    if (c->held)
+        evbuffer_free(c->held);
     evbuffer_free(c->out);
     tw_grpc_decoder_free(&c->decoder);
     kv_free(&c->metadata);
@@ -256,6 +380,7 @@ static void call_free(tw_grpc_call *c)
     free(c->grpc_encoding);
     free(c->message);
     free(c);
+    conn_update_idle(cn);
 }
 
 static void observe(tw_grpc_call *c, int status)
@@ -275,7 +400,7 @@ static void call_cancel_handler(tw_grpc_call *c)
     if (!c->started || c->cancelled || c->finished)
         return;
     c->cancelled = 1;
-    call_release_input(c);
+    c->input_paused = 0;
     if (c->method->on_cancel)
         c->method->on_cancel(c, c->method->arg);
 }
@@ -284,7 +409,7 @@ static ssize_t data_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
                             size_t length, uint32_t *data_flags, nghttp2_data_source *source,
                             void *user_data);
 
-static void submit_response_headers(tw_grpc_call *c, int with_body)
+static void submit_response_headers(tw_grpc_call *c)
 {
     nghttp2_nv nva[32 + 4];
     size_t n = 0;
@@ -295,7 +420,6 @@ static void submit_response_headers(tw_grpc_call *c, int with_body)
     nva[n++] = nv_str("grpc-accept-encoding", "identity,gzip");
     for (size_t i = 0; i < c->headers.n && n < 32; i++)
         nva[n++] = nv_str(c->headers.items[i].key, c->headers.items[i].value);
-    (void)with_body;
     nghttp2_data_provider prd = {.source.ptr = c, .read_callback = data_read_cb};
     int rv = nghttp2_submit_response(c->conn->session, c->stream_id, nva, n, &prd);
     if (rv != 0)
@@ -347,6 +471,8 @@ static ssize_t data_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
         int n = evbuffer_remove(c->out, buf, length);
         if (n < 0)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        c->conn->out_pending -= (size_t)n;
+        c->conn->server->out_pending -= (size_t)n;
         if (c->writable_fn && evbuffer_get_length(c->out) <= c->low_water && c->writable_ev)
             event_active(c->writable_ev, EV_WRITE, 0);
         if (evbuffer_get_length(c->out) == 0 && c->finished) {
@@ -381,7 +507,7 @@ static void call_finish_internal(tw_grpc_call *c, int status, const char *messag
     if (c->finished)
         return;
     c->finished = 1;
-    call_release_input(c);
+    c->input_paused = 0;
     c->status = status;
     free(c->message);
     c->message = message ? strdup(message) : NULL;
@@ -389,6 +515,7 @@ static void call_finish_internal(tw_grpc_call *c, int status, const char *messag
         event_del(c->deadline_ev);
     if (c->writable_ev)
         event_del(c->writable_ev);
+    event_del(c->input_ev);
     observe(c, status);
     if (status != TW_GRPC_OK)
         TW_DEBUG(&c->log, "status %s: %s", tw_grpc_status_name(status), message ? message : "");
@@ -398,6 +525,8 @@ static void call_finish_internal(tw_grpc_call *c, int status, const char *messag
     } else {
         call_resume(c);
     }
+    /* Held request bytes are dropped and handed back to the peer. */
+    call_sync_input(c);
 }
 
 /* Fail a call the handler may own: notify it, then send the status. */
@@ -462,9 +591,11 @@ void tw_grpc_call_set_compress(tw_grpc_call *c, int on)
 
 int tw_grpc_call_send_ex(tw_grpc_call *c, const uint8_t *msg, size_t len, int compress)
 {
+    conn *cn = c->conn;
+    tw_grpc_server *s = cn->server;
     if (c->finished || c->cancelled)
         return -1;
-    if (len > c->conn->server->cfg.max_send_message)
+    if (len > s->cfg.max_send_message)
         return -1;
     uint8_t *z = NULL;
     size_t zlen = 0;
@@ -476,17 +607,36 @@ int tw_grpc_call_send_ex(tw_grpc_call *c, const uint8_t *msg, size_t len, int co
         len = zlen;
         flag = 1;
     }
+    /* Output caps: a peer that does not read cannot make us queue more. A
+     * message into an empty queue always fits, so any message up to the
+     * send limit can be sent. */
+    size_t add = TW_GRPC_PREFIX_LEN + len;
+    size_t queued = evbuffer_get_length(c->out);
+    if ((queued > 0 && queued + add > s->cfg.max_call_output) ||
+        (cn->out_pending > 0 && cn->out_pending + add > s->cfg.max_conn_output)) {
+        s->stats.output_refusals++;
+        TW_DEBUG(&c->log, "send refused: %zu bytes queued on the call, %zu on the connection",
+                 queued, cn->out_pending);
+        free(z);
+        return -1;
+    }
     uint8_t prefix[TW_GRPC_PREFIX_LEN];
     tw_grpc_prefix_write(prefix, flag, (uint32_t)len);
-    int rv = evbuffer_add(c->out, prefix, sizeof prefix);
-    if (rv == 0 && len > 0)
-        rv = evbuffer_add(c->out, msg, len);
+    int rv = evbuffer_expand(c->out, add);
+    if (rv == 0)
+        rv = evbuffer_add(c->out, prefix, sizeof prefix);
+    if (rv == 0 && len > 0 && evbuffer_add(c->out, msg, len) != 0) {
+        evbuffer_drain(c->out, sizeof prefix); /* cannot fail after expand; be safe */
+        rv = -1;
+    }
     free(z);
     if (rv != 0)
         return -1;
+    cn->out_pending += add;
+    s->out_pending += add;
     if (!c->headers_sent) {
-        submit_response_headers(c, 1);
-        conn_schedule_flush(c->conn);
+        submit_response_headers(c);
+        conn_schedule_flush(cn);
     } else {
         call_resume(c);
     }
@@ -536,7 +686,7 @@ void tw_grpc_call_finish(tw_grpc_call *c, int status, const char *message)
 void tw_grpc_call_reply(tw_grpc_call *c, const uint8_t *msg, size_t len)
 {
     if (msg && tw_grpc_call_send(c, msg, len) != 0) {
-        tw_grpc_call_finish(c, TW_GRPC_INTERNAL, "response could not be sent");
+        tw_grpc_call_finish(c, TW_GRPC_RESOURCE_EXHAUSTED, "response could not be sent");
         return;
     }
     tw_grpc_call_finish(c, TW_GRPC_OK, NULL);
@@ -553,65 +703,106 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     call_abort(c, TW_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
 }
 
-/* Deliver one reassembled message to the call. Returns non-zero to stop. */
-static int on_message_cb(void *arg, int compressed, const uint8_t *data, size_t len)
+/* Hand one request message (as received: maybe compressed) to the
+ * handler, decompressing it first. */
+static void call_deliver(tw_grpc_call *c, int compressed, const uint8_t *data, size_t len)
 {
-    tw_grpc_call *c = arg;
-    if (c->finished || c->cancelled)
-        return 1;
     uint8_t *plain = NULL;
     size_t plain_len = 0;
     c->request_compressed = compressed;
     if (compressed) {
-        if (!c->grpc_encoding || strcmp(c->grpc_encoding, "identity") == 0) {
-            call_abort(c, TW_GRPC_INTERNAL, "compressed message without grpc-encoding");
-            return 1;
-        }
         int rv = tw_grpc_gunzip(data, len, c->conn->server->cfg.max_recv_message, &plain,
                                 &plain_len);
         if (rv == -2) {
             call_abort(c, TW_GRPC_RESOURCE_EXHAUSTED,
                        "decompressed message larger than the receive limit");
-            return 1;
+            return;
         }
         if (rv != 0) {
             call_abort(c, TW_GRPC_INTERNAL, "could not decompress message");
-            return 1;
+            return;
         }
         data = plain;
         len = plain_len;
     }
+    c->method->on_message(c, data, len, c->method->arg);
+    free(plain);
+}
+
+/* Decoder callback: one reassembled message. Returns 0 to go on,
+ * TW_GRPC_MESSAGE_PAUSE when the handler paused the call, 1 to stop. */
+static int on_message_cb(void *arg, int compressed, const uint8_t *data, size_t len)
+{
+    tw_grpc_call *c = arg;
+    if (c->finished || c->cancelled)
+        return 1;
+    if (compressed && (!c->grpc_encoding || strcmp(c->grpc_encoding, "identity") == 0)) {
+        call_abort(c, TW_GRPC_INTERNAL, "compressed message without grpc-encoding");
+        return 1;
+    }
     tw_grpc_kind kind = c->method->kind;
     if (kind == TW_GRPC_UNARY || kind == TW_GRPC_SERVER_STREAM) {
         if (c->unary_count++ > 0) {
-            free(plain);
             call_abort(c, TW_GRPC_INTERNAL, "more than one request message for a unary request");
             return 1;
         }
-        if (plain) {
-            c->unary_msg = plain;
-            plain = NULL;
-        } else {
-            c->unary_msg = malloc(len ? len : 1);
-            if (!c->unary_msg) {
-                call_abort(c, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-                return 1;
-            }
-            if (len)
-                memcpy(c->unary_msg, data, len);
+        /* Kept as received (compressed or not) until the half-close: its
+         * wire bytes stay unconsumed, so the connection window bounds it. */
+        c->unary_msg = malloc(len ? len : 1);
+        if (!c->unary_msg) {
+            call_abort(c, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+            return 1;
         }
+        if (len)
+            memcpy(c->unary_msg, data, len);
         c->unary_len = len;
+        c->unary_compressed = compressed;
         return 0;
     }
-    c->method->on_message(c, data, len, c->method->arg);
-    free(plain);
-    return (c->finished || c->cancelled) ? 1 : 0;
+    call_deliver(c, compressed, data, len);
+    if (c->finished || c->cancelled)
+        return 1;
+    return c->input_paused ? TW_GRPC_MESSAGE_PAUSE : 0;
+}
+
+/* Feed request bytes to the call's decoder. Returns how many were taken:
+ * all of them, unless the handler paused the call after a message. */
+static size_t call_feed(tw_grpc_call *c, const uint8_t *data, size_t len)
+{
+    size_t used = len;
+    c->in_input = 1;
+    tw_grpc_decode_result r =
+        tw_grpc_decoder_feed_some(&c->decoder, data, len, on_message_cb, c, &used);
+    c->in_input = 0;
+    if (r == TW_GRPC_DECODE_OVERSIZE) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "received message larger than max (%zu bytes)",
+                 c->decoder.max_len);
+        call_abort(c, TW_GRPC_RESOURCE_EXHAUSTED, msg);
+    } else if (r == TW_GRPC_DECODE_NOMEM) {
+        call_abort(c, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    return r == TW_GRPC_DECODE_PAUSED ? used : len;
+}
+
+/* Keep bytes for later delivery (the call is paused). */
+static void call_hold(tw_grpc_call *c, const uint8_t *data, size_t len)
+{
+    if (!c->held)
+        c->held = evbuffer_new();
+    if (!c->held || evbuffer_add(c->held, data, len) != 0)
+        call_abort(c, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
 }
 
 static void call_half_close(tw_grpc_call *c)
 {
     if (c->finished || c->cancelled || !c->method)
         return;
+    if (c->input_paused || held_len(c) > 0) {
+        c->half_close_pending = 1; /* after the held messages */
+        return;
+    }
+    c->half_close_pending = 0;
     if (!tw_grpc_decoder_idle(&c->decoder)) {
         call_abort(c, TW_GRPC_INTERNAL, "stream ended inside a message");
         return;
@@ -622,14 +813,64 @@ static void call_half_close(tw_grpc_call *c)
             call_abort(c, TW_GRPC_INTERNAL, "no request message for a unary request");
             return;
         }
-        c->method->on_message(c, c->unary_msg, c->unary_len, c->method->arg);
+        c->in_input = 1; /* unary_msg is in use */
+        call_deliver(c, c->unary_compressed, c->unary_msg, c->unary_len);
+        c->in_input = 0;
         free(c->unary_msg);
         c->unary_msg = NULL;
+        call_sync_input(c);
         if (c->finished || c->cancelled)
             return;
     }
     if (c->method->on_half_close)
         c->method->on_half_close(c, c->method->arg);
+}
+
+/* Deliver what arrived while the call was paused (from the loop, after a
+ * resume), until it pauses again or the held bytes run out. */
+static void call_input_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    tw_grpc_call *c = arg;
+    size_t budget = HELD_INPUT_SLICE;
+    while (!c->input_paused && !c->finished && !c->cancelled && held_len(c) > 0) {
+        if (budget == 0) {
+            /* Let the loop serve others; go on in the next round. */
+            event_active(c->input_ev, EV_READ, 0);
+            break;
+        }
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(c->held, -1, NULL, &v, 1) < 1)
+            break;
+        if (v.iov_len > budget)
+            v.iov_len = budget;
+        c->in_input = 1; /* the held chain is in use */
+        size_t used = call_feed(c, v.iov_base, v.iov_len);
+        c->in_input = 0;
+        evbuffer_drain(c->held, used);
+        budget -= used < budget ? used : budget;
+    }
+    if (!c->input_paused && c->half_close_pending && held_len(c) == 0)
+        call_half_close(c);
+    call_sync_input(c);
+    conn_schedule_flush(c->conn);
+}
+
+void tw_grpc_call_pause_input(tw_grpc_call *c)
+{
+    if (c->finished || c->cancelled)
+        return;
+    c->input_paused = 1;
+}
+
+void tw_grpc_call_resume_input(tw_grpc_call *c)
+{
+    if (!c->input_paused)
+        return;
+    c->input_paused = 0;
+    if (!c->finished && !c->cancelled && (held_len(c) > 0 || c->half_close_pending))
+        event_active(c->input_ev, EV_READ, 0);
 }
 
 static void respond_http_error(tw_grpc_call *c, const char *http_status)
@@ -647,6 +888,17 @@ static void call_start(tw_grpc_call *c, int end_stream)
 {
     tw_grpc_server *s = c->conn->server;
     c->log.call = c->path;
+    if (c->headers_refused) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "request headers exceed the server's limit (max-header-list %zu bytes, "
+                 "max-header-fields %zu)",
+                 s->cfg.max_header_list, s->cfg.max_header_fields);
+        s->stats.header_refusals++;
+        TW_DEBUG(&c->log, "%s: %zu bytes in %zu fields", msg, c->header_bytes, c->header_fields);
+        call_finish_internal(c, TW_GRPC_RESOURCE_EXHAUSTED, msg);
+        return;
+    }
     if (!c->path) {
         respond_http_error(c, "400");
         return;
@@ -713,8 +965,17 @@ static int on_begin_headers_cb(nghttp2_session *session, const nghttp2_frame *fr
                                void *user_data)
 {
     conn *cn = user_data;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+    if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        /* Client trailers: a new header block, with a budget of its own. */
+        tw_grpc_call *t = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+        if (t) {
+            t->header_bytes = 0;
+            t->header_fields = 0;
+        }
+        return 0;
+    }
     tw_grpc_call *c = call_new(cn, frame->hd.stream_id);
     if (!c)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -727,12 +988,33 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
                         size_t valuelen, uint8_t flags, void *user_data)
 {
     (void)flags;
-    (void)user_data;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers from the client carry nothing we use */
+    conn *cn = user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
     tw_grpc_call *c = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (!c)
         return 0;
+    /* RFC 9113 6.5.2: a field costs its name, its value and 32 octets. */
+    const tw_grpc_server_config *cfg = &cn->server->cfg;
+    c->header_bytes += namelen + valuelen + 32;
+    c->header_fields++;
+    int over = c->header_bytes > cfg->max_header_list || c->header_fields > cfg->max_header_fields;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        /* Client trailers carry nothing we use; past the limits the stream
+         * is reset and nghttp2 stops calling us for this block. */
+        return over ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
+    }
+    if (c->headers_refused)
+        return 0; /* counted, not kept: memory stays bounded */
+    if (over) {
+        c->headers_refused = 1;
+        kv_free(&c->metadata);
+        free(c->content_type);
+        c->content_type = NULL;
+        free(c->grpc_encoding);
+        c->grpc_encoding = NULL;
+        return 0;
+    }
     const char *n = (const char *)name;
     const char *v = (const char *)value;
 #define IS(lit) (namelen == sizeof(lit) - 1 && memcmp(n, lit, namelen) == 0)
@@ -780,9 +1062,16 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
 static int on_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame,
                             void *user_data)
 {
-    (void)user_data;
+    conn *cn = user_data;
     tw_grpc_call *c;
     switch (frame->hd.type) {
+    case NGHTTP2_SETTINGS:
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) && !cn->handshake_done) {
+            cn->handshake_done = 1;
+            event_del(cn->timer_ev);
+            conn_update_idle(cn);
+        }
+        break;
     case NGHTTP2_HEADERS:
         c = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
         if (!c)
@@ -791,13 +1080,16 @@ static int on_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame
             call_start(c, frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
         else if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
             call_half_close(c);
+        call_sync_input(c);
         break;
     case NGHTTP2_DATA:
         if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
             break;
         c = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-        if (c)
+        if (c) {
             call_half_close(c);
+            call_sync_input(c);
+        }
         break;
     default:
         break;
@@ -811,17 +1103,24 @@ static int on_data_chunk_recv_cb(nghttp2_session *session, uint8_t flags, int32_
     (void)flags;
     (void)user_data;
     tw_grpc_call *c = nghttp2_session_get_stream_user_data(session, stream_id);
-    if (!c || !c->method || c->finished || c->cancelled)
+    if (!c) {
+        /* No call to hold it: give the window back at once. */
+        nghttp2_session_consume(session, stream_id, len);
         return 0;
-    tw_grpc_decode_result r = tw_grpc_decoder_feed(&c->decoder, data, len, on_message_cb, c);
-    if (r == TW_GRPC_DECODE_OVERSIZE) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "received message larger than max (%zu bytes)",
-                 c->decoder.max_len);
-        call_abort(c, TW_GRPC_RESOURCE_EXHAUSTED, msg);
-    } else if (r == TW_GRPC_DECODE_NOMEM) {
-        call_abort(c, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     }
+    c->rx_unconsumed += len;
+    c->conn->rx_unconsumed += len;
+    c->conn->server->rx_unconsumed += len;
+    if (c->method && !c->finished && !c->cancelled) {
+        if (c->input_paused || held_len(c) > 0) {
+            call_hold(c, data, len);
+        } else {
+            size_t used = call_feed(c, data, len);
+            if (used < len && !c->finished && !c->cancelled)
+                call_hold(c, data + used, len - used);
+        }
+    }
+    call_sync_input(c);
     return 0;
 }
 
@@ -864,6 +1163,7 @@ static void server_maybe_done(tw_grpc_server *s);
 static void conn_close(conn *cn)
 {
     tw_grpc_server *s = cn->server;
+    cn->closing = 1;
     /* nghttp2_session_del runs no callbacks: cancel and free calls here. */
     while (cn->calls) {
         tw_grpc_call *c = cn->calls;
@@ -876,7 +1176,7 @@ static void conn_close(conn *cn)
     }
     nghttp2_session_del(cn->session);
     event_free(cn->flush_ev);
-    event_free(cn->resume_ev);
+    event_free(cn->timer_ev);
     bufferevent_free(cn->bev);
     if (cn->prev)
         cn->prev->next = cn->next;
@@ -888,6 +1188,36 @@ static void conn_close(conn *cn)
     TW_DEBUG(&s->log, "connection from %s closed", cn->peer);
     free(cn);
     server_maybe_done(s);
+}
+
+/* Arm or disarm the idle timer after the number of calls changed. */
+static void conn_update_idle(conn *cn)
+{
+    const tw_grpc_server_config *cfg = &cn->server->cfg;
+    if (!cn->handshake_done || cn->closing || cn->idle_goaway)
+        return;
+    if (cn->ncalls > 0) {
+        event_del(cn->timer_ev);
+    } else if (cfg->idle_timeout_ms > 0) {
+        struct timeval tv = ms_to_tv(cfg->idle_timeout_ms);
+        evtimer_add(cn->timer_ev, &tv);
+    }
+}
+
+/* Stop reading while nghttp2 queues control frames the peer does not
+ * read; read again when they drain. */
+static void conn_update_read(conn *cn)
+{
+    size_t q = nghttp2_session_get_outbound_queue_size(cn->session);
+    if (!cn->read_blocked && q > OUTBOUND_QUEUE_HIGH) {
+        cn->read_blocked = 1;
+        bufferevent_disable(cn->bev, EV_READ);
+        TW_DEBUG(&cn->server->log, "%s: %zu frames queued for a peer that does not read: "
+                 "reading paused", cn->peer, q);
+    } else if (cn->read_blocked && q < OUTBOUND_QUEUE_LOW) {
+        cn->read_blocked = 0;
+        bufferevent_enable(cn->bev, EV_READ);
+    }
 }
 
 /* Hand nghttp2's pending frames to the socket. Returns -1 if the
@@ -905,14 +1235,13 @@ static int conn_send(conn *cn)
         conn_close(cn);
         return -1;
     }
+    conn_update_read(cn);
     return 0;
 }
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     conn *cn = arg;
-    if (cn->paused_calls > 0)
-        return; /* input waits in the buffer (and in TCP) until resumed */
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t len = evbuffer_get_length(in);
     if (len == 0)
@@ -929,35 +1258,6 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     evbuffer_drain(in, (size_t)n);
     conn_send(cn);
 }
-
-static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    conn *cn = arg;
-    conn_read_cb(cn->bev, cn);
-}
-
-/* A paused call let go: read again, starting with what is buffered. */
-static void conn_input_release(conn *cn)
-{
-    if (cn->paused_calls > 0)
-        return;
-    bufferevent_enable(cn->bev, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_input(cn->bev)) > 0)
-        event_active(cn->resume_ev, EV_READ, 0);
-}
-
-void tw_grpc_call_pause_input(tw_grpc_call *c)
-{
-    if (c->input_paused || c->finished || c->cancelled)
-        return;
-    c->input_paused = 1;
-    if (c->conn->paused_calls++ == 0)
-        bufferevent_disable(c->conn->bev, EV_READ);
-}
-
-void tw_grpc_call_resume_input(tw_grpc_call *c) { call_release_input(c); }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -981,50 +1281,82 @@ static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
     conn_send(arg);
 }
 
-static void conn_goaway(conn *cn)
+static void conn_goaway(conn *cn, uint32_t code, const char *why)
 {
     if (cn->goaway)
         return;
     cn->goaway = 1;
     nghttp2_submit_goaway(cn->session, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(cn->session), NGHTTP2_NO_ERROR,
-                          NULL, 0);
+                          nghttp2_session_get_last_proc_stream_id(cn->session), code,
+                          (const uint8_t *)why, why ? strlen(why) : 0);
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
-                      int addrlen, void *arg)
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)l;
-    (void)addrlen;
-    tw_grpc_server *s = arg;
-    conn *cn = calloc(1, sizeof *cn);
-    if (!cn) {
-        evutil_closesocket(fd);
+    (void)fd;
+    (void)what;
+    conn *cn = arg;
+    tw_grpc_server *s = cn->server;
+    if (!cn->handshake_done) {
+        s->stats.handshake_timeouts++;
+        TW_DEBUG(&s->log, "%s: no HTTP/2 client preface within %lld ms: closing", cn->peer,
+                 (long long)s->cfg.handshake_timeout_ms);
+        conn_close(cn);
         return;
     }
-    cn->server = s;
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (addr->sa_family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)addr;
-        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-        port = ntohs(sin->sin_port);
-        snprintf(cn->peer, sizeof cn->peer, "%s:%d", host, port);
-    } else if (addr->sa_family == AF_INET6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)addr;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-        port = ntohs(sin6->sin6_port);
-        snprintf(cn->peer, sizeof cn->peer, "[%s]:%d", host, port);
+    if (cn->idle_goaway) {
+        conn_close(cn); /* the peer did not take the GOAWAY */
+        return;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (cn->ncalls > 0)
+        return;
+    s->stats.idle_closes++;
+    TW_DEBUG(&s->log, "%s: idle for %lld ms: closing", cn->peer,
+             (long long)s->cfg.idle_timeout_ms);
+    cn->idle_goaway = 1;
+    conn_goaway(cn, NGHTTP2_NO_ERROR, "idle timeout");
+    struct timeval tv = ms_to_tv(GOAWAY_LINGER_MS);
+    evtimer_add(cn->timer_ev, &tv);
+    conn_send(cn);
+}
 
-    cn->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    cn->flush_ev = event_new(s->base, -1, 0, conn_flush_cb, cn);
-    cn->resume_ev = event_new(s->base, -1, 0, conn_resume_cb, cn);
+/* A log line at most every ACCEPT_LOG_INTERVAL_S seconds per kind; the
+ * lines in between are counted and the count goes with the next one. */
+static int log_allowed(time_t *at, unsigned long *suppressed, unsigned long *report)
+{
+    time_t now = monotonic_seconds();
+    if (*at && now - *at < ACCEPT_LOG_INTERVAL_S) {
+        ++*suppressed;
+        return 0;
+    }
+    *at = now;
+    *report = *suppressed;
+    *suppressed = 0;
+    return 1;
+}
+
+static void set_peer(conn *cn, const struct sockaddr *addr)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+        snprintf(cn->peer, sizeof cn->peer, "%s:%d", host, ntohs(sin->sin_port));
+    } else if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)addr;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+        snprintf(cn->peer, sizeof cn->peer, "[%s]:%d", host, ntohs(sin6->sin6_port));
+    } else {
+        snprintf(cn->peer, sizeof cn->peer, "?");
+    }
+}
+
+static int conn_new_session(conn *cn)
+{
+    tw_grpc_server *s = cn->server;
     nghttp2_session_callbacks *cbs = NULL;
-    if (!cn->bev || !cn->flush_ev || !cn->resume_ev || nghttp2_session_callbacks_new(&cbs) != 0)
-        goto fail;
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
+        return -1;
     nghttp2_session_callbacks_set_send_callback(cbs, send_cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers_cb);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header_cb);
@@ -1035,23 +1367,62 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     nghttp2_option *opt = NULL;
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cbs);
-        goto fail;
+        return -1;
     }
-    nghttp2_option_set_max_send_header_block_length(opt, MAX_HEADER_LIST);
+    nghttp2_option_set_max_send_header_block_length(opt, MAX_SEND_HEADER_BLOCK);
+    /* Windows are refilled by call_sync_input as held bytes are released. */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     int rv = nghttp2_session_server_new2(&cn->session, cbs, cn, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
     if (rv != 0)
-        goto fail;
-
+        return -1;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->cfg.max_concurrent_streams},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
-        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)s->stream_window},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)s->cfg.max_header_list},
     };
     if (nghttp2_submit_settings(cn->session, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
         nghttp2_session_set_local_window_size(cn->session, NGHTTP2_FLAG_NONE, 0,
-                                              CONNECTION_WINDOW) != 0)
+                                              (int32_t)s->conn_window) != 0)
+        return -1;
+    return 0;
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+                      int addrlen, void *arg)
+{
+    (void)l;
+    (void)addrlen;
+    tw_grpc_server *s = arg;
+    unsigned long more;
+    s->accept_backoff_ms = 0;
+    if (s->nconns >= s->cfg.max_connections) {
+        /* Closed before any HTTP/2 byte, as nghttpx does: a gRPC client
+         * then fails the attempt at once (UNAVAILABLE) and retries with its
+         * connection backoff. (SETTINGS + GOAWAY would count as a working
+         * connection, and clients would reconnect at once, in a loop.) */
+        evutil_closesocket(fd);
+        s->stats.refused_connections++;
+        if (log_allowed(&s->refuse_log_at, &s->refuse_log_suppressed, &more))
+            TW_WARN(&s->log, "max-connections (%zu) reached: refusing connections (%lu more "
+                    "refused since the last message)", s->cfg.max_connections, more);
+        return;
+    }
+    conn *cn = calloc(1, sizeof *cn);
+    if (!cn) {
+        evutil_closesocket(fd);
+        return;
+    }
+    cn->server = s;
+    set_peer(cn, addr);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+    cn->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    cn->flush_ev = event_new(s->base, -1, 0, conn_flush_cb, cn);
+    cn->timer_ev = evtimer_new(s->base, conn_timer_cb, cn);
+    if (!cn->bev || !cn->flush_ev || !cn->timer_ev || conn_new_session(cn) != 0)
         goto fail;
 
     cn->next = s->conns;
@@ -1062,8 +1433,12 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_setcb(cn->bev, conn_read_cb, conn_write_cb, conn_event_cb, cn);
     bufferevent_enable(cn->bev, EV_READ | EV_WRITE);
     TW_DEBUG(&s->log, "connection from %s", cn->peer);
+    if (s->cfg.handshake_timeout_ms > 0) {
+        struct timeval tv = ms_to_tv(s->cfg.handshake_timeout_ms);
+        evtimer_add(cn->timer_ev, &tv);
+    }
     if (s->shutting_down)
-        conn_goaway(cn);
+        conn_goaway(cn, NGHTTP2_NO_ERROR, NULL);
     conn_send(cn);
     return;
 fail:
@@ -1072,8 +1447,8 @@ fail:
         nghttp2_session_del(cn->session);
     if (cn->flush_ev)
         event_free(cn->flush_ev);
-    if (cn->resume_ev)
-        event_free(cn->resume_ev);
+    if (cn->timer_ev)
+        event_free(cn->timer_ev);
     if (cn->bev)
         bufferevent_free(cn->bev);
     else
@@ -1091,13 +1466,47 @@ tw_grpc_server *tw_grpc_server_new(struct event_base *base, const tw_grpc_server
     s->base = base;
     if (cfg)
         s->cfg = *cfg;
-    if (!s->cfg.max_recv_message)
-        s->cfg.max_recv_message = TW_GRPC_DEFAULT_MAX_MESSAGE;
-    if (!s->cfg.max_send_message)
-        s->cfg.max_send_message = TW_GRPC_DEFAULT_MAX_MESSAGE;
-    if (!s->cfg.max_concurrent_streams)
-        s->cfg.max_concurrent_streams = 100;
+    tw_grpc_server_config *c = &s->cfg;
+    if (!c->max_recv_message)
+        c->max_recv_message = TW_GRPC_DEFAULT_MAX_MESSAGE;
+    if (!c->max_send_message)
+        c->max_send_message = TW_GRPC_DEFAULT_MAX_MESSAGE;
+    if (!c->max_concurrent_streams)
+        c->max_concurrent_streams = TW_GRPC_DEFAULT_MAX_STREAMS;
+    if (!c->max_connections)
+        c->max_connections = TW_GRPC_DEFAULT_MAX_CONNECTIONS;
+    if (!c->idle_timeout_ms)
+        c->idle_timeout_ms = TW_GRPC_DEFAULT_IDLE_TIMEOUT_MS;
+    if (!c->handshake_timeout_ms)
+        c->handshake_timeout_ms = TW_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    if (!c->max_header_list)
+        c->max_header_list = TW_GRPC_DEFAULT_MAX_HEADER_LIST;
+    if (!c->max_header_fields)
+        c->max_header_fields = TW_GRPC_DEFAULT_MAX_HEADER_FIELDS;
+    if (!c->max_conn_input)
+        c->max_conn_input = TW_GRPC_DEFAULT_MAX_CONN_INPUT;
+    if (!c->max_call_output)
+        c->max_call_output = TW_GRPC_DEFAULT_MAX_CALL_OUTPUT;
+    if (!c->max_conn_output)
+        c->max_conn_output = TW_GRPC_DEFAULT_MAX_CONN_OUTPUT;
+    /* HTTP/2 windows are at most 2^31 - 1. A stream's window holds one
+     * maximal message; the connection's is the input cap, never smaller
+     * than a stream's (or a maximal message could never arrive). */
+    const size_t max_window = 0x7fffffff;
+    if (c->max_recv_message > max_window - TW_GRPC_PREFIX_LEN)
+        c->max_recv_message = max_window - TW_GRPC_PREFIX_LEN;
+    if (c->max_header_list > 0xffffffffu)
+        c->max_header_list = 0xffffffffu;
+    s->stream_window = c->max_recv_message + TW_GRPC_PREFIX_LEN;
+    if (s->stream_window < NGHTTP2_INITIAL_WINDOW_SIZE)
+        s->stream_window = NGHTTP2_INITIAL_WINDOW_SIZE;
+    if (c->max_conn_input > max_window)
+        c->max_conn_input = max_window;
+    if (c->max_conn_input < s->stream_window)
+        c->max_conn_input = s->stream_window;
+    s->conn_window = c->max_conn_input;
     s->port = -1;
+    s->log.peer = NULL;
     return s;
 }
 
@@ -1157,22 +1566,71 @@ void tw_grpc_server_set_observer(tw_grpc_server *s, tw_grpc_observer_fn fn, void
 
 size_t tw_grpc_server_connection_count(const tw_grpc_server *s) { return s->nconns; }
 int tw_grpc_server_port(const tw_grpc_server *s) { return s->port; }
+const tw_grpc_server_config *tw_grpc_server_get_config(const tw_grpc_server *s) { return &s->cfg; }
+
+void tw_grpc_server_get_stats(const tw_grpc_server *s, tw_grpc_server_stats *out)
+{
+    *out = s->stats;
+    out->connections = s->nconns;
+    out->calls = s->ncalls;
+    out->input_buffered = s->rx_unconsumed;
+    out->output_queued = s->out_pending;
+}
+
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    tw_grpc_server *s = arg;
+    if (s->listener && !s->shutting_down)
+        evconnlistener_enable(s->listener);
+}
 
 static void listener_error_cb(struct evconnlistener *l, void *arg)
 {
-    (void)l;
     tw_grpc_server *s = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    TW_ERROR(&s->log, "accept: %s", evutil_socket_error_to_string(err));
+    int pause = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+    unsigned long more;
+    if (pause) {
+        /* The pending connection stays in the backlog and the listener
+         * stays readable: without a pause the loop would spin. */
+        s->accept_backoff_ms = s->accept_backoff_ms ? s->accept_backoff_ms * 2
+                                                    : ACCEPT_BACKOFF_MIN_MS;
+        if (s->accept_backoff_ms > ACCEPT_BACKOFF_MAX_MS)
+            s->accept_backoff_ms = ACCEPT_BACKOFF_MAX_MS;
+        s->stats.accept_pauses++;
+        evconnlistener_disable(l);
+        struct timeval tv = ms_to_tv(s->accept_backoff_ms);
+        evtimer_add(s->accept_ev, &tv);
+    }
+    if (log_allowed(&s->accept_log_at, &s->accept_log_suppressed, &more)) {
+        if (pause)
+            TW_ERROR(&s->log, "accept: %s (%zu connections open): accepting paused for %d ms "
+                     "(%lu more accept errors since the last message)",
+                     evutil_socket_error_to_string(err), s->nconns, s->accept_backoff_ms, more);
+        else
+            TW_ERROR(&s->log, "accept: %s (%lu more accept errors since the last message)",
+                     evutil_socket_error_to_string(err), more);
+    }
 }
 
 int tw_grpc_server_listen(tw_grpc_server *s, const char *hostport, char *err, size_t errlen)
 {
     char host[256];
     int port;
+    if (tw_nghttp2_check(err, errlen) != 0)
+        return -1;
     if (tw_hostport_parse(hostport, host, sizeof host, &port) != 0) {
         snprintf(err, errlen, "listen address \"%s\" is not host:port", hostport);
         return -1;
+    }
+    if (!s->accept_ev) {
+        s->accept_ev = evtimer_new(s->base, accept_resume_cb, s);
+        if (!s->accept_ev) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -1241,16 +1699,18 @@ void tw_grpc_server_shutdown(tw_grpc_server *s, int grace_ms, void (*done)(void 
         evconnlistener_free(s->listener);
         s->listener = NULL;
     }
+    if (s->accept_ev)
+        event_del(s->accept_ev);
     s->done_ev = event_new(s->base, -1, 0, done_cb, s);
     s->grace_ev = evtimer_new(s->base, grace_cb, s);
     if (s->grace_ev) {
-        struct timeval tv = {.tv_sec = grace_ms / 1000, .tv_usec = (grace_ms % 1000) * 1000};
+        struct timeval tv = ms_to_tv(grace_ms);
         evtimer_add(s->grace_ev, &tv);
     }
     /* conn_send may close a connection: walk with a saved next pointer. */
     for (conn *cn = s->conns, *next; cn; cn = next) {
         next = cn->next;
-        conn_goaway(cn);
+        conn_goaway(cn, NGHTTP2_NO_ERROR, NULL);
         conn_send(cn);
     }
     server_maybe_done(s);
@@ -1265,6 +1725,8 @@ void tw_grpc_server_free(tw_grpc_server *s)
         conn_close(s->conns);
     if (s->listener)
         evconnlistener_free(s->listener);
+    if (s->accept_ev)
+        event_free(s->accept_ev);
     if (s->grace_ev)
         event_free(s->grace_ev);
     if (s->done_ev)

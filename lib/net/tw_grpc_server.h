@@ -56,12 +56,69 @@ typedef struct tw_grpc_method {
  * duration. */
 typedef void (*tw_grpc_observer_fn)(void *arg, const char *path, int status, double seconds);
 
+/* Defaults for the zero fields of tw_grpc_server_config. */
+#define TW_GRPC_DEFAULT_MAX_STREAMS 100
+#define TW_GRPC_DEFAULT_MAX_CONNECTIONS 1024
+#define TW_GRPC_DEFAULT_IDLE_TIMEOUT_MS (300 * 1000)
+#define TW_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS (10 * 1000)
+#define TW_GRPC_DEFAULT_MAX_HEADER_LIST (64u * 1024u)
+#define TW_GRPC_DEFAULT_MAX_HEADER_FIELDS 100
+#define TW_GRPC_DEFAULT_MAX_CONN_INPUT (16u * 1024u * 1024u)
+#define TW_GRPC_DEFAULT_MAX_CALL_OUTPUT (4u * 1024u * 1024u)
+#define TW_GRPC_DEFAULT_MAX_CONN_OUTPUT (16u * 1024u * 1024u)
+
+/* Limits. A zero field takes its default (TW_GRPC_DEFAULT_*).
+ *
+ * Per connection the server holds at most: max_conn_input bytes of
+ * request data (HTTP/2 flow control: the connection window is exactly
+ * that, and bytes are handed back to the peer only when a message has been
+ * delivered and released, so a client cannot make the server buffer more);
+ * max_conn_output bytes of queued responses; max_streams calls, each with
+ * at most max_header_list bytes of request headers. See README "Limits". */
 typedef struct tw_grpc_server_config {
     size_t max_recv_message; /* 0: TW_GRPC_DEFAULT_MAX_MESSAGE */
     size_t max_send_message; /* 0: TW_GRPC_DEFAULT_MAX_MESSAGE */
-    uint32_t max_concurrent_streams; /* 0: 100 */
+    uint32_t max_concurrent_streams; /* per connection (SETTINGS_MAX_CONCURRENT_STREAMS) */
+    /* Open connections; one more is accepted and closed at once, before
+     * any HTTP/2 byte (clients see UNAVAILABLE and back off). */
+    size_t max_connections;
+    /* A connection with no open stream for this long gets GOAWAY and is
+     * closed. Negative: never. */
+    int64_t idle_timeout_ms;
+    /* A connection that has not sent the client preface and its SETTINGS
+     * within this long after accept is closed. Negative: never. */
+    int64_t handshake_timeout_ms;
+    /* Request header block, counted as RFC 9113 does (name + value + 32
+     * per field), and its number of fields: a request over either gets a
+     * trailers-only RESOURCE_EXHAUSTED and its headers are not kept. The
+     * size is advertised as SETTINGS_MAX_HEADER_LIST_SIZE. */
+    size_t max_header_list;
+    size_t max_header_fields;
+    /* Request bytes received and not yet released, per connection: the
+     * HTTP/2 connection window. Raised to max_recv_message + 5 if lower,
+     * which is also each stream's window. */
+    size_t max_conn_input;
+    /* Response bytes queued by handlers and not yet taken by HTTP/2, per
+     * call and per connection. tw_grpc_call_send refuses a message that
+     * would pass either (a message into an empty queue always fits). */
+    size_t max_call_output;
+    size_t max_conn_output;
     const char *log_name; /* e.g. "ingest"; borrowed */
 } tw_grpc_server_config;
+
+/* Counters for tests and metrics. */
+typedef struct tw_grpc_server_stats {
+    size_t connections;           /* open, as tw_grpc_server_connection_count */
+    size_t calls;                 /* open calls on all connections */
+    size_t input_buffered;        /* request bytes received, not yet released */
+    size_t output_queued;         /* response bytes queued by handlers */
+    uint64_t refused_connections; /* over max_connections */
+    uint64_t accept_pauses;       /* accepting paused (EMFILE, ENFILE, ENOBUFS, ENOMEM) */
+    uint64_t header_refusals;     /* requests over max_header_list / max_header_fields */
+    uint64_t output_refusals;     /* tw_grpc_call_send refused over an output cap */
+    uint64_t idle_closes;         /* connections closed by idle_timeout_ms */
+    uint64_t handshake_timeouts;  /* connections closed by handshake_timeout_ms */
+} tw_grpc_server_stats;
 
 /* Create a server on `base`. `cfg` may be NULL for defaults. Returns NULL on
  * allocation failure. */
@@ -89,6 +146,12 @@ void tw_grpc_server_set_observer(tw_grpc_server *s, tw_grpc_observer_fn fn, void
 
 /* Open HTTP/2 connections right now. */
 size_t tw_grpc_server_connection_count(const tw_grpc_server *s);
+
+/* Fill *out with the server's counters. */
+void tw_grpc_server_get_stats(const tw_grpc_server *s, tw_grpc_server_stats *out);
+
+/* The limits in force (defaults applied). */
+const tw_grpc_server_config *tw_grpc_server_get_config(const tw_grpc_server *s);
 
 /* Graceful stop: close the listener, send GOAWAY on every connection, let
  * in-flight calls finish for up to grace_ms, then cancel what remains and
@@ -135,8 +198,13 @@ int tw_grpc_call_add_trailer(tw_grpc_call *c, const char *key, const char *value
  * it (grpc-accept-encoding). Must be called before the first send. */
 void tw_grpc_call_set_compress(tw_grpc_call *c, int on);
 
-/* Queue one response message (copied). Returns 0, or -1 if the message is
- * larger than the send limit or the call is already finished. */
+/* Queue one response message (copied). Returns 0, or -1 (nothing queued)
+ * if the message is larger than the send limit, if it would take the call's
+ * queue past max_call_output or the connection's past max_conn_output
+ * (a peer that does not read), if the call is already finished, or on
+ * allocation failure. After -1 the handler finishes the call, with
+ * RESOURCE_EXHAUSTED unless it knows better; a streaming handler avoids it
+ * by waiting for tw_grpc_call_on_writable. */
 int tw_grpc_call_send(tw_grpc_call *c, const uint8_t *msg, size_t len) TW_WUR;
 
 /* Like tw_grpc_call_send for one message, with a per-message choice to
@@ -152,11 +220,17 @@ size_t tw_grpc_call_pending(const tw_grpc_call *c);
 void tw_grpc_call_on_writable(tw_grpc_call *c, size_t low_water,
                               void (*fn)(tw_grpc_call *c, void *arg), void *arg);
 
-/* Stop reading the call's connection until tw_grpc_call_resume_input: the
- * client's further sends then wait in TCP, so a handler that cannot keep up
- * with a client stream (a database writer, say) bounds the server's memory.
- * Other calls on the same connection wait too. A finished or cancelled
- * call's pause is released automatically. */
+/* Stop delivering this call's request messages until
+ * tw_grpc_call_resume_input: on_message is not called (not even for bytes
+ * already received), and the half-close waits behind them. Bytes that
+ * arrive meanwhile are held, and the client's HTTP/2 window is not
+ * refilled for them, so it stops sending once the stream's window (one
+ * maximal message) is used: a handler that cannot keep up with a client
+ * stream (a database writer, or a reader that does not read its answers)
+ * bounds the server's memory. Other calls on the connection go on. Resuming
+ * delivers the held messages from the event loop, never from inside the
+ * resume call. A finished or cancelled call's pause is released
+ * automatically. */
 void tw_grpc_call_pause_input(tw_grpc_call *c);
 void tw_grpc_call_resume_input(tw_grpc_call *c);
 
@@ -166,7 +240,7 @@ void tw_grpc_call_resume_input(tw_grpc_call *c);
 void tw_grpc_call_finish(tw_grpc_call *c, int status, const char *message);
 
 /* Convenience for unary handlers: send msg (if non-NULL) then finish OK. If
- * the send fails the call finishes with INTERNAL. */
+ * the send fails the call finishes with RESOURCE_EXHAUSTED. */
 void tw_grpc_call_reply(tw_grpc_call *c, const uint8_t *msg, size_t len);
 
 #endif

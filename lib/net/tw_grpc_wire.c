@@ -50,6 +50,7 @@ void tw_grpc_decoder_free(tw_grpc_decoder *d)
 {
     free(d->buf);
     d->buf = NULL;
+    d->cap = 0;
     d->want = 0;
     d->have = 0;
     d->prefix_have = 0;
@@ -82,17 +83,53 @@ static void decoder_reset_message(tw_grpc_decoder *d)
 {
     d->prefix_have = 0;
     d->buf = NULL;
+    d->cap = 0;
     d->want = 0;
     d->have = 0;
 }
 
-tw_grpc_decode_result tw_grpc_decoder_feed(tw_grpc_decoder *d, const uint8_t *in, size_t len,
-                                           tw_grpc_message_cb cb, void *arg)
+/* Make room for `more` payload bytes: the buffer doubles, never beyond the
+ * announced length. Returns 0 or -1 on ENOMEM. */
+static int decoder_reserve(tw_grpc_decoder *d, size_t more)
 {
+    size_t need = d->have + more; /* <= want */
+    if (need <= d->cap)
+        return 0;
+    size_t cap = d->cap ? d->cap : TW_GRPC_DECODER_INITIAL_CAP;
+    while (cap < need)
+        cap *= 2;
+    if (cap > d->want)
+        cap = d->want;
+    uint8_t *b = realloc(d->buf, cap);
+    if (!b)
+        return -1;
+    d->buf = b;
+    d->cap = cap;
+    return 0;
+}
+
+/* Deliver a message; maps the callback's answer to "go on" (0), "pause"
+ * (1) or "abort" (-1). */
+static int deliver(tw_grpc_message_cb cb, void *arg, int compressed, const uint8_t *data,
+                   size_t len, int pausable)
+{
+    int rc = cb(arg, compressed, data, len);
+    if (rc == 0)
+        return 0;
+    return pausable && rc == TW_GRPC_MESSAGE_PAUSE ? 1 : -1;
+}
+
+static tw_grpc_decode_result decoder_run(tw_grpc_decoder *d, const uint8_t *in, size_t len,
+                                         tw_grpc_message_cb cb, void *arg, size_t *used,
+                                         int pausable)
+{
+    const uint8_t *start = in;
+    *used = 0;
     if (d->failed)
         return (tw_grpc_decode_result)d->failed;
 
     while (len > 0) {
+        int rc;
         if (d->prefix_have < TW_GRPC_PREFIX_LEN) {
             /* Fast path: a whole prefix inside the input, nothing pending. */
             if (d->prefix_have == 0 && len >= TW_GRPC_PREFIX_LEN) {
@@ -100,17 +137,18 @@ tw_grpc_decode_result tw_grpc_decoder_feed(tw_grpc_decoder *d, const uint8_t *in
                 int compressed = in[0] != 0;
                 memcpy(d->prefix, in, TW_GRPC_PREFIX_LEN);
                 d->prefix_have = TW_GRPC_PREFIX_LEN;
-                if (n > d->max_len)
+                if (n > d->max_len) {
+                    *used = (size_t)(in - start);
                     return decoder_fail(d, TW_GRPC_DECODE_OVERSIZE);
+                }
                 if (len - TW_GRPC_PREFIX_LEN >= n) {
                     /* Whole message in the input: deliver without copying. */
                     const uint8_t *payload = in + TW_GRPC_PREFIX_LEN;
                     decoder_reset_message(d);
                     in += TW_GRPC_PREFIX_LEN + (size_t)n;
                     len -= TW_GRPC_PREFIX_LEN + (size_t)n;
-                    if (cb(arg, compressed, n ? payload : d->prefix, n) != 0)
-                        return decoder_fail(d, TW_GRPC_DECODE_ABORTED);
-                    continue;
+                    rc = deliver(cb, arg, compressed, n ? payload : d->prefix, n, pausable);
+                    goto delivered;
                 }
                 in += TW_GRPC_PREFIX_LEN;
                 len -= TW_GRPC_PREFIX_LEN;
@@ -126,8 +164,10 @@ tw_grpc_decode_result tw_grpc_decoder_feed(tw_grpc_decoder *d, const uint8_t *in
                 if (d->prefix_have < TW_GRPC_PREFIX_LEN)
                     break;
                 uint32_t n = read_be32(d->prefix + 1);
-                if (n > d->max_len)
+                if (n > d->max_len) {
+                    *used = (size_t)(in - start);
                     return decoder_fail(d, TW_GRPC_DECODE_OVERSIZE);
+                }
                 d->want = n;
                 if (len >= n) {
                     /* Only the prefix was split: the payload is whole in
@@ -137,23 +177,25 @@ tw_grpc_decode_result tw_grpc_decoder_feed(tw_grpc_decoder *d, const uint8_t *in
                     decoder_reset_message(d);
                     in += n;
                     len -= n;
-                    if (cb(arg, compressed, n ? payload : d->prefix, n) != 0)
-                        return decoder_fail(d, TW_GRPC_DECODE_ABORTED);
-                    continue;
+                    rc = deliver(cb, arg, compressed, n ? payload : d->prefix, n, pausable);
+                    goto delivered;
                 }
             }
-            /* The payload is split: buffer it, allocated once at its
-             * announced size (already checked against max_len). Here
-             * want > len >= 0, so want is non-zero. */
+            /* The payload is split (want > len >= 0, so want is non-zero):
+             * it is assembled in a buffer that grows with the bytes that
+             * actually arrive. */
             d->have = 0;
-            d->buf = malloc(d->want);
-            if (!d->buf)
-                return decoder_fail(d, TW_GRPC_DECODE_NOMEM);
         }
 
         size_t take = d->want - d->have;
         if (take > len)
             take = len;
+        if (take == 0)
+            break; /* only the prefix was in the input */
+        if (decoder_reserve(d, take) != 0) {
+            *used = (size_t)(in - start);
+            return decoder_fail(d, TW_GRPC_DECODE_NOMEM);
+        }
         memcpy(d->buf + d->have, in, take);
         d->have += take;
         in += take;
@@ -161,22 +203,53 @@ tw_grpc_decode_result tw_grpc_decoder_feed(tw_grpc_decoder *d, const uint8_t *in
         if (d->have < d->want)
             break;
 
-        uint8_t *payload = d->buf;
-        size_t n = d->want;
-        int compressed = d->prefix[0] != 0;
-        decoder_reset_message(d);
-        int rc = cb(arg, compressed, payload, n);
-        free(payload);
-        if (rc != 0)
+        {
+            uint8_t *payload = d->buf;
+            size_t n = d->want;
+            int compressed = d->prefix[0] != 0;
+            decoder_reset_message(d);
+            rc = deliver(cb, arg, compressed, payload, n, pausable);
+            free(payload);
+        }
+    delivered:
+        if (rc < 0) {
+            *used = (size_t)(in - start);
             return decoder_fail(d, TW_GRPC_DECODE_ABORTED);
+        }
+        if (rc > 0) {
+            *used = (size_t)(in - start);
+            return TW_GRPC_DECODE_PAUSED;
+        }
     }
+    *used = (size_t)(in - start);
     return TW_GRPC_DECODE_OK;
+}
+
+tw_grpc_decode_result tw_grpc_decoder_feed(tw_grpc_decoder *d, const uint8_t *in, size_t len,
+                                           tw_grpc_message_cb cb, void *arg)
+{
+    size_t used;
+    return decoder_run(d, in, len, cb, arg, &used, 0);
+}
+
+tw_grpc_decode_result tw_grpc_decoder_feed_some(tw_grpc_decoder *d, const uint8_t *in,
+                                                size_t len, tw_grpc_message_cb cb, void *arg,
+                                                size_t *used)
+{
+    return decoder_run(d, in, len, cb, arg, used, 1);
 }
 
 int tw_grpc_decoder_idle(const tw_grpc_decoder *d)
 {
     return !d->failed && d->prefix_have == 0;
 }
+
+size_t tw_grpc_decoder_pending(const tw_grpc_decoder *d)
+{
+    return d->prefix_have + d->have;
+}
+
+size_t tw_grpc_decoder_allocated(const tw_grpc_decoder *d) { return d->cap; }
 
 /* ---- grpc-timeout ------------------------------------------------------ */
 

@@ -49,19 +49,31 @@ typedef enum {
     TW_GRPC_DECODE_OVERSIZE = -1, /* a prefix announced more than max_len */
     TW_GRPC_DECODE_ABORTED = -2,  /* the callback returned non-zero */
     TW_GRPC_DECODE_NOMEM = -3,
+    TW_GRPC_DECODE_PAUSED = 1,    /* feed_some only: the callback asked to pause */
 } tw_grpc_decode_result;
 
 /* Called once per complete message. `data` is valid only during the call
  * (it may point into the input or into the decoder's buffer). `compressed`
  * is the flag byte's value (0 or 1; other values are passed through as 1).
- * Return 0 to continue, non-zero to stop decoding. */
+ * Return 0 to continue, non-zero to stop decoding (TW_GRPC_MESSAGE_PAUSE
+ * has a meaning of its own for tw_grpc_decoder_feed_some). */
 typedef int (*tw_grpc_message_cb)(void *arg, int compressed, const uint8_t *data, size_t len);
+
+/* Callback return value for tw_grpc_decoder_feed_some: this message was
+ * taken, stop before the next one without failing. */
+#define TW_GRPC_MESSAGE_PAUSE 2
+
+/* First allocation for a payload split across feeds; the buffer then
+ * doubles (capped at the announced length) as bytes arrive, so memory
+ * follows the bytes received, not the length a prefix announces. */
+#define TW_GRPC_DECODER_INITIAL_CAP (16u * 1024u)
 
 typedef struct tw_grpc_decoder {
     size_t max_len;      /* largest accepted payload */
     uint8_t prefix[TW_GRPC_PREFIX_LEN];
     size_t prefix_have;  /* bytes of the prefix seen so far */
     uint8_t *buf;        /* payload being assembled (owned) */
+    size_t cap;          /* bytes allocated at buf */
     size_t want;         /* payload length announced by the prefix */
     size_t have;         /* payload bytes assembled so far */
     int failed;          /* sticky: after an error, feed returns it again */
@@ -80,9 +92,26 @@ void tw_grpc_decoder_free(tw_grpc_decoder *d);
 tw_grpc_decode_result tw_grpc_decoder_feed(tw_grpc_decoder *d, const uint8_t *in, size_t len,
                                            tw_grpc_message_cb cb, void *arg) TW_WUR;
 
+/* Like tw_grpc_decoder_feed, and the callback may also return
+ * TW_GRPC_MESSAGE_PAUSE: the message it was given counts as delivered and
+ * decoding stops right after it with TW_GRPC_DECODE_PAUSED, the decoder
+ * still healthy (between two messages). *used is set to the number of input
+ * bytes taken in every case (all of them unless PAUSED; the caller keeps
+ * in[*used..len) and feeds it again later). */
+tw_grpc_decode_result tw_grpc_decoder_feed_some(tw_grpc_decoder *d, const uint8_t *in,
+                                                size_t len, tw_grpc_message_cb cb, void *arg,
+                                                size_t *used) TW_WUR;
+
 /* True when no partial message is pending and the decoder has not failed
  * (a clean end of stream). */
 int tw_grpc_decoder_idle(const tw_grpc_decoder *d);
+
+/* Input bytes the decoder has taken that belong to a message not yet
+ * delivered (prefix and payload so far); 0 between messages. */
+size_t tw_grpc_decoder_pending(const tw_grpc_decoder *d);
+
+/* Bytes the decoder has allocated right now (its payload buffer). */
+size_t tw_grpc_decoder_allocated(const tw_grpc_decoder *d);
 
 /* Write the 5-byte prefix for a payload of `len` bytes into out. */
 void tw_grpc_prefix_write(uint8_t out[TW_GRPC_PREFIX_LEN], int compressed, uint32_t len);

@@ -11,11 +11,18 @@ typedef struct entry {
     tw_health_status status;
 } entry;
 
+/* Above this many queued bytes a watcher stops sending and, once the
+ * client has read them, sends only the latest status. */
+#define WATCH_LOW_WATER 1024
+
 typedef struct watcher {
     struct watcher *prev, *next;
     tw_health *h;
     tw_grpc_call *call;
     char *service;
+    int sent;    /* last status sent */
+    int latest;  /* status to report */
+    int waiting; /* on_writable registered */
 } watcher;
 
 struct tw_health {
@@ -61,14 +68,44 @@ static int send_status(tw_grpc_call *call, int status)
 }
 
 static void watcher_unlink(watcher *w);
+static void watcher_flush(watcher *w);
+
+static void watcher_writable(tw_grpc_call *call, void *arg)
+{
+    (void)call;
+    watcher *w = arg;
+    w->waiting = 0;
+    watcher_flush(w);
+}
+
+/* Send the latest status if it differs from the last one sent, or wait
+ * until the client reads what is queued (changes in between coalesce).
+ * A send refused over the output caps ends the call; w may then be
+ * freed. */
+static void watcher_flush(watcher *w)
+{
+    if (w->waiting || w->latest == w->sent)
+        return;
+    if (tw_grpc_call_pending(w->call) > WATCH_LOW_WATER) {
+        w->waiting = 1;
+        tw_grpc_call_on_writable(w->call, WATCH_LOW_WATER, watcher_writable, w);
+        return;
+    }
+    if (send_status(w->call, w->latest) != 0) {
+        tw_grpc_call_finish(w->call, TW_GRPC_RESOURCE_EXHAUSTED, "could not send status");
+        watcher_unlink(w);
+        return;
+    }
+    w->sent = w->latest;
+}
 
 static void notify(tw_health *h, const char *service, int status)
 {
     for (watcher *w = h->watchers, *next; w; w = next) {
         next = w->next;
-        if (strcmp(w->service, service) == 0 && send_status(w->call, status) != 0) {
-            tw_grpc_call_finish(w->call, TW_GRPC_INTERNAL, "could not send status");
-            watcher_unlink(w);
+        if (strcmp(w->service, service) == 0) {
+            w->latest = status;
+            watcher_flush(w);
         }
     }
 }
@@ -133,7 +170,7 @@ static void check_on_message(tw_grpc_call *call, const uint8_t *msg, size_t len,
         return;
     }
     if (send_status(call, status) != 0) {
-        tw_grpc_call_finish(call, TW_GRPC_INTERNAL, "could not send status");
+        tw_grpc_call_finish(call, TW_GRPC_RESOURCE_EXHAUSTED, "could not send status");
         return;
     }
     tw_grpc_call_finish(call, TW_GRPC_OK, NULL);
@@ -167,10 +204,11 @@ static void watch_on_message(tw_grpc_call *call, const uint8_t *msg, size_t len,
     }
     int status = tw_health_get(h, w->service);
     /* Watch reports SERVICE_UNKNOWN for unknown services and keeps going. */
-    if (send_status(call, status < 0 ? (int)TW_HEALTH_UNKNOWN : status) != 0) {
+    w->latest = w->sent = status < 0 ? (int)TW_HEALTH_UNKNOWN : status;
+    if (send_status(call, w->sent) != 0) {
         free(w->service);
         free(w);
-        tw_grpc_call_finish(call, TW_GRPC_INTERNAL, "could not send status");
+        tw_grpc_call_finish(call, TW_GRPC_RESOURCE_EXHAUSTED, "could not send status");
         return;
     }
     w->h = h;

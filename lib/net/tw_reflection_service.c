@@ -7,6 +7,11 @@
 #include "tw_reflection-internal.h"
 #include "tw_reflection.h"
 
+/* A client that sends requests and does not read the answers: above this
+ * many queued response bytes the call's input pauses until they drain, so
+ * the queue holds at most this plus one answer. */
+#define REFL_LOW_WATER (64 * 1024)
+
 /* One per (reflection, server, version): the method arg. Owned by the
  * tw_reflection (tw_reflection_keep), since the server never frees args. */
 typedef struct refl_binding {
@@ -14,6 +19,12 @@ typedef struct refl_binding {
     tw_grpc_server *s;
     int v1alpha;
 } refl_binding;
+
+static void refl_writable(tw_grpc_call *call, void *arg)
+{
+    (void)arg;
+    tw_grpc_call_resume_input(call);
+}
 
 static void refl_on_message(tw_grpc_call *call, const uint8_t *msg, size_t len, void *arg)
 {
@@ -41,10 +52,16 @@ static void refl_on_message(tw_grpc_call *call, const uint8_t *msg, size_t len, 
         TW_WARN(&ctx, "reflection response of %zu bytes could not be sent", resp_len);
         free(resp);
         tw_grpc_call_finish(call, TW_GRPC_RESOURCE_EXHAUSTED,
-                            "reflection response exceeds the send limit");
+                            "reflection response exceeds the send limit or the client is not "
+                            "reading");
         return;
     }
     free(resp);
+    /* Wait for the client to read before taking the next request. */
+    if (tw_grpc_call_pending(call) > REFL_LOW_WATER) {
+        tw_grpc_call_pause_input(call);
+        tw_grpc_call_on_writable(call, REFL_LOW_WATER, refl_writable, NULL);
+    }
 }
 
 static void refl_on_half_close(tw_grpc_call *call, void *arg)

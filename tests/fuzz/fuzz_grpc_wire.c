@@ -33,6 +33,7 @@ typedef struct {
     uint8_t *buf;
     size_t len, cap;
     size_t count, abort_at;
+    int pause; /* ask tw_grpc_decoder_feed_some to pause after each message */
 } record;
 
 static int on_message(void *arg, int compressed, const uint8_t *data, size_t len)
@@ -57,7 +58,9 @@ static int on_message(void *arg, int compressed, const uint8_t *data, size_t len
             CHECK(out == NULL);
         }
     }
-    return r->abort_at && r->count == r->abort_at;
+    if (r->abort_at && r->count == r->abort_at)
+        return 1;
+    return r->pause ? TW_GRPC_MESSAGE_PAUSE : 0;
 }
 
 typedef struct {
@@ -66,7 +69,9 @@ typedef struct {
 } outcome;
 
 /* Decode `in` in chunks chosen by `chunk` (0: whole, 1: bytewise, else a
- * PRNG seed). Stops at the first error, as a caller would. */
+ * PRNG seed). Stops at the first error, as a caller would. With r->pause,
+ * tw_grpc_decoder_feed_some stops after every message and the rest of the
+ * input is fed again, as a paused call resumes. */
 static outcome decode(const uint8_t *in, size_t len, size_t max_len, unsigned chunk, record *r)
 {
     tw_grpc_decoder d;
@@ -74,7 +79,22 @@ static outcome decode(const uint8_t *in, size_t len, size_t max_len, unsigned ch
     outcome o = {TW_GRPC_DECODE_OK, 0};
     uint32_t state = chunk * 2654435761u + 1;
     size_t off = 0;
-    while (off < len) {
+    while (r->pause && off < len) {
+        size_t used = 0, before = r->count;
+        o.result = tw_grpc_decoder_feed_some(&d, in + off, len - off, on_message, r, &used);
+        CHECK(used <= len - off);
+        if (o.result == TW_GRPC_DECODE_PAUSED) {
+            CHECK(r->count == before + 1);
+            CHECK(tw_grpc_decoder_pending(&d) == 0);
+            off += used;
+            o.result = TW_GRPC_DECODE_OK;
+            continue;
+        }
+        if (o.result == TW_GRPC_DECODE_OK)
+            CHECK(used == len - off);
+        off = len;
+    }
+    while (!r->pause && off < len) {
         size_t n = len - off;
         if (chunk == 1) {
             n = 1;
@@ -105,15 +125,16 @@ static outcome decode(const uint8_t *in, size_t len, size_t max_len, unsigned ch
 static void fuzz_decoder(const uint8_t *in, size_t len, size_t max_len, unsigned seed,
                          size_t abort_at)
 {
-    record rec[3];
-    outcome out[3];
-    unsigned modes[3] = {0, 1, seed + 2};
-    for (int i = 0; i < 3; i++) {
-        rec[i] = (record){.buf = malloc(len + 1), .cap = len, .abort_at = abort_at};
+    record rec[4];
+    outcome out[4];
+    unsigned modes[4] = {0, 1, seed + 2, 0};
+    for (int i = 0; i < 4; i++) {
+        rec[i] = (record){.buf = malloc(len + 1), .cap = len, .abort_at = abort_at,
+                          .pause = i == 3};
         CHECK(rec[i].buf != NULL);
         out[i] = decode(in, len, max_len, modes[i], &rec[i]);
     }
-    for (int i = 1; i < 3; i++) {
+    for (int i = 1; i < 4; i++) {
         CHECK(out[i].result == out[0].result);
         CHECK(out[i].idle == out[0].idle);
         CHECK(rec[i].count == rec[0].count);
@@ -140,7 +161,7 @@ static void fuzz_decoder(const uint8_t *in, size_t len, size_t max_len, unsigned
         CHECK(!out[0].idle);
     if (abort_at && rec[0].count >= abort_at)
         CHECK(out[0].result == TW_GRPC_DECODE_ABORTED && rec[0].count == abort_at);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         free(rec[i].buf);
 }
 

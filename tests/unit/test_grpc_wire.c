@@ -275,6 +275,113 @@ Test(grpc_wire, zero_length_messages)
     }
 }
 
+/* Pause after the second message, as a paused call does. */
+static int collect_pause_at_2(void *arg, int compressed, const uint8_t *data, size_t len)
+{
+    collector *c = arg;
+    collect(arg, compressed, data, len);
+    return c->count == 2 ? TW_GRPC_MESSAGE_PAUSE : 0;
+}
+
+Test(grpc_wire, feed_some_pauses_between_messages)
+{
+    uint8_t buf[256];
+    size_t n = 0;
+    frame(buf, &n, 0, "one", 3);
+    frame(buf, &n, 0, "two", 3);
+    size_t after_two = n;
+    frame(buf, &n, 0, "three", 5);
+    frame(buf, &n, 0, "four", 4);
+    /* Split the stream inside the second message's payload as well. */
+    for (size_t split = 0; split <= after_two; split++) {
+        collector c = {0};
+        tw_grpc_decoder d;
+        tw_grpc_decoder_init(&d, 1024);
+        size_t used = 99, total = 0;
+        tw_grpc_decode_result r =
+            tw_grpc_decoder_feed_some(&d, buf, split, collect_pause_at_2, &c, &used);
+        if (split < after_two) {
+            cr_assert_eq(r, TW_GRPC_DECODE_OK);
+            cr_assert_eq(used, split);
+            total = split;
+            r = tw_grpc_decoder_feed_some(&d, buf + split, n - split, collect_pause_at_2, &c,
+                                          &used);
+            total += used;
+        } else {
+            total = used;
+        }
+        cr_assert_eq(r, TW_GRPC_DECODE_PAUSED, "split %zu", split);
+        cr_assert_eq(total, after_two, "stops right after the second message (split %zu)", split);
+        cr_assert_eq(c.count, 2);
+        cr_assert(tw_grpc_decoder_idle(&d), "paused between messages, not failed");
+        cr_assert_eq(tw_grpc_decoder_pending(&d), 0);
+        /* The rest goes on from where it stopped. */
+        r = tw_grpc_decoder_feed_some(&d, buf + after_two, n - after_two, collect_pause_at_2, &c,
+                                      &used);
+        cr_assert_eq(r, TW_GRPC_DECODE_OK);
+        cr_assert_eq(used, n - after_two);
+        cr_assert_eq(c.count, 4);
+        cr_assert_eq(c.msgs[2].len, 5);
+        cr_assert(memcmp(c.msgs[3].data, "four", 4) == 0);
+        tw_grpc_decoder_free(&d);
+        collector_free(&c);
+    }
+}
+
+Test(grpc_wire, plain_feed_treats_pause_as_abort)
+{
+    uint8_t buf[64];
+    size_t n = 0;
+    frame(buf, &n, 0, "one", 3);
+    frame(buf, &n, 0, "two", 3);
+    frame(buf, &n, 0, "six", 3);
+    collector c = {0};
+    tw_grpc_decoder d;
+    tw_grpc_decoder_init(&d, 1024);
+    cr_assert_eq(tw_grpc_decoder_feed(&d, buf, n, collect_pause_at_2, &c), TW_GRPC_DECODE_ABORTED);
+    cr_assert_eq(c.count, 2);
+    tw_grpc_decoder_free(&d);
+    collector_free(&c);
+}
+
+/* A prefix announcing 4 MiB costs memory only as the bytes arrive. */
+Test(grpc_wire, buffer_follows_received_bytes_not_the_announced_length)
+{
+    const size_t want = 4u << 20;
+    uint8_t prefix[TW_GRPC_PREFIX_LEN];
+    tw_grpc_prefix_write(prefix, 0, (uint32_t)want);
+    collector c = {0};
+    tw_grpc_decoder d;
+    tw_grpc_decoder_init(&d, want);
+    cr_assert_eq(tw_grpc_decoder_feed(&d, prefix, sizeof prefix, collect, &c), TW_GRPC_DECODE_OK);
+    cr_assert_eq(tw_grpc_decoder_pending(&d), TW_GRPC_PREFIX_LEN);
+    cr_assert_eq(tw_grpc_decoder_allocated(&d), 0, "nothing allocated for a bare prefix");
+
+    static uint8_t chunk[10000];
+    size_t have = 0;
+    while (have < want) {
+        size_t k = want - have < sizeof chunk ? want - have : sizeof chunk;
+        memset(chunk, (int)(have & 0xff), k);
+        cr_assert_eq(tw_grpc_decoder_feed(&d, chunk, k, collect, &c), TW_GRPC_DECODE_OK);
+        have += k;
+        if (have < want) {
+            cr_assert_eq(tw_grpc_decoder_pending(&d), TW_GRPC_PREFIX_LEN + have);
+            size_t alloc = tw_grpc_decoder_allocated(&d);
+            cr_assert_geq(alloc, have);
+            cr_assert_leq(alloc, 2 * have + TW_GRPC_DECODER_INITIAL_CAP,
+                          "%zu bytes allocated for %zu received", alloc, have);
+        }
+    }
+    cr_assert_eq(c.count, 1);
+    cr_assert_eq(c.msgs[0].len, want);
+    cr_assert_eq(c.msgs[0].data[0], 0);
+    cr_assert_eq(c.msgs[0].data[want - 1], (uint8_t)((want - 1) / sizeof chunk * sizeof chunk));
+    cr_assert_eq(tw_grpc_decoder_pending(&d), 0);
+    cr_assert_eq(tw_grpc_decoder_allocated(&d), 0);
+    tw_grpc_decoder_free(&d);
+    collector_free(&c);
+}
+
 Test(grpc_wire, empty_feed)
 {
     collector c = {0};

@@ -28,6 +28,14 @@ TW_DEB_PACKAGES=(
   nodejs npm
 )
 
+# Packages that must be at least a given version (security fixes the code
+# relies on): an older installed one counts as missing, so the install step
+# upgrades it. libnghttp2-14: rapid reset (CVE-2023-44487), CONTINUATION
+# flood (CVE-2024-28182) and CVE-2026-27135 (CMake and every daemon check).
+TW_DEB_MIN_VERSIONS=(
+  "libnghttp2-14 1.52.0-1+deb12u3"
+)
+
 tw_log()  { printf '%s\n' "$*" >&2; }
 tw_die()  { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -54,6 +62,14 @@ tw_missing_packages() {
       npm)    command -v npm  >/dev/null 2>&1 && continue ;;
     esac
     tw_pkg_installed "$p" || printf '%s\n' "$p"
+  done
+  local pin name min have
+  for pin in "${TW_DEB_MIN_VERSIONS[@]}"; do
+    name=${pin%% *} min=${pin#* }
+    have=$(dpkg-query -W -f='${Version}' "$name" 2>/dev/null) || have=
+    if [ -z "$have" ] || ! dpkg --compare-versions "$have" ge "$min"; then
+      printf '%s\n' "$name"
+    fi
   done
 }
 

@@ -277,17 +277,25 @@ static int read_value(checker *c, const uint8_t *p, size_t len, size_t *pos, siz
     return 0;
 }
 
-/* Elements in a packed repeated field's payload (an upper bound for
- * varints: every byte could end one). */
-static size_t packed_count(ProtobufCType t, size_t vlen)
+/* Elements in a packed repeated field's payload, or SIZE_MAX when the
+ * payload is not a whole number of them (as protobuf-c checks). */
+static size_t packed_count(ProtobufCType t, const uint8_t *p, size_t vlen)
 {
     switch (wire_type_of(t)) {
     case 5:
-        return vlen / 4;
+        return vlen % 4 ? SIZE_MAX : vlen / 4;
     case 1:
-        return vlen / 8;
-    default:
-        return vlen;
+        return vlen % 8 ? SIZE_MAX : vlen / 8;
+    default: {
+        size_t n = 0, pos = 0;
+        uint64_t v;
+        while (pos < vlen) {
+            if (read_varint(p, vlen, &pos, &v) != 0)
+                return SIZE_MAX;
+            n++;
+        }
+        return n;
+    }
     }
 }
 
@@ -352,7 +360,12 @@ static size_t check_message(checker *c, const ProtobufCMessageDescriptor *d, con
             return SIZE_MAX;
         }
         size_t idx = (size_t)(fd - d->fields);
-        size_t n = packed ? packed_count(fd->type, vlen) : 1;
+        size_t n = packed ? packed_count(fd->type, p + vstart, vlen) : 1;
+        if (n == SIZE_MAX) {
+            problem(c, TW_PB_MALFORMED, number, base + key_at,
+                    "field %u (%s): packed values are truncated", number, fd->name);
+            return SIZE_MAX;
+        }
         size_t seen = idx < TRACKED_FIELDS ? count[idx] : 0;
         if (idx < TRACKED_FIELDS)
             count[idx] = sat_add(count[idx], n);

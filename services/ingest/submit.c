@@ -974,7 +974,8 @@ void ingest_entry_done(ingest_entry *e, int status, const char *message)
         case OUTCOME(CONFLICT): r->conflicts++; break;
         default: r->rejected++; break;
         }
-        if (e->outcome == OUTCOME(CONFLICT) || e->refused) {
+        /* Rejected in validation: kept when it was taken. */
+        if (e->outcome == OUTCOME(CONFLICT) || (e->refused && !e->rejected)) {
             Tidewatch__V1__RecordResult res;
             tw_arena tmp;
             tw_arena_init(&tmp, 2048);

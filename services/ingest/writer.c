@@ -492,9 +492,8 @@ static int batch_split(batch *b)
         if (l) {
             l->entries = NULL; /* the entries stay with b */
             batch_free(l);
-        } else {
-            free(left);
         }
+        free(left);
         free(right);
         return -1;
     }

@@ -161,11 +161,17 @@ class Daemon(Client):
         self.port = free_port()
         self.metrics_port = free_port()
         self.log = open(os.path.join(tempfile.gettempdir(), "tw-ingest-test-%d.log" % self.port), "w+")
+        env = dict(os.environ)
+        if env.get("ASAN_OPTIONS"):
+            # ASan holds up to 256 MiB of freed memory in quarantine by
+            # default, which would hide what the daemon itself keeps (the
+            # memory tests read its RSS).
+            env["ASAN_OPTIONS"] += ":quarantine_size_mb=16"
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "tidewatch-ingest"), "--listen", "127.0.0.1:%d" % self.port,
              "--metrics-listen", "127.0.0.1:%d" % self.metrics_port, "--database-url", url,
              "--log-level", "info"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
         Client.__init__(self, self.port)
         self.wait_serving()
 

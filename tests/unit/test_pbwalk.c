@@ -61,6 +61,8 @@ typedef struct buf {
 
 static void put(buf *w, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     cr_assert(w->n + n <= sizeof w->b);
     memcpy(w->b + w->n, p, n);
     w->n += n;

@@ -70,10 +70,18 @@ int tw_pb_next(const uint8_t *p, size_t len, size_t *pos, tw_pb_field *f)
  * (no Tidewatch message has that many) are counted pessimistically. */
 #define TRACKED_FIELDS 64
 
+/* Where the walk is: one frame per embedded message entered. The path
+ * text is only built when a problem is reported. */
+typedef struct frame {
+    const char *name;
+    int indexed;
+    size_t index;
+} frame;
+
 typedef struct checker {
     tw_pb_report *out;
-    char path[TW_PB_PATH_MAX];
-    size_t plen;
+    frame frames[TW_PB_MAX_DEPTH + 1];
+    unsigned depth;
 } checker;
 
 static size_t sat_add(size_t a, size_t b)
@@ -94,34 +102,32 @@ static size_t r16(size_t n)
     return n > SIZE_MAX - 15 ? SIZE_MAX : (n + 15) & ~(size_t)15;
 }
 
-static void path_append(checker *c, const char *s, size_t n)
+static void path_append(char *path, size_t *len, const char *s, size_t n)
 {
-    size_t room = sizeof c->path - 1 - c->plen;
+    size_t room = TW_PB_PATH_MAX - 1 - *len;
     if (n > room)
         n = room;
-    memcpy(c->path + c->plen, s, n);
-    c->plen += n;
-    c->path[c->plen] = '\0';
+    memcpy(path + *len, s, n);
+    *len += n;
+    path[*len] = '\0';
 }
 
-static size_t path_push(checker *c, const char *name, int indexed, size_t index)
+/* The frames as "purchase.items[0].equipment" into out->path. */
+static void build_path(const checker *c, char *path)
 {
-    size_t old = c->plen;
-    if (c->plen)
-        path_append(c, ".", 1);
-    path_append(c, name, strlen(name));
-    if (indexed) {
-        char buf[24];
-        int n = snprintf(buf, sizeof buf, "[%zu]", index);
-        path_append(c, buf, (size_t)n);
+    size_t len = 0;
+    path[0] = '\0';
+    for (unsigned i = 0; i < c->depth; i++) {
+        const frame *f = &c->frames[i];
+        if (len)
+            path_append(path, &len, ".", 1);
+        path_append(path, &len, f->name, strlen(f->name));
+        if (f->indexed) {
+            char buf[24];
+            int n = snprintf(buf, sizeof buf, "[%zu]", f->index);
+            path_append(path, &len, buf, (size_t)n);
+        }
     }
-    return old;
-}
-
-static void path_pop(checker *c, size_t old)
-{
-    c->plen = old;
-    c->path[old] = '\0';
 }
 
 /* Record the first problem. Hard problems end the walk; an unknown field is
@@ -137,7 +143,7 @@ static void problem(checker *c, tw_pb_verdict v, uint32_t number, size_t offset,
     o->verdict = v;
     o->number = number;
     o->offset = offset;
-    memcpy(o->path, c->path, c->plen + 1);
+    build_path(c, o->path);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(o->reason, sizeof o->reason, fmt, ap);
@@ -320,12 +326,9 @@ static size_t check_message(checker *c, const ProtobufCMessageDescriptor *d, con
                             size_t len, size_t base, unsigned depth)
 {
     tw_pb_report *o = c->out;
-    if (depth > TW_PB_MAX_DEPTH) {
-        problem(c, TW_PB_TOO_DEEP, 0, base, "nested deeper than %d messages", TW_PB_MAX_DEPTH);
-        return SIZE_MAX;
-    }
     o->messages++;
-    size_t count[TRACKED_FIELDS] = {0}; /* occurrences (elements) per field */
+    size_t count[TRACKED_FIELDS]; /* occurrences (elements) per field */
+    memset(count, 0, (d->n_fields < TRACKED_FIELDS ? d->n_fields : TRACKED_FIELDS) * sizeof *count);
     size_t mem = r16(d->sizeof_message);
     if (d->n_fields > 128)
         mem = sat_add(mem, r16((d->n_fields + 7) / 8));
@@ -387,10 +390,15 @@ static size_t check_message(checker *c, const ProtobufCMessageDescriptor *d, con
                         "field %u (%s) is given more than once", number, fd->name);
                 return SIZE_MAX;
             }
-            size_t old = path_push(c, fd->name, repeated, seen);
+            if (depth >= TW_PB_MAX_DEPTH) {
+                problem(c, TW_PB_TOO_DEEP, number, base + key_at,
+                        "nested deeper than %d messages", TW_PB_MAX_DEPTH);
+                return SIZE_MAX;
+            }
+            c->frames[c->depth++] = (frame){.name = fd->name, .indexed = repeated, .index = seen};
             size_t sub = check_message(c, fd->descriptor, p + vstart, vlen, base + vstart,
                                        depth + 1);
-            path_pop(c, old);
+            c->depth--;
             if (sub == SIZE_MAX)
                 return SIZE_MAX;
             elements = sat_add(elements, sub);

@@ -28,6 +28,7 @@ typedef struct ingest_config {
     int64_t decode_memory;
     int64_t slice_bytes;
     int64_t response_issues;
+    int64_t log_rejections;
 } ingest_config;
 
 #define INGEST_DIGEST_LEN 32 /* SHA-256 */
@@ -108,6 +109,8 @@ typedef struct ingest_service {
     ingest_writer writer;
     size_t submit_max;    /* records per Submit: what an answer can always hold */
     ingest_lograte lograte;
+    struct evp_md_st *sha256; /* EVP_MD: records' digests */
+    struct evp_md_ctx_st *md_ctx;
 } ingest_service;
 
 /* Allocate an entry with room for its strings; NULL on ENOMEM. */
@@ -137,7 +140,11 @@ void ingest_writer_free(ingest_writer *w);
 int ingest_config_check(const ingest_config *cfg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Register Submit and SubmitStream. */
+/* Register Submit and SubmitStream (and set up what they share). Returns 0
+ * or -1. */
 int ingest_register(ingest_service *svc) __attribute__((warn_unused_result));
+
+/* Free what ingest_register set up (safe if it failed or never ran). */
+void ingest_service_cleanup(ingest_service *svc);
 
 #endif

@@ -57,6 +57,11 @@ static const tw_setting extra[] = {
      .def = "256KiB", .min = 4 << 10, .max = 64 << 20,
      .help = "request bytes a Submit processes per event-loop turn before other calls run",
      .offset = OFF(slice_bytes)},
+    {.name = "log_rejections", .env = "TIDEWATCH_INGEST_LOG_REJECTIONS",
+     .flag = "log-rejections", .type = TW_SET_INT, .def = "20", .min = 1, .max = 1000000,
+     .help = "lines per second at most about rejected records (bursts of 10 s worth; the "
+             "next line counts the rest)",
+     .offset = OFF(log_rejections)},
     {.name = "response_issues", .env = "TIDEWATCH_INGEST_RESPONSE_ISSUES",
      .flag = "response-issues", .type = TW_SET_INT, .def = "8", .min = 1, .max = 100,
      .help = "errors, and warnings, listed per record in answers (then one \"truncated\")",
@@ -138,6 +143,7 @@ int main(int argc, char **argv)
     status = tw_daemon_run(&d);
 out:
     ingest_writer_free(&svc.writer);
+    ingest_service_cleanup(&svc);
     for (size_t i = 0; i < svc.npg; i++)
         tw_pg_free(svc.pg[i]);
     tw_daemon_free(&d);

@@ -66,9 +66,9 @@
 #define ISSUE_REASON_MAX 256
 /* What one record counts against a slice besides its bytes. */
 #define SLICE_RECORD_COST 512
-/* Log lines about rejections: this many a second, bursts of LOG_BURST. */
-#define LOG_RATE 20.0
-#define LOG_BURST 200.0
+/* Log lines about rejections: TIDEWATCH_INGEST_LOG_REJECTIONS a second,
+ * in bursts of this many seconds' worth. */
+#define LOG_BURST_SECONDS 10.0
 #define OUTCOME(x) TIDEWATCH__V1__RECORD_RESULT__OUTCOME__##x
 #define CONFLICT_REASON "conflict: same reference, different content; send a correction"
 
@@ -244,15 +244,16 @@ static void peek_reference(const uint8_t *p, size_t len, tw_pb_field *src, tw_pb
 static int log_allowed(ingest_service *svc)
 {
     ingest_lograte *l = &svc->lograte;
+    double rate = (double)svc->cfg->log_rejections, burst = rate * LOG_BURST_SECONDS;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     if (l->last_ms == 0)
-        l->tokens = LOG_BURST;
+        l->tokens = burst;
     else
-        l->tokens += (double)(now - l->last_ms) * LOG_RATE / 1000.0;
-    if (l->tokens > LOG_BURST)
-        l->tokens = LOG_BURST;
+        l->tokens += (double)(now - l->last_ms) * rate / 1000.0;
+    if (l->tokens > burst)
+        l->tokens = burst;
     l->last_ms = now;
     if (l->tokens < 1) {
         l->suppressed++;
@@ -569,8 +570,9 @@ static int reference_ok(const tw_record_check *c)
 
 /* SHA-256 of the record re-encoded by protobuf-c (fields in number order,
  * defaults left out): the same content gives the same digest however the
- * client encoded it. Returns 0, or -1 on ENOMEM. */
-static int record_digest(tw_arena *a, const Tidewatch__V1__Record *rec, uint8_t *out)
+ * client encoded it. Returns 0, or -1 on ENOMEM (or an OpenSSL failure). */
+static int record_digest(ingest_service *svc, tw_arena *a, const Tidewatch__V1__Record *rec,
+                         uint8_t *out)
 {
     size_t len = tidewatch__v1__record__get_packed_size(rec);
     uint8_t *buf = tw_arena_alloc(a, len);
@@ -578,7 +580,9 @@ static int record_digest(tw_arena *a, const Tidewatch__V1__Record *rec, uint8_t 
         return -1;
     tidewatch__v1__record__pack(rec, buf);
     unsigned int mdlen = 0;
-    return EVP_Digest(buf, len, out, &mdlen, EVP_sha256(), NULL) == 1 &&
+    return EVP_DigestInit_ex(svc->md_ctx, svc->sha256, NULL) == 1 &&
+                   EVP_DigestUpdate(svc->md_ctx, buf, len) == 1 &&
+                   EVP_DigestFinal_ex(svc->md_ctx, out, &mdlen) == 1 &&
                    mdlen == INGEST_DIGEST_LEN
                ? 0
                : -1;
@@ -721,12 +725,22 @@ static int take_record(ingest_req *r, uint32_t index, const uint8_t *data, size_
         req_fail(r, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory validating a record");
         return -1;
     }
-    result_begin(a, res, index, rec->source, rec->source ? strlen(rec->source) : 0,
-                 rec->source_ref, rec->source_ref ? strlen(rec->source_ref) : 0);
-    size_t max = (size_t)cfg->response_issues;
-    res->errors = issues_pb(a, c.errors, c.nerrors, max, "errors", &res->n_errors, &r->truncated);
-    res->warnings =
-        issues_pb(a, c.warnings, c.nwarnings, max, "warnings", &res->n_warnings, &r->truncated);
+    /* A stream answers only its rejected records (and conflicts, which the
+     * writer's answer describes): the hot path builds no result for the
+     * others. */
+    if (!r->stream || c.nerrors) {
+        result_begin(a, res, index, rec->source, rec->source ? strlen(rec->source) : 0,
+                     rec->source_ref, rec->source_ref ? strlen(rec->source_ref) : 0);
+        size_t max = (size_t)cfg->response_issues;
+        res->errors =
+            issues_pb(a, c.errors, c.nerrors, max, "errors", &res->n_errors, &r->truncated);
+        if (!r->stream)
+            res->warnings = issues_pb(a, c.warnings, c.nwarnings, max, "warnings",
+                                      &res->n_warnings, &r->truncated);
+    } else {
+        tidewatch__v1__record_result__init(res);
+        res->index = index;
+    }
     if (c.nerrors) {
         res->outcome = OUTCOME(REJECTED);
         if (!reference_ok(&c)) {
@@ -746,7 +760,7 @@ static int take_record(ingest_req *r, uint32_t index, const uint8_t *data, size_
             keep_rejection(r, res);
     }
     uint8_t digest[INGEST_DIGEST_LEN];
-    int have_digest = !c.nerrors && record_digest(&r->scratch, rec, digest) == 0;
+    int have_digest = !c.nerrors && record_digest(svc, &r->scratch, rec, digest) == 0;
     if (!c.nerrors && !have_digest && tw_arena_limit_hit(&r->scratch)) {
         tw_record_check_free(&c);
         res->n_errors = res->n_warnings = 0;
@@ -1006,8 +1020,22 @@ void ingest_entry_done(ingest_entry *e, int status, const char *message)
     req_maybe_complete(r);
 }
 
+void ingest_service_cleanup(ingest_service *svc)
+{
+    EVP_MD_CTX_free(svc->md_ctx);
+    EVP_MD_free(svc->sha256);
+    svc->md_ctx = NULL;
+    svc->sha256 = NULL;
+}
+
 int ingest_register(ingest_service *svc)
 {
+    /* One SHA-256 implementation and context, fetched once, for every
+     * record's digest. */
+    svc->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    svc->md_ctx = EVP_MD_CTX_new();
+    if (!svc->sha256 || !svc->md_ctx)
+        return -1;
     /* As many records as a fully shrunk answer can carry. */
     size_t max = (size_t)svc->cfg->common.max_message;
     svc->submit_max = max > 64 ? (max - 64) / RESULT_MIN_BYTES : 0;

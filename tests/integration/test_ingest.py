@@ -170,7 +170,7 @@ class Daemon(Client):
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "tidewatch-ingest"), "--listen", "127.0.0.1:%d" % self.port,
              "--metrics-listen", "127.0.0.1:%d" % self.metrics_port, "--database-url", url,
-             "--log-level", "info"],
+             "--log-level", "info", "--log-rejections", "1000000"],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         Client.__init__(self, self.port)
         self.wait_serving()
@@ -843,6 +843,36 @@ class Ingest(unittest.TestCase):
                          ["stream-1007", "stream-2007", "stream-7"])
         self.assertEqual(resp.rejections[0].errors[0].field, "purchase.time")
         self.assertEqual(self.count("source_ref LIKE 'stream-%'"), 2997)
+
+    def test_stream_answers_rejections_and_conflicts(self):
+        """SubmitStream takes each message through the same checks: too
+        large, unknown fields and unusable keys are rejected, a changed
+        resubmission is a conflict, and all are counted and listed."""
+        self.daemon.submit(ing.SubmitRequest(records=[purchase("s-conflict")]), timeout=10)
+        unknown = purchase("s-unknown")
+        p = rec.Purchase()
+        p.ParseFromString(unknown.purchase.SerializeToString() + ld_field(42, b"zz"))
+        unknown.purchase.CopyFrom(p)
+        recs = [purchase("s-good"), padded_purchase("s-big", 70 * 1024), unknown,
+                purchase("s-nokey", source=""), purchase("s-conflict", serial="6E5-X-1999999")]
+        resp = self.daemon.stream(iter(recs), timeout=30)
+        self.assertEqual((resp.accepted, resp.duplicates, resp.conflicts, resp.rejected), (1, 0, 1, 3))
+        got = {r.source_ref: (r.outcome, r.errors[0].field, r.errors[0].code) for r in resp.rejections}
+        self.assertEqual(got, {
+            "s-big": (R.REJECTED, "(record)", "too_large"),
+            "s-unknown": (R.REJECTED, "purchase", "unknown_field"),
+            "s-nokey": (R.REJECTED, "source", "required"),
+            "s-conflict": (R.CONFLICT, "(record)", "conflict"),
+        })
+        self.assertEqual(self.count("source_ref LIKE 's-%'"), 2)
+
+    def test_settings_that_contradict_each_other_stop_the_daemon(self):
+        out = subprocess.run([os.path.join(BIN, "tidewatch-ingest"), "--record-max", "4MiB",
+                              "--batch-bytes", "1MiB", "--metrics-listen", ""],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("record_max", out.stderr)
+        self.assertIn("batch_bytes", out.stderr)
 
     def test_zz_postgres_restart_during_stream(self):
         """Stop PostgreSQL in the middle of a stream: the client sees

@@ -376,6 +376,24 @@ static size_t check_message(checker *c, const ProtobufCMessageDescriptor *d, con
             untracked = sat_add(untracked, sat_mul(n, 16) + 16);
         if (repeated)
             elements = sat_add(elements, n);
+        /* A oneof set twice (the same member or another): protobuf-c keeps
+         * the last and drops the earlier one, unknown fields and all, where
+         * the protobuf rules would merge a repeated member. Refused. */
+        if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            for (size_t k = 0; k < d->n_fields && k < TRACKED_FIELDS; k++) {
+                const ProtobufCFieldDescriptor *o2 = &d->fields[k];
+                if (k != idx && (o2->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                    o2->quantifier_offset == fd->quantifier_offset && count[k]) {
+                    seen = 1;
+                    break;
+                }
+            }
+            if (seen) {
+                problem(c, TW_PB_REPEATED_SINGULAR, number, base + key_at,
+                        "field %u (%s): its oneof is set more than once", number, fd->name);
+                return SIZE_MAX;
+            }
+        }
         switch (fd->type) {
         case PROTOBUF_C_TYPE_STRING:
             mem = sat_add(mem, r16(sat_add(vlen, 1)));
@@ -384,8 +402,7 @@ static size_t check_message(checker *c, const ProtobufCMessageDescriptor *d, con
             mem = sat_add(mem, r16(vlen));
             break;
         case PROTOBUF_C_TYPE_MESSAGE: {
-            int oneof = (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0;
-            if (!repeated && !oneof && seen > 0) {
+            if (!repeated && seen > 0) {
                 problem(c, TW_PB_REPEATED_SINGULAR, number, base + key_at,
                         "field %u (%s) is given more than once", number, fd->name);
                 return SIZE_MAX;

@@ -7,8 +7,8 @@
  * tw_pb_check walks a whole message against its protobuf-c descriptor
  * BEFORE it is unpacked: it finds what protobuf-c would accept silently
  * (unknown fields, field number 0 written as a padded key, singular
- * messages given twice, which protobuf-c merges at quadratic cost) or
- * reject without saying where, names the place with a field path, and
+ * messages given twice, which protobuf-c merges at quadratic cost, a oneof
+ * set twice) or reject without saying where, names the place with a field path, and
  * computes an upper bound of the memory protobuf-c's unpack will ask its
  * allocator for, so that a caller can refuse a hostile message before
  * spending that memory. It allocates nothing and runs in time linear in
@@ -48,11 +48,13 @@ typedef enum tw_pb_verdict {
     TW_PB_MALFORMED,
     /* A known field with a wire type its declared type cannot have. */
     TW_PB_WRONG_TYPE,
-    /* A singular (not repeated, not oneof) message field given more than
-     * once. The protobuf encoding allows it (the copies merge), but no
-     * encoder writes it, and protobuf-c merges each copy into the previous
-     * ones with fresh copies of every repeated field: quadratic time and
-     * memory. Refused. */
+    /* A singular (not repeated) message field given more than once, or a
+     * oneof set more than once. The protobuf encoding allows both (copies
+     * of a message merge; the last oneof member wins), but no encoder
+     * writes them, protobuf-c merges each copy of a message into the
+     * previous ones with fresh copies of every repeated field (quadratic
+     * time and memory), and it drops an earlier oneof member, unknown
+     * fields and all, where protobuf would merge a repeated one. Refused. */
     TW_PB_REPEATED_SINGULAR,
     /* Messages nested deeper than TW_PB_MAX_DEPTH. */
     TW_PB_TOO_DEEP,

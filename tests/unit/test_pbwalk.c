@@ -230,12 +230,27 @@ Test(pbcheck, singular_message_given_twice)
     cr_assert_eq(tw_pb_check(RECORD, r.b, r.n, &rep), -1);
     cr_assert_eq(rep.verdict, TW_PB_REPEATED_SINGULAR);
     cr_assert_str_eq(rep.path, "purchase");
-    /* A oneof member given twice replaces the first (no merge): fine. */
+    /* A oneof set twice: protobuf-c would drop the first (and an unknown
+     * field in it) where protobuf merges: refused too. */
     memset(&purchase, 0, sizeof purchase);
     put_msg(&purchase, 1, &seller);
     memset(&r, 0, sizeof r);
     put_msg(&r, 10, &purchase);
+    cr_assert_eq(tw_pb_check(RECORD, r.b, r.n, &rep), 0);
     put_msg(&r, 10, &purchase);
+    cr_assert_eq(tw_pb_check(RECORD, r.b, r.n, &rep), -1);
+    cr_assert_eq(rep.verdict, TW_PB_REPEATED_SINGULAR);
+    cr_assert_str_eq(rep.path, "");
+    cr_assert_str_eq(rep.reason, "field 10 (purchase): its oneof is set more than once");
+    memset(&r, 0, sizeof r);
+    put_msg(&r, 10, &purchase);
+    put_ld(&r, 12, NULL, 0); /* then a seizure */
+    cr_assert_eq(tw_pb_check(RECORD, r.b, r.n, &rep), -1);
+    cr_assert_eq(rep.verdict, TW_PB_REPEATED_SINGULAR);
+    /* Scalars given twice: the last wins everywhere, fine. */
+    memset(&r, 0, sizeof r);
+    put_str(&r, 1, "a");
+    put_str(&r, 1, "b");
     cr_assert_eq(tw_pb_check(RECORD, r.b, r.n, &rep), 0);
 }
 
@@ -316,11 +331,9 @@ Test(pbcheck, memory_bound_holds)
         put(&eq, "x", 1);
     record_with(&r, 2, 0, &eq);
     expect_bound(RECORD, r.b, r.n);
-    /* a oneof member given many times */
+    /* many strings (each copied, the last kept) */
     memset(&r, 0, sizeof r);
-    memset(&purchase, 0, sizeof purchase);
-    put_ld(&purchase, 3, NULL, 0);
     for (int i = 0; i < 500; i++)
-        put_msg(&r, 10, &purchase);
+        put_str(&r, 2, "a reference");
     expect_bound(RECORD, r.b, r.n);
 }

@@ -27,6 +27,11 @@ static tw_arena_chunk *chunk_new(tw_arena *a, size_t cap)
 {
     if (cap > SIZE_MAX - sizeof(tw_arena_chunk))
         return NULL;
+    if (a->limit && (sizeof(tw_arena_chunk) + cap > a->limit ||
+                     a->allocated > a->limit - sizeof(tw_arena_chunk) - cap)) {
+        a->limit_hit = 1;
+        return NULL;
+    }
     tw_arena_chunk *c = malloc(sizeof *c + cap);
     if (!c)
         return NULL;
@@ -50,6 +55,19 @@ void tw_arena_init(tw_arena *a, size_t chunk_size)
     size_t cs = round_up(chunk_size ? chunk_size : TW_ARENA_DEFAULT_CHUNK);
     a->chunk_size = cs ? cs : TW_ARENA_DEFAULT_CHUNK;
     a->allocated = 0;
+    a->limit = 0;
+    a->limit_hit = 0;
+}
+
+void tw_arena_set_limit(tw_arena *a, size_t bytes)
+{
+    a->limit = bytes;
+    a->limit_hit = 0;
+}
+
+int tw_arena_limit_hit(const tw_arena *a)
+{
+    return a->limit_hit;
 }
 
 void *tw_arena_alloc(tw_arena *a, size_t size)
@@ -143,6 +161,7 @@ char *tw_arena_printf(tw_arena *a, const char *fmt, ...)
 
 void tw_arena_reset(tw_arena *a)
 {
+    a->limit_hit = 0;
     while (a->large) {
         tw_arena_chunk *next = a->large->next;
         chunk_release(a, a->large);

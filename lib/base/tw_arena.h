@@ -9,7 +9,12 @@
  *
  * tw_arena_protobuf_allocator adapts an arena to protobuf-c: unpacked
  * messages then live in the arena and die with the next reset, with no
- * *_free_unpacked call. */
+ * *_free_unpacked call.
+ *
+ * An arena may have a byte limit (tw_arena_set_limit): a request that would
+ * make the arena hold more than `limit` bytes from malloc fails like an
+ * allocation failure, and tw_arena_limit_hit says so. This bounds what a
+ * hostile message can make protobuf-c allocate while unpacking. */
 #ifndef TW_ARENA_H
 #define TW_ARENA_H
 
@@ -26,12 +31,23 @@ typedef struct tw_arena {
     tw_arena_chunk *large;  /* dedicated chunks for large allocations */
     size_t chunk_size;      /* payload bytes of a normal chunk */
     size_t allocated;       /* bytes currently obtained from malloc */
+    size_t limit;           /* most bytes `allocated` may reach; 0: none */
+    int limit_hit;          /* a request failed because of the limit */
 } tw_arena;
 
 /* Prepare an empty arena; no memory is allocated until the first request.
  * chunk_size 0 means TW_ARENA_DEFAULT_CHUNK; it is rounded up to the
  * alignment. Cannot fail. */
 void tw_arena_init(tw_arena *a, size_t chunk_size);
+
+/* Cap what the arena may hold from malloc (chunk headers included) at
+ * `bytes`; 0 removes the cap. A cap below what it holds already only makes
+ * further growth fail. Clears the limit_hit flag. */
+void tw_arena_set_limit(tw_arena *a, size_t bytes);
+
+/* 1 when a request failed because of the limit since the last
+ * tw_arena_set_limit, reset or free; else 0. */
+int tw_arena_limit_hit(const tw_arena *a);
 
 /* Return `size` bytes (uninitialised) aligned to max_align_t, valid until the
  * next reset or free. size 0 yields a distinct valid pointer. Returns NULL
@@ -60,10 +76,12 @@ char *tw_arena_vprintf(tw_arena *a, const char *fmt, va_list ap) __attribute__((
 __attribute__((warn_unused_result));
 
 /* Invalidate every allocation. Large chunks are released and a single
- * normal chunk is kept for the next request. */
+ * normal chunk is kept for the next request. The limit stays; limit_hit is
+ * cleared. */
 void tw_arena_reset(tw_arena *a);
 
-/* Release all memory. The arena is left empty and may be used again. */
+/* Release all memory. The arena is left empty (its limit kept) and may be
+ * used again. */
 void tw_arena_free(tw_arena *a);
 
 /* Bytes the arena currently holds from malloc (chunk headers included). */

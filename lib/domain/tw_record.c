@@ -831,9 +831,16 @@ static void correction(walk *w, const Tidewatch__V1__Record *rec, const Tidewatc
         size_t old = push(w, "corrects");
         int a = text(w, "source", c->corrects->source, 1, TW_RECORD_MAX_REF);
         int b = text(w, "source_ref", c->corrects->source_ref, 1, TW_RECORD_MAX_REF);
-        if (a && b && rec->source && rec->source_ref &&
-            strcmp(c->corrects->source, rec->source) == 0 &&
-            strcmp(c->corrects->source_ref, rec->source_ref) == 0)
+        /* EPCIS: an error declaration comes from the party that declared
+         * the event. A source may only correct or retract its own records
+         * (compared byte for byte, like the log's unique key). */
+        if (a && rec->source && rec->source[0] && strcmp(c->corrects->source, rec->source) != 0)
+            ERR(w, "source", "other_source",
+                "a correction may only correct or retract a record of its own source "
+                "(\"%.64s\" is not \"%.64s\")", c->corrects->source, rec->source);
+        else if (a && b && rec->source && rec->source_ref &&
+                 strcmp(c->corrects->source, rec->source) == 0 &&
+                 strcmp(c->corrects->source_ref, rec->source_ref) == 0)
             ERR(w, NULL, "self_reference", "a record cannot correct itself");
         pop(w, old);
     }
@@ -917,6 +924,20 @@ static void walk_record(walk *w, const Tidewatch__V1__Record *rec)
         ERR(w, "body", "required", "one of purchase, shipment, seizure or correction is required");
         break;
     }
+}
+
+int tw_record_add_error(tw_record_check *c, tw_arena *arena, const char *field, const char *code,
+                        const char *reason)
+{
+    walk w = {.arena = arena, .out = c};
+    size_t n = strlen(field);
+    if (n >= sizeof w.path)
+        n = sizeof w.path - 1;
+    memcpy(w.path, field, n);
+    w.path[n] = '\0';
+    w.len = n;
+    ERR(&w, NULL, code, "%s", reason);
+    return w.oom ? -1 : 0;
 }
 
 int tw_record_validate(const tw_record_ctx *ctx, const Tidewatch__V1__Record *rec,

@@ -75,6 +75,14 @@ typedef struct tw_record_check {
 int tw_record_validate(const tw_record_ctx *ctx, const Tidewatch__V1__Record *rec,
                        tw_arena *arena, tw_record_check *out) __attribute__((warn_unused_result));
 
+/* Add an error found outside tw_record_validate (for instance by the wire
+ * check before unpacking: an unknown field) to a check it filled, with the
+ * same cap on the number of issues. `field` is a path ("" or "(record)" for
+ * the record itself), `code` a static string; field and reason are copied
+ * into `arena`. Returns 0, or -1 on ENOMEM (the issue may be missing). */
+int tw_record_add_error(tw_record_check *c, tw_arena *arena, const char *field, const char *code,
+                        const char *reason) __attribute__((warn_unused_result));
+
 /* What is stored in events.derived for an acceptable record: the derived
  * facts plus its warnings as {field, code}, packed as a
  * tidewatch.v1.DerivedRecord. Returns malloc'd bytes (length in *len; the

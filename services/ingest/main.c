@@ -22,6 +22,10 @@ static const tw_setting extra[] = {
     {.name = "batch_max", .env = "TIDEWATCH_INGEST_BATCH", .flag = "batch", .type = TW_SET_INT,
      .def = "1000", .min = 1, .max = 20000, .help = "most records per group-commit transaction",
      .offset = OFF(batch_max)},
+    {.name = "batch_bytes", .env = "TIDEWATCH_INGEST_BATCH_BYTES", .flag = "batch-bytes",
+     .type = TW_SET_SIZE, .def = "4MiB", .min = 64 << 10, .max = 256 << 20,
+     .help = "most record bytes per group-commit transaction (one record always fits)",
+     .offset = OFF(batch_bytes)},
     {.name = "flush_delay", .env = "TIDEWATCH_INGEST_FLUSH_DELAY", .flag = "flush-delay",
      .type = TW_SET_DURATION_MS, .def = "2ms", .min = 0, .max = 1000,
      .help = "how long a batch waits for company before it is written",
@@ -33,10 +37,36 @@ static const tw_setting extra[] = {
      .type = TW_SET_INT, .def = "4000", .min = 1, .max = 1000000,
      .help = "records one SubmitStream may have awaiting commit before it is paused",
      .offset = OFF(stream_window)},
+    {.name = "stream_window_bytes", .env = "TIDEWATCH_INGEST_STREAM_WINDOW_BYTES",
+     .flag = "stream-window-bytes", .type = TW_SET_SIZE, .def = "8MiB", .min = 64 << 10,
+     .max = 1LL << 30,
+     .help = "record bytes one SubmitStream may have awaiting commit before it is paused",
+     .offset = OFF(stream_window_bytes)},
     {.name = "connections", .env = "TIDEWATCH_INGEST_CONNECTIONS", .flag = "connections",
      .type = TW_SET_INT, .def = "2", .min = 1, .max = INGEST_MAX_CONNECTIONS,
      .help = "database connections the group commits are spread over",
      .offset = OFF(connections)},
+    {.name = "record_max", .env = "TIDEWATCH_INGEST_RECORD_MAX", .flag = "record-max",
+     .type = TW_SET_SIZE, .def = "64KiB", .min = 1 << 10, .max = 4 << 20,
+     .help = "largest record accepted, in encoded bytes (larger ones are rejected)",
+     .offset = OFF(record_max)},
+    {.name = "decode_memory", .env = "TIDEWATCH_INGEST_DECODE_MEMORY", .flag = "decode-memory",
+     .type = TW_SET_SIZE, .def = "8MiB", .min = 256 << 10, .max = 1LL << 30,
+     .help = "most memory decoding one record may take (a record needing more is rejected)",
+     .offset = OFF(decode_memory)},
+    {.name = "slice", .env = "TIDEWATCH_INGEST_SLICE", .flag = "slice", .type = TW_SET_SIZE,
+     .def = "256KiB", .min = 4 << 10, .max = 64 << 20,
+     .help = "request bytes a Submit processes per event-loop turn before other calls run",
+     .offset = OFF(slice_bytes)},
+    {.name = "log_rejections", .env = "TIDEWATCH_INGEST_LOG_REJECTIONS",
+     .flag = "log-rejections", .type = TW_SET_INT, .def = "20", .min = 1, .max = 1000000,
+     .help = "lines per second at most about rejected records (bursts of 10 s worth; the "
+             "next line counts the rest)",
+     .offset = OFF(log_rejections)},
+    {.name = "response_issues", .env = "TIDEWATCH_INGEST_RESPONSE_ISSUES",
+     .flag = "response-issues", .type = TW_SET_INT, .def = "8", .min = 1, .max = 100,
+     .help = "errors, and warnings, listed per record in answers (then one \"truncated\")",
+     .offset = OFF(response_issues)},
 };
 
 static ingest_config cfg;
@@ -76,10 +106,15 @@ int main(int argc, char **argv)
     if (rv != 0)
         return rv < 0 ? 2 : 0;
 
-    ingest_service svc = {.daemon = &d, .cfg = &cfg, .stream_window = (size_t)cfg.stream_window};
+    ingest_service svc = {.daemon = &d, .cfg = &cfg};
     tw_horizon *horizon = NULL; /* the log's horizon and consumer lag in /metrics */
     char err[512], hubs[1024], gaz[1024];
     int status = 1;
+    if (ingest_config_check(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "tidewatch-ingest: %s\n", err);
+        status = 2;
+        goto out;
+    }
     snprintf(hubs, sizeof hubs, "%s/channel-hubs.csv", cfg.data_dir);
     snprintf(gaz, sizeof gaz, "%s/gazetteer.csv", cfg.data_dir);
     svc.places = tw_places_load(hubs, gaz, err, sizeof err);
@@ -99,8 +134,10 @@ int main(int argc, char **argv)
     }
     if (tw_health_set(d.health, "tidewatch.v1.IngestService", TW_HEALTH_NOT_SERVING) != 0 ||
         ingest_writer_init(&svc.writer, d.base, svc.pg, svc.npg, d.metrics,
-                           (size_t)cfg.batch_max, (int)cfg.flush_delay_ms,
-                           (int)cfg.pipeline) != 0 ||
+                           &(ingest_writer_opts){.batch_max = (size_t)cfg.batch_max,
+                                                 .batch_bytes = (size_t)cfg.batch_bytes,
+                                                 .flush_delay_ms = (int)cfg.flush_delay_ms,
+                                                 .max_in_flight = (int)cfg.pipeline}) != 0 ||
         ingest_register(&svc) != 0) {
         TW_ERROR(NULL, "could not set up the ingest service");
         goto out;
@@ -113,6 +150,7 @@ int main(int argc, char **argv)
 out:
     tw_horizon_free(horizon);
     ingest_writer_free(&svc.writer);
+    ingest_service_cleanup(&svc);
     for (size_t i = 0; i < svc.npg; i++)
         tw_pg_free(svc.pg[i]);
     tw_daemon_free(&d);

@@ -175,3 +175,49 @@ Test(arena, zeroing_heap_allocator)
     cr_assert_str_eq(got->service, "svc");
     grpc__health__v1__health_check_request__free_unpacked(got, al);
 }
+
+Test(arena, limit_refuses_growth_beyond_it)
+{
+    tw_arena a;
+    tw_arena_init(&a, 1024);
+    tw_arena_set_limit(&a, 8192);
+    cr_assert_eq(tw_arena_limit_hit(&a), 0);
+    size_t got = 0;
+    while (tw_arena_alloc(&a, 100))
+        got += 100;
+    cr_assert(tw_arena_limit_hit(&a), "the failure is the limit's");
+    cr_assert_leq(tw_arena_allocated(&a), 8192);
+    cr_assert_geq(got, 8192 / 2, "most of the limit is usable (got %zu)", got);
+    /* a large request beyond the limit fails at once */
+    tw_arena_reset(&a);
+    cr_assert_eq(tw_arena_limit_hit(&a), 0, "reset clears the flag");
+    cr_assert_null(tw_arena_alloc(&a, 100000));
+    cr_assert(tw_arena_limit_hit(&a));
+    cr_assert_not_null(tw_arena_alloc(&a, 100), "small requests still fit");
+    /* no limit */
+    tw_arena_set_limit(&a, 0);
+    cr_assert_not_null(tw_arena_alloc(&a, 100000));
+    cr_assert_eq(tw_arena_limit_hit(&a), 0);
+    tw_arena_free(&a);
+}
+
+Test(arena, limit_bounds_protobuf_unpacking)
+{
+    /* HealthCheckRequest has one string field (1): 2048 empty copies of
+     * it in 4 KiB take at least 2048 * 16 bytes of strings plus slabs. */
+    uint8_t msg[4096];
+    for (size_t i = 0; i < sizeof msg; i += 2) {
+        msg[i] = 0x0a;
+        msg[i + 1] = 0x00;
+    }
+    tw_arena a;
+    tw_arena_init(&a, 0);
+    tw_arena_set_limit(&a, 16 * 1024);
+    ProtobufCAllocator al = tw_arena_protobuf_allocator(&a);
+    Grpc__Health__V1__HealthCheckRequest *m =
+        grpc__health__v1__health_check_request__unpack(&al, sizeof msg, msg);
+    cr_assert_null(m, "unpacking fails at the limit");
+    cr_assert(tw_arena_limit_hit(&a));
+    cr_assert_leq(tw_arena_allocated(&a), 16 * 1024);
+    tw_arena_free(&a);
+}

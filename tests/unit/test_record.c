@@ -1529,8 +1529,57 @@ Test(record, correction_that_corrects_itself)
     Tidewatch__V1__Record *r = valid_correction();
     r->source_ref = r->correction->corrects->source_ref;
     expect_only_error(validate(r), "correction.corrects", "self_reference");
-    r->source = (char *)"retailer.fr.other";
+    r->source_ref = (char *)"INV-2025-0001-fix";
     expect_ok(validate(r));
+}
+
+/* EPCIS: error declarations come from the party that declared the event.
+ * A source corrects or retracts only its own records; references compare
+ * byte for byte, like the log's key. */
+Test(record, correction_of_another_source_is_rejected)
+{
+    Tidewatch__V1__Record *r = valid_correction();
+    r->source = (char *)"retailer.fr.other";
+    expect_only_error(validate(r), "correction.corrects.source", "other_source");
+    cr_assert(strstr(fx.c.errors[0].reason, "own source"), "%s", fx.c.errors[0].reason);
+    r->source = (char *)"Retailer.fr.example"; /* case matters */
+    expect_only_error(validate(r), "correction.corrects.source", "other_source");
+    /* A retraction follows the same rule. */
+    r = valid_correction();
+    r->correction->replacement_case = TIDEWATCH__V1__CORRECTION__REPLACEMENT__NOT_SET;
+    r->correction->purchase = NULL;
+    r->source = (char *)"police.fr.nord";
+    expect_only_error(validate(r), "correction.corrects.source", "other_source");
+    /* Same source, another reference: fine. */
+    r->source = (char *)"retailer.fr.example";
+    expect_ok(validate(r));
+    /* An invalid target source is reported once, as invalid. */
+    r->correction->corrects->source = (char *)"retailer\x01";
+    expect_only_error(validate(r), "correction.corrects.source", "control_character");
+}
+
+/* Errors found outside the walk (the wire check's unknown fields) join the
+ * record's errors with the same cap. */
+Test(record, errors_added_from_outside)
+{
+    Tidewatch__V1__Record *r = valid_purchase();
+    const tw_record_check *c = validate(r);
+    cr_assert_eq(c->nerrors, 0);
+    cr_assert_eq(tw_record_add_error(&fx.c, &fx.out, "purchase.items[0].equipment", "unknown_field",
+                                     "unknown field 99"), 0);
+    cr_assert_eq(fx.c.nerrors, 1);
+    cr_assert_str_eq(fx.c.errors[0].field, "purchase.items[0].equipment");
+    cr_assert_str_eq(fx.c.errors[0].code, "unknown_field");
+    cr_assert_str_eq(fx.c.errors[0].reason, "unknown field 99");
+    cr_assert_eq(tw_record_add_error(&fx.c, &fx.out, "", "malformed", "x"), 0);
+    cr_assert_str_eq(fx.c.errors[1].field, "(record)");
+    for (int i = 0; i < 200; i++)
+        cr_assert_eq(tw_record_add_error(&fx.c, &fx.out, "(record)", "unknown_field", "y"), 0);
+    cr_assert_eq(fx.c.nerrors, 101, "capped like the walk's own issues");
+    cr_assert_str_eq(fx.c.errors[100].code, "too_many_issues");
+    char *json = tw_record_stored_errors(&fx.c);
+    cr_assert(json && strstr(json, "unknown field 99"));
+    free(json);
 }
 
 Test(record, correction_reference_and_reason)

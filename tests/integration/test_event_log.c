@@ -224,7 +224,7 @@ Test(event_log, ingest_role_cannot_rewrite_history)
     /* What the writer names: the record's columns, nothing the database fills. */
     exec(c, "INSERT INTO events (source, source_ref, kind, occurred_at, corrects, corrects_source,"
             " corrects_ref, digest, serial_keys, hull_keys, derived, payload)"
-            " VALUES ('test', 'by-ingest', 1, now(), NULL, NULL, NULL, '\\x01', '{K1}', '{}',"
+            " VALUES ('test', 'by-ingest', 1, now(), NULL, NULL, NULL, sha256('x'), '{K1}', '{}',"
             " '\\x02', '\\x00')");
     char *v = tw_test_query1(admin, "SELECT principal || ' ' || (tx <> '0')::text || ' ' ||"
                                     " (received_at > now() - interval '1 minute')::text"

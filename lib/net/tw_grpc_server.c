@@ -999,6 +999,18 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
     c->header_bytes += namelen + valuelen + 32;
     c->header_fields++;
     int over = c->header_bytes > cfg->max_header_list || c->header_fields > cfg->max_header_fields;
+    if (c->header_bytes / TW_GRPC_HEADER_ABUSE_FACTOR > cfg->max_header_list ||
+        c->header_fields / TW_GRPC_HEADER_ABUSE_FACTOR > cfg->max_header_fields) {
+        /* Far past the advertised limit is no clumsy client but a
+         * decompression bomb (one table entry referenced thousands of
+         * times): each field still costs nghttp2 a decode, so the
+         * connection ends here instead of at the end of the block. */
+        cn->server->stats.header_refusals++;
+        TW_DEBUG(&cn->server->log, "from %s: header block past %dx the limits: closing",
+                 cn->peer, TW_GRPC_HEADER_ABUSE_FACTOR);
+        nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
         /* Client trailers carry nothing we use; past the limits the stream
          * is reset and nghttp2 stops calling us for this block. */

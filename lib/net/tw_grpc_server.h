@@ -67,6 +67,12 @@ typedef void (*tw_grpc_observer_fn)(void *arg, const char *path, int status, dou
 #define TW_GRPC_DEFAULT_MAX_CALL_OUTPUT (4u * 1024u * 1024u)
 #define TW_GRPC_DEFAULT_MAX_CONN_OUTPUT (16u * 1024u * 1024u)
 
+/* A request header block past the header limits is answered
+ * RESOURCE_EXHAUSTED; one past this many times either limit ends its
+ * connection (GOAWAY ENHANCE_YOUR_CALM), so a decompression bomb costs the
+ * server a bounded number of field decodes, not the whole block. */
+#define TW_GRPC_HEADER_ABUSE_FACTOR 4
+
 /* Limits. A zero field takes its default (TW_GRPC_DEFAULT_*).
  *
  * Per connection the server holds at most: max_conn_input bytes of

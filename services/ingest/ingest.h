@@ -29,6 +29,9 @@ typedef struct ingest_config {
     int64_t slice_bytes;
     int64_t response_issues;
     int64_t log_rejections;
+    int64_t statement_timeout_ms;
+    int64_t idle_in_xact_timeout_ms;
+    int64_t horizon_interval_ms;
 } ingest_config;
 
 #define INGEST_DIGEST_LEN 32 /* SHA-256 */

@@ -67,6 +67,22 @@ static const tw_setting extra[] = {
      .flag = "response-issues", .type = TW_SET_INT, .def = "8", .min = 1, .max = 100,
      .help = "errors, and warnings, listed per record in answers (then one \"truncated\")",
      .offset = OFF(response_issues)},
+    {.name = "statement_timeout", .env = "TIDEWATCH_INGEST_STATEMENT_TIMEOUT",
+     .flag = "statement-timeout", .type = TW_SET_DURATION_MS, .def = "60s", .min = 0,
+     .max = 3600 * 1000,
+     .help = "longest a group commit's statement may run before PostgreSQL cancels it (its "
+             "records are answered UNAVAILABLE and the client retries); 0: the server's setting",
+     .offset = OFF(statement_timeout_ms)},
+    {.name = "idle_in_transaction_timeout", .env = "TIDEWATCH_INGEST_IDLE_IN_TRANSACTION_TIMEOUT",
+     .flag = "idle-in-transaction-timeout", .type = TW_SET_DURATION_MS, .def = "60s", .min = 0,
+     .max = 3600 * 1000,
+     .help = "PostgreSQL ends a daemon session idle inside a transaction this long (an open "
+             "transaction holds back every consumer of the log); 0: the server's setting",
+     .offset = OFF(idle_in_xact_timeout_ms)},
+    {.name = "horizon_interval", .env = "TIDEWATCH_HORIZON_INTERVAL", .flag = "horizon-interval",
+     .type = TW_SET_DURATION_MS, .def = "5s", .min = 100, .max = 3600 * 1000,
+     .help = "how often the log's horizon and the consumers' lag are read for /metrics",
+     .offset = OFF(horizon_interval_ms)},
 };
 
 static ingest_config cfg;
@@ -125,7 +141,11 @@ int main(int argc, char **argv)
     for (svc.npg = 0; svc.npg < (size_t)cfg.connections; svc.npg++) {
         char name[32];
         snprintf(name, sizeof name, "ingest-%zu", svc.npg + 1);
-        tw_pg_opts opts = {.name = name, .on_state = on_db_state, .state_arg = &svc};
+        tw_pg_opts opts = {.name = name, .on_state = on_db_state, .state_arg = &svc,
+                           .statement_timeout_ms = (int)cfg.statement_timeout_ms,
+                           .idle_in_xact_timeout_ms = cfg.idle_in_xact_timeout_ms
+                                                          ? (int)cfg.idle_in_xact_timeout_ms
+                                                          : -1};
         svc.pg[svc.npg] = tw_pg_new(d.base, cfg.common.database_url, &opts, err, sizeof err);
         if (!svc.pg[svc.npg]) {
             TW_ERROR(NULL, "database: %s", err);
@@ -142,7 +162,9 @@ int main(int argc, char **argv)
         TW_ERROR(NULL, "could not set up the ingest service");
         goto out;
     }
-    if (!(horizon = tw_horizon_new(d.base, svc.pg[0], d.metrics, NULL, err, sizeof err))) {
+    if (!(horizon = tw_horizon_new(d.base, svc.pg[0], d.metrics,
+                                   &(tw_horizon_opts){.interval_ms = (int)cfg.horizon_interval_ms},
+                                   err, sizeof err))) {
         TW_ERROR(NULL, "horizon metrics: %s", err);
         goto out;
     }

@@ -469,7 +469,9 @@ Test(event_log, ingest_metrics_show_the_horizon_and_consumer_lag, .timeout = 90)
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
-        char *argv[] = {bin, dbarg, listen, metrics_listen, data, (char *)"--log-level=warn", NULL};
+        char *argv[] = {bin, dbarg, listen, metrics_listen, data, (char *)"--log-level=warn",
+                        (char *)"--idle-in-transaction-timeout=45s",
+                        (char *)"--horizon-interval=500ms", NULL};
         execv(bin, argv);
         _exit(127);
     }
@@ -481,7 +483,7 @@ Test(event_log, ingest_metrics_show_the_horizon_and_consumer_lag, .timeout = 90)
 
     static char text[65536];
     double xact = -1, lag = -1, lag_s = -1, idle = -1;
-    for (int i = 0; i < 300; i++) { /* up to 30 s: polls run every 5 s */
+    for (int i = 0; i < 300; i++) { /* up to 30 s: polls run every 500 ms */
         if (scrape(mport, text, sizeof text) == 0) {
 #define ALERTS "{service=\"ingest\",consumer=\"alerts\"}"
             xact = metric(text, "tidewatch_log_oldest_xact_seconds{service=\"ingest\"}");
@@ -502,8 +504,8 @@ Test(event_log, ingest_metrics_show_the_horizon_and_consumer_lag, .timeout = 90)
     cr_assert_geq(xact, 2.0, "the open transaction's age shows (%.2f)\n%s", xact, text);
     cr_assert_eq(lag, 2, "two events after alerts' cursor\n%s", text);
     cr_assert_gt(lag_s, 0, "the first unread event's age\n%s", text);
-    cr_assert_eq(idle, 60, "the daemon's session has idle_in_transaction_session_timeout\n%s",
-                 text);
+    cr_assert_eq(idle, 45, "the daemon's session has its idle_in_transaction_session_timeout "
+                 "setting\n%s", text);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "clean exit (status %d)", st);
     PQfinish(admin);
     tw_test_cluster_destroy(&cl);

@@ -53,11 +53,11 @@
 static const char SQL_EVENTS[] =
     "WITH r AS ("
     " SELECT u.source COLLATE \"C\" AS source, u.source_ref COLLATE \"C\" AS source_ref,"
-    "  u.kind, u.occurred_at, u.principal, u.csource COLLATE \"C\" AS csource,"
+    "  u.kind, u.occurred_at, u.csource COLLATE \"C\" AS csource,"
     "  u.cref COLLATE \"C\" AS cref, u.skeys, u.hkeys, u.derived, u.payload, u.digest, u.ord"
-    " FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::text[],"
-    "  $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[], $11::bytea[], $12::bytea[])"
-    " WITH ORDINALITY AS u(source, source_ref, kind, occurred_at, principal, csource, cref,"
+    " FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[],"
+    "  $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::bytea[])"
+    " WITH ORDINALITY AS u(source, source_ref, kind, occurred_at, csource, cref,"
     "  skeys, hkeys, derived, payload, digest, ord)),"
     " ins AS ("
     " INSERT INTO events (source, source_ref, kind, occurred_at, corrects_source,"
@@ -113,7 +113,7 @@ static const char SQL_LOOKUP[] =
     " r(source, source_ref, ord) JOIN events e ON e.source = r.source COLLATE \"C\""
     "  AND e.source_ref = r.source_ref COLLATE \"C\"";
 
-enum { N_EVENT_PARAMS = 12, N_QUAR_PARAMS = 6, N_RESOLVE_PARAMS = 2 };
+enum { N_EVENT_PARAMS = 11, N_QUAR_PARAMS = 6, N_RESOLVE_PARAMS = 2 };
 enum { A_EVENTS = 0, A_QUAR = N_EVENT_PARAMS, A_RESOLVE = A_QUAR + N_QUAR_PARAMS,
        N_ARRAYS = A_RESOLVE + N_RESOLVE_PARAMS };
 
@@ -600,7 +600,7 @@ static int batch_build(batch *b)
 {
     tw_pgarray *a = b->arrays;
     static const Oid types[N_ARRAYS] = {
-        TW_OID_TEXT,  TW_OID_TEXT,  TW_OID_INT2, TW_OID_TIMESTAMPTZ, TW_OID_TEXT,
+        TW_OID_TEXT,  TW_OID_TEXT,  TW_OID_INT2, TW_OID_TIMESTAMPTZ,
         TW_OID_TEXT,  TW_OID_TEXT,  TW_OID_TEXT, TW_OID_TEXT,        TW_OID_BYTEA,
         TW_OID_BYTEA, TW_OID_BYTEA, /* quarantine */ TW_OID_TEXT, TW_OID_TEXT, TW_OID_TEXT,
         TW_OID_JSON,  TW_OID_BYTEA, TW_OID_INT8, /* resolve */ TW_OID_TEXT, TW_OID_TEXT};
@@ -615,14 +615,14 @@ static int batch_build(batch *b)
             tw_pgarray_timestamptz(&a[3], e->occurred_at);
         else
             tw_pgarray_null(&a[3]);
-        tw_pgarray_null(&a[4]); /* principal: filled once auth exists */
-        tw_pgarray_text(&a[5], e->csource);
-        tw_pgarray_text(&a[6], e->cref);
-        tw_pgarray_text(&a[7], e->skeys);
-        tw_pgarray_text(&a[8], e->hkeys);
-        tw_pgarray_bytes(&a[9], e->doc, e->doc_len);
-        tw_pgarray_bytes(&a[10], e->payload, e->payload_len);
-        tw_pgarray_bytes(&a[11], e->digest, INGEST_DIGEST_LEN);
+        /* principal: the database fills it (the login that appended) */
+        tw_pgarray_text(&a[4], e->csource);
+        tw_pgarray_text(&a[5], e->cref);
+        tw_pgarray_text(&a[6], e->skeys);
+        tw_pgarray_text(&a[7], e->hkeys);
+        tw_pgarray_bytes(&a[8], e->doc, e->doc_len);
+        tw_pgarray_bytes(&a[9], e->payload, e->payload_len);
+        tw_pgarray_bytes(&a[10], e->digest, INGEST_DIGEST_LEN);
         tw_pgarray_text(&a[A_RESOLVE], e->source);
         tw_pgarray_text(&a[A_RESOLVE + 1], e->source_ref);
     }

@@ -17,7 +17,7 @@
 #   -m  records of the mixed load (default: as -n)
 #   -c  concurrent SubmitStream calls (default 8); -k connections (default 1)
 #   -i  rows of the INSERT baseline with 1 client (default 10000)
-#   -I  rows of the INSERT baseline with -C clients (default 50000)
+#   -I  rows of the INSERT baseline with -C clients (default 100000)
 #   -C  concurrent INSERT clients (default 8)
 #   -b  build directory with bin/ (default build; use a Release build)
 #   -p  also record the daemon with perf (cpu-clock) during the ingest phase
@@ -29,7 +29,7 @@
 # the baselines' rows.
 set -euo pipefail
 
-records=1000000 mixed='' streams=8 conns=1 inserts=10000 inserts_n=50000 clients=8 seed=1 perf=0
+records=1000000 mixed='' streams=8 conns=1 inserts=10000 inserts_n=100000 clients=8 seed=1 perf=0
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build
 while getopts n:m:c:k:i:I:C:b:s:ph opt; do

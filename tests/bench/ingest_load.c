@@ -52,8 +52,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <math.h>
 #include <libpq-fe.h>
+#include <math.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>

@@ -1,4 +1,5 @@
-/* tidewatch-ingest-load: a load generator for IngestService.SubmitStream.
+/* tidewatch-ingest-load: a load generator for IngestService.SubmitStream,
+ * and the client side of the baselines it is compared with.
  *
  * Generates N realistic records deterministically (record i depends only on
  * the seed, the reference prefix, the anchor time and i): retail purchases
@@ -8,29 +9,53 @@
  * boats with EU CIN hull numbers, and places from the hub table and the
  * gazetteer. Each record has a unique (source, source_ref).
  *
+ * --mix makes a mixed load instead of the happy path, still deterministic
+ * from the seed: about 1% of the records are resubmissions of an earlier
+ * record, byte for byte (answered DUPLICATE), about 1% are invalid (no
+ * time at all, or a correction of another source's record: REJECTED and
+ * quarantined) and about 0.5% are corrections (retractions, or a
+ * replacement body with the time corrected) of an earlier record of the
+ * same source. The earlier record is always in the same block of
+ * MIX_BLOCK records, and a block is never split between streams, so every
+ * stream's answer can be checked exactly.
+ *
  * Load mode (default): C concurrent SubmitStream calls over K connections
  * share the N records; each call is fed on the fly while its unsent bytes
  * stay under a bound (tw_grpc_ccall_pending), so memory stays flat. Every
- * stream's SubmitStreamResponse is checked (accepted + duplicates +
- * rejected == sent; rejected == 0 unless --allow-rejected). Progress goes to
- * stderr every second: records committed (the daemon's accepted counter,
- * read from its metrics endpoint with --metrics) or else records queued for
- * sending. The final line (stdout) gives records, seconds and records/s,
- * from the first byte sent to the last answer received.
+ * stream's SubmitStreamResponse is checked: accepted, duplicates, rejected
+ * and conflicts must be exactly what was sent (happy path: all accepted,
+ * unless --allow-rejected; --mix: the counts of each kind sent, conflicts
+ * 0, and every listed rejection is one of the invalid records with the
+ * expected error). Progress goes to stderr every second: records committed
+ * (the daemon's accepted counter, read from its metrics endpoint with
+ * --metrics) or else records queued for sending. The final line (stdout)
+ * gives records, seconds and records/s, from the first byte sent to the
+ * last answer received.
  *
  * Emit modes write the SAME records as rows of the events table, exactly
  * as tidewatch-ingest would store them (validated and normalised with
- * tw_record_validate, so derived, serial_keys and hull_keys are equal):
+ * tw_record_validate, so derived, serial_keys and hull_keys are equal; the
+ * digest computed as the daemon does; the corrected key of corrections):
  * --emit-copy FILE (COPY text format, for COPY baselines) and --emit-sql
- * FILE (one INSERT statement per line, for one-INSERT-per-record
- * baselines). */
+ * FILE (one INSERT statement per line); with --mix, only the records that
+ * are stored (no duplicates, no rejected ones), and --emit-quarantine FILE
+ * writes the rejected ones as quarantine would hold them.
+ *
+ * --insert-baseline URL: the same rows (as --emit-copy would write them)
+ * inserted with one prepared INSERT per record, autocommit (each row
+ * durable on its own, as an ingest acknowledgement is), by --clients
+ * concurrent clients, each a thread with its own libpq connection. The
+ * rows are built before the clock starts; the final line gives rows,
+ * seconds, rows/s, the clients' CPU time and the server backends' pids. */
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <math.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +70,7 @@
 #include "tw_arena.h"
 #include "tw_grpc_client.h"
 #include "tw_hostport.h"
+#include "tw_migrate.h"
 #include "tw_places.h"
 #include "tw_record.h"
 
@@ -256,6 +282,7 @@ typedef struct gen {
     hub_row *hubs;
     size_t nhubs;
     unsigned engine_weight_total;
+    int mix;        /* --mix: duplicates, rejects and corrections */
     tw_arena arena; /* one record's memory */
 } gen;
 
@@ -828,10 +855,183 @@ static Tidewatch__V1__Record *gen_record(gen *g, uint64_t i)
     return rec;
 }
 
-/* Pack record i into *buf (grown as needed); returns its length. */
-static size_t pack_record(gen *g, uint64_t i, uint8_t **buf, size_t *cap)
+/* ---- the mixed load ---------------------------------------------------------- */
+
+/* A duplicate or a correction names an earlier record of its own block of
+ * MIX_BLOCK records; load mode never splits a block between streams. */
+#define MIX_BLOCK 1000
+/* Per mille of the records (before the few that find no earlier record in
+ * their block fall back to plain records). */
+#define MIX_DUPLICATE_PM 10
+#define MIX_REJECT_PM 10
+#define MIX_CORRECTION_PM 5
+
+typedef enum {
+    SLOT_RECORD,     /* record i: ACCEPTED */
+    SLOT_DUPLICATE,  /* record `target` again, byte for byte: DUPLICATE */
+    SLOT_REJECT,     /* invalid: REJECTED, quarantined */
+    SLOT_CORRECTION, /* a correction of record `target` by its source: ACCEPTED */
+} slot_kind;
+
+enum { REJECT_NO_TIME, REJECT_OTHER_SOURCE };
+
+/* What position i of the load sends. */
+typedef struct slot {
+    slot_kind kind;
+    uint64_t target;
+    int variant; /* REJECT: REJECT_*; CORRECTION: 1 with a replacement body, 0 a retraction */
+} slot;
+
+static rng slot_rng(const gen *g, uint64_t i)
 {
-    Tidewatch__V1__Record *rec = gen_record(g, i);
+    rng r = {.s = g->seed * 0x9FB21C651E98DF25ull ^ (i + 1) * 0xC2B2AE3D27D4EB4Full ^ 0x6D6978ull};
+    (void)rng_next(&r);
+    return r;
+}
+
+static slot_kind raw_kind(rng *r)
+{
+    unsigned u = rng_below(r, 1000);
+    return u < MIX_DUPLICATE_PM                                     ? SLOT_DUPLICATE
+           : u < MIX_DUPLICATE_PM + MIX_REJECT_PM                   ? SLOT_REJECT
+           : u < MIX_DUPLICATE_PM + MIX_REJECT_PM + MIX_CORRECTION_PM ? SLOT_CORRECTION
+                                                                      : SLOT_RECORD;
+}
+
+/* Position i: with --mix, a record, a duplicate, a reject or a correction
+ * (deterministic from the seed); else always record i. The target of a
+ * duplicate or correction is a plain record earlier in the same block. */
+static slot slot_of(const gen *g, uint64_t i)
+{
+    slot s = {.kind = SLOT_RECORD};
+    if (!g->mix)
+        return s;
+    rng r = slot_rng(g, i);
+    slot_kind k = raw_kind(&r);
+    int variant = k == SLOT_REJECT       ? (rng_pct(&r, 20) ? REJECT_OTHER_SOURCE : REJECT_NO_TIME)
+                  : k == SLOT_CORRECTION ? rng_pct(&r, 50)
+                                         : 0;
+    if (k == SLOT_RECORD || (k == SLOT_REJECT && variant == REJECT_NO_TIME)) {
+        s.kind = k;
+        return s;
+    }
+    uint64_t start = i - i % MIX_BLOCK;
+    if (i == start)
+        return s;
+    uint64_t j = i - 1 - rng_below(&r, (uint32_t)(i - start));
+    for (;;) {
+        rng rj = slot_rng(g, j);
+        if (raw_kind(&rj) == SLOT_RECORD)
+            break;
+        if (j == start)
+            return s; /* no plain record before it in the block */
+        j--;
+    }
+    s.kind = k;
+    s.target = j;
+    s.variant = variant;
+    return s;
+}
+
+/* A correction (or retraction, when !with_body) of `t` as record i, by
+ * `source` (t's own, or another one's for an invalid correction). Takes
+ * t's body for the replacement, its time moved back as the correction
+ * says. In g's arena. */
+static Tidewatch__V1__Record *correction_of(gen *g, rng *r, Tidewatch__V1__Record *t, uint64_t i,
+                                            const char *source, int with_body)
+{
+    Tidewatch__V1__Record *rec = xalloc(g, sizeof *rec);
+    tidewatch__v1__record__init(rec);
+    rec->source = (char *)source;
+    rec->source_ref = xprintf(g, "%s-%s-%08" PRIu64, strcmp(source, t->source) ? "XC" : "COR",
+                              g->prefix, i);
+    rec->grading = t->grading;
+    Tidewatch__V1__RecordRef *ref = xalloc(g, sizeof *ref);
+    tidewatch__v1__record_ref__init(ref);
+    ref->source = t->source;
+    ref->source_ref = t->source_ref;
+    Tidewatch__V1__Correction *c = xalloc(g, sizeof *c);
+    tidewatch__v1__correction__init(c);
+    c->corrects = ref;
+    if (!with_body) {
+        static const char *const why[] = {"entered in error", "duplicate of another record",
+                                          "sent to the wrong recipient", "cancelled before dispatch"};
+        c->reason = (char *)*PICK(r, why);
+    } else {
+        int64_t back = 900 * (1 + rng_below(r, 8));
+        switch (t->body_case) {
+        case TIDEWATCH__V1__RECORD__BODY_PURCHASE:
+            t->purchase->time->seconds -= back;
+            c->replacement_case = TIDEWATCH__V1__CORRECTION__REPLACEMENT_PURCHASE;
+            c->purchase = t->purchase;
+            break;
+        case TIDEWATCH__V1__RECORD__BODY_SHIPMENT:
+            t->shipment->dispatched->seconds -= back;
+            c->replacement_case = TIDEWATCH__V1__CORRECTION__REPLACEMENT_SHIPMENT;
+            c->shipment = t->shipment;
+            break;
+        case TIDEWATCH__V1__RECORD__BODY_SEIZURE:
+            t->seizure->time->seconds -= back;
+            c->replacement_case = TIDEWATCH__V1__CORRECTION__REPLACEMENT_SEIZURE;
+            c->seizure = t->seizure;
+            break;
+        default: break;
+        }
+        c->reason = xprintf(g, "time was wrong by %" PRId64 " minutes", back / 60);
+    }
+    rec->body_case = TIDEWATCH__V1__RECORD__BODY_CORRECTION;
+    rec->correction = c;
+    return rec;
+}
+
+/* A source other than s (for corrections that may not be made). */
+static const char *other_source(const char *s)
+{
+    return strcmp(s, carriers[0].source) != 0 ? carriers[0].source : carriers[1].source;
+}
+
+/* What position i sends (see slot_of), in g's arena (valid until the next
+ * call). */
+static Tidewatch__V1__Record *slot_record(gen *g, uint64_t i, const slot *s)
+{
+    Tidewatch__V1__Record *rec;
+    rng r = slot_rng(g, i);
+    (void)rng_next(&r); /* not the draws slot_of made */
+    switch (s->kind) {
+    case SLOT_DUPLICATE:
+        return gen_record(g, s->target);
+    case SLOT_REJECT:
+        if (s->variant == REJECT_OTHER_SOURCE) {
+            rec = gen_record(g, s->target);
+            return correction_of(g, &r, rec, i, other_source(rec->source), 0);
+        }
+        /* every time left out: purchase and seizure times and a shipment's
+         * dispatch and delivery are required */
+        rec = gen_record(g, i);
+        switch (rec->body_case) {
+        case TIDEWATCH__V1__RECORD__BODY_PURCHASE: rec->purchase->time = NULL; break;
+        case TIDEWATCH__V1__RECORD__BODY_SHIPMENT:
+            rec->shipment->dispatched = rec->shipment->delivered = NULL;
+            break;
+        case TIDEWATCH__V1__RECORD__BODY_SEIZURE: rec->seizure->time = NULL; break;
+        default: break;
+        }
+        return rec;
+    case SLOT_CORRECTION:
+        rec = gen_record(g, s->target);
+        return correction_of(g, &r, rec, i, rec->source, s->variant);
+    case SLOT_RECORD:
+        break;
+    }
+    return gen_record(g, i);
+}
+
+/* Pack what position i sends into *buf (grown as needed); returns its
+ * length and, in *s, what it is. */
+static size_t pack_slot(gen *g, uint64_t i, slot *s, uint8_t **buf, size_t *cap)
+{
+    *s = slot_of(g, i);
+    Tidewatch__V1__Record *rec = slot_record(g, i, s);
     size_t len = tidewatch__v1__record__get_packed_size(rec);
     if (len > *cap) {
         size_t ncap = len * 2;
@@ -847,43 +1047,189 @@ static size_t pack_record(gen *g, uint64_t i, uint8_t **buf, size_t *cap)
     return len;
 }
 
-/* ---- emit modes: the rows tidewatch-ingest would store ---------------------------- */
+/* ---- the rows tidewatch-ingest would store ------------------------------------------ */
 
-/* COPY text format: escape backslash, tab, newline, carriage return. */
-static void copy_text(FILE *f, const char *s)
+typedef struct opts {
+    uint64_t n;
+    int streams, channels, clients;
+    const char *target, *prefix, *data_dir, *emit_copy, *emit_sql, *emit_quarantine, *table,
+        *metrics, *insert_url;
+    uint64_t seed;
+    int64_t now;
+    size_t window;
+    int allow_rejected, quiet, mix;
+    double timeout_s;
+} opts;
+
+/* What a position of the load leaves in the database. */
+typedef enum { FATE_EVENT, FATE_QUARANTINE, FATE_NONE } row_fate;
+
+/* Builds rows the way tidewatch-ingest does: decode the bytes sent,
+ * validate and normalise (tw_record_validate), derive, digest. */
+typedef struct rowgen {
+    gen *g;
+    tw_places *places;
+    tw_record_ctx ctx;
+    tw_arena va;     /* one record's decoding and validation */
+    uint8_t *buf;    /* the bytes sent */
+    uint8_t *canon;  /* the record re-encoded, for its digest */
+    size_t cap, canon_cap;
+} rowgen;
+
+/* One position's row. Valid until the next rowgen_build (its strings point
+ * into the rowgen's arena and buffer). */
+typedef struct row {
+    row_fate fate;
+    slot s;
+    const Tidewatch__V1__Record *rec; /* decoded from the bytes sent */
+    tw_record_check c;
+    int have_check;
+    const uint8_t *payload; /* the bytes sent: events.payload, quarantine.payload */
+    size_t plen;
+    uint8_t *derived;       /* events.derived (malloc'd) */
+    size_t dlen;
+    const char *csource, *cref; /* events.corrects_source, corrects_ref */
+    char digest[65];        /* events.digest, hex */
+} row;
+
+/* Load the place tables. Returns 0, or -1 with a message on stderr. */
+static int rowgen_open(rowgen *x, gen *g, const opts *o)
 {
-    for (; *s; s++) {
-        switch (*s) {
-        case '\\': fputs_unlocked("\\\\", f); break;
-        case '\t': fputs_unlocked("\\t", f); break;
-        case '\n': fputs_unlocked("\\n", f); break;
-        case '\r': fputs_unlocked("\\r", f); break;
-        default: fputc_unlocked(*s, f);
+    char hubs[1024], gaz[1024], err[512];
+    memset(x, 0, sizeof *x);
+    snprintf(hubs, sizeof hubs, "%s/channel-hubs.csv", o->data_dir);
+    snprintf(gaz, sizeof gaz, "%s/gazetteer.csv", o->data_dir);
+    x->places = tw_places_load(hubs, gaz, err, sizeof err);
+    if (!x->places) {
+        fprintf(stderr, "tidewatch-ingest-load: place tables: %s\n", err);
+        return -1;
+    }
+    x->g = g;
+    x->ctx = (tw_record_ctx){.now_s = o->now, .places = x->places};
+    tw_arena_init(&x->va, 64 * 1024);
+    return 0;
+}
+
+static void rowgen_close(rowgen *x)
+{
+    free(x->buf);
+    free(x->canon);
+    tw_arena_free(&x->va);
+    tw_places_free(x->places);
+}
+
+static void row_release(row *r)
+{
+    free(r->derived);
+    r->derived = NULL;
+    if (r->have_check)
+        tw_record_check_free(&r->c);
+    r->have_check = 0;
+}
+
+/* Build position i's row. Returns 0, or -1 with a message on stderr (a
+ * record that should be valid is not, or the reverse, or ENOMEM). The
+ * caller calls row_release either way. */
+static int rowgen_build(rowgen *x, uint64_t i, row *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t len = pack_slot(x->g, i, &out->s, &x->buf, &x->cap);
+    if (out->s.kind == SLOT_DUPLICATE) {
+        out->fate = FATE_NONE; /* its record is stored once, as position s.target */
+        return 0;
+    }
+    tw_arena_reset(&x->va);
+    ProtobufCAllocator alloc = tw_arena_protobuf_allocator(&x->va);
+    Tidewatch__V1__Record *rec = tidewatch__v1__record__unpack(&alloc, len, x->buf);
+    if (!rec) {
+        fprintf(stderr, "tidewatch-ingest-load: record %" PRIu64 ": could not decode\n", i);
+        return -1;
+    }
+    out->have_check = 1;
+    if (tw_record_validate(&x->ctx, rec, &x->va, &out->c) != 0) {
+        fprintf(stderr, "tidewatch-ingest-load: record %" PRIu64 ": could not validate\n", i);
+        return -1;
+    }
+    out->rec = rec;
+    out->payload = x->buf;
+    out->plen = len;
+    if (out->s.kind == SLOT_REJECT) {
+        if (!out->c.nerrors) {
+            fprintf(stderr, "tidewatch-ingest-load: record %" PRIu64 " should be invalid\n", i);
+            return -1;
         }
+        out->fate = FATE_QUARANTINE;
+        return 0;
     }
+    if (out->c.nerrors) {
+        fprintf(stderr, "tidewatch-ingest-load: record %" PRIu64 " is invalid: %s: %s\n", i,
+                out->c.errors[0].field, out->c.errors[0].reason);
+        return -1;
+    }
+    out->derived = tw_record_stored_derived(&out->c, &out->dlen);
+    if (!out->derived)
+        return -1;
+    if (rec->body_case == TIDEWATCH__V1__RECORD__BODY_CORRECTION && rec->correction->corrects) {
+        out->csource = rec->correction->corrects->source;
+        out->cref = rec->correction->corrects->source_ref;
+    }
+    /* The digest as tidewatch-ingest computes it (record_digest in
+     * services/ingest/submit.c): SHA-256 of the decoded record packed again
+     * by protobuf-c, so it is the same however the sender encoded it. */
+    size_t clen = tidewatch__v1__record__get_packed_size(rec);
+    if (clen > x->canon_cap) {
+        uint8_t *n = realloc(x->canon, clen * 2);
+        if (!n)
+            return -1;
+        x->canon = n;
+        x->canon_cap = clen * 2;
+    }
+    tidewatch__v1__record__pack(rec, x->canon);
+    tw_sha256_hex(x->canon, clen, out->digest);
+    out->fate = FATE_EVENT;
+    return 0;
 }
 
-/* SQL string literal body (standard_conforming_strings on): double quotes. */
-static void sql_text(FILE *f, const char *s)
+/* ---- emit modes --------------------------------------------------------------------- */
+
+enum { ESC_NONE, ESC_COPY, ESC_SQL };
+
+/* One character of a value inside COPY text (backslash, tab, newline and
+ * carriage return escaped) or inside an SQL string literal
+ * (standard_conforming_strings on: quotes doubled). */
+static void put_esc(FILE *f, char c, int esc)
 {
-    for (; *s; s++) {
-        if (*s == '\'')
-            fputc_unlocked('\'', f);
-        fputc_unlocked(*s, f);
+    if (esc == ESC_COPY) {
+        switch (c) {
+        case '\\': fputs_unlocked("\\\\", f); return;
+        case '\t': fputs_unlocked("\\t", f); return;
+        case '\n': fputs_unlocked("\\n", f); return;
+        case '\r': fputs_unlocked("\\r", f); return;
+        default: break;
+        }
+    } else if (esc == ESC_SQL && c == '\'') {
+        fputc_unlocked('\'', f);
     }
+    fputc_unlocked(c, f);
 }
 
-/* An array literal of keys ([A-Z0-9?] only: no quoting needed, but quote
+static void put_text(FILE *f, const char *s, int esc)
+{
+    for (; *s; s++)
+        put_esc(f, *s, esc);
+}
+
+/* An array literal of keys (normalised keys need no quoting, but quote
  * anyway so any key survives). */
-static void keys_literal(FILE *f, const char **keys, size_t n)
+static void keys_literal(FILE *f, const char **keys, size_t n, int esc)
 {
     fputc_unlocked('{', f);
     for (size_t i = 0; i < n; i++) {
         fputs_unlocked(i ? ",\"" : "\"", f);
         for (const char *p = keys[i]; *p; p++) {
             if (*p == '"' || *p == '\\')
-                fputc_unlocked('\\', f);
-            fputc_unlocked(*p, f);
+                put_esc(f, '\\', esc);
+            put_esc(f, *p, esc);
         }
         fputc_unlocked('"', f);
     }
@@ -909,133 +1255,346 @@ static void time_literal(FILE *f, int64_t s)
     fputs_unlocked(b, f);
 }
 
-typedef struct opts {
-    uint64_t n;
-    int streams, channels;
-    const char *target, *prefix, *data_dir, *emit_copy, *emit_sql, *table, *metrics;
-    uint64_t seed;
-    int64_t now;
-    size_t window;
-    int allow_rejected, quiet;
-    double timeout_s;
-} opts;
+/* The events columns every baseline writes, in this order: those
+ * tidewatch-ingest's writer names (the others are the table's defaults: id,
+ * tx, received_at, principal; corrects stays NULL). */
+#define EVENT_COLUMNS                                                                            \
+    "source, source_ref, kind, occurred_at, corrects_source, corrects_ref, serial_keys, "        \
+    "hull_keys, derived, payload, digest"
+enum { N_EVENT_COLUMNS = 11 };
 
+/* A nullable text value: COPY's \N, SQL's NULL, or the text. */
+static void opt_text(FILE *f, const char *s, int esc)
+{
+    if (!s) {
+        fputs_unlocked(esc == ESC_COPY ? "\\N" : "NULL", f);
+        return;
+    }
+    if (esc == ESC_SQL)
+        fputc_unlocked('\'', f);
+    put_text(f, s, esc);
+    if (esc == ESC_SQL)
+        fputc_unlocked('\'', f);
+}
+
+/* Columns of EVENT_COLUMNS as a COPY text line (esc ESC_COPY) or the
+ * values of an INSERT (ESC_SQL). */
+static void event_values(FILE *f, const row *r, int esc)
+{
+    const char *sep = esc == ESC_COPY ? "\t" : ", ";
+    const char *q = esc == ESC_COPY ? "" : "'";
+    const char *bx = esc == ESC_COPY ? "\\\\x" : "'\\x";
+    opt_text(f, r->rec->source, esc);
+    fputs_unlocked(sep, f);
+    opt_text(f, r->rec->source_ref, esc);
+    fprintf(f, "%s%d%s", sep, (int)r->c.kind, sep);
+    if (r->c.has_time) {
+        fputs_unlocked(q, f);
+        time_literal(f, r->c.occurred_at_s);
+        fputs_unlocked(q, f);
+    } else {
+        fputs_unlocked(esc == ESC_COPY ? "\\N" : "NULL", f);
+    }
+    fputs_unlocked(sep, f);
+    opt_text(f, r->csource, esc);
+    fputs_unlocked(sep, f);
+    opt_text(f, r->cref, esc);
+    fputs_unlocked(sep, f);
+    fputs_unlocked(q, f);
+    keys_literal(f, r->c.serial_keys, r->c.nserial_keys, esc);
+    fputs_unlocked(q, f);
+    fputs_unlocked(sep, f);
+    fputs_unlocked(q, f);
+    keys_literal(f, r->c.hull_keys, r->c.nhull_keys, esc);
+    fputs_unlocked(q, f);
+    fputs_unlocked(sep, f);
+    fputs_unlocked(bx, f);
+    hex_bytes(f, r->derived, r->dlen);
+    fputs_unlocked(q, f);
+    fputs_unlocked(sep, f);
+    fputs_unlocked(bx, f);
+    hex_bytes(f, r->payload, r->plen);
+    fputs_unlocked(q, f);
+    fputs_unlocked(sep, f);
+    fputs_unlocked(bx, f);
+    fputs_unlocked(r->digest, f);
+    fputs_unlocked(q, f);
+}
+
+static FILE *open_out(const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "tidewatch-ingest-load: %s: %s\n", path, strerror(errno));
+    else if (setvbuf(f, NULL, _IOFBF, 1 << 20) != 0)
+        fprintf(stderr, "tidewatch-ingest-load: %s: unbuffered\n", path);
+    return f;
+}
+
+/* Flush and close (not stdout); -1 when a write failed. */
+static int close_out(FILE *f, const char *path)
+{
+    int rv = fflush(f) != 0 || ferror(f) ? -1 : 0;
+    if (f != stdout && fclose(f) != 0)
+        rv = -1;
+    if (rv != 0)
+        fprintf(stderr, "tidewatch-ingest-load: %s: write failed\n", path);
+    return rv;
+}
+
+/* Write the rows of positions 0..n-1: events rows to `path` (COPY text,
+ * or INSERT statements when `sql`), and with --emit-quarantine the
+ * rejected records as quarantine holds them (COPY text: source,
+ * source_ref, payload). Returns the exit status. */
 static int emit(gen *g, const opts *o, const char *path, int sql)
 {
-    char hubs[1024], gaz[1024], err[512];
-    snprintf(hubs, sizeof hubs, "%s/channel-hubs.csv", o->data_dir);
-    snprintf(gaz, sizeof gaz, "%s/gazetteer.csv", o->data_dir);
-    tw_places *places = tw_places_load(hubs, gaz, err, sizeof err);
-    if (!places) {
-        fprintf(stderr, "tidewatch-ingest-load: place tables: %s\n", err);
+    rowgen x;
+    if (rowgen_open(&x, g, o) != 0)
         return 1;
-    }
-    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "tidewatch-ingest-load: %s: %s\n", path, strerror(errno));
-        tw_places_free(places);
-        return 1;
-    }
-    static char fbuf[1 << 20];
-    setvbuf(f, fbuf, _IOFBF, sizeof fbuf);
-    tw_record_ctx ctx = {.now_s = o->now, .places = places};
-    tw_arena va;
-    tw_arena_init(&va, 64 * 1024);
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    int rv = 0;
-    uint64_t bytes = 0;
+    FILE *f = open_out(path);
+    FILE *q = f && o->emit_quarantine ? open_out(o->emit_quarantine) : NULL;
+    int rv = !f || (o->emit_quarantine && !q) ? 1 : 0;
+    uint64_t bytes = 0, events = 0, quarantined = 0, duplicates = 0;
     for (uint64_t i = 0; i < o->n && rv == 0; i++) {
-        size_t len = pack_record(g, i, &buf, &cap);
-        bytes += len;
-        tw_arena_reset(&va);
-        ProtobufCAllocator alloc = tw_arena_protobuf_allocator(&va);
-        Tidewatch__V1__Record *rec = tidewatch__v1__record__unpack(&alloc, len, buf);
-        tw_record_check c;
-        if (!rec || tw_record_validate(&ctx, rec, &va, &c) != 0) {
-            fprintf(stderr, "tidewatch-ingest-load: record %" PRIu64 ": could not validate\n", i);
-            if (rec)
-                tw_record_check_free(&c);
+        row r;
+        if (rowgen_build(&x, i, &r) != 0) {
+            row_release(&r);
             rv = 1;
             break;
         }
-        if (c.nerrors) {
-            fprintf(stderr, "tidewatch-ingest-load: record %" PRIu64 " is invalid: %s: %s\n", i,
-                    c.errors[0].field, c.errors[0].reason);
-            tw_record_check_free(&c);
-            rv = 1;
-            break;
-        }
-        /* derived exactly as the daemon stores it */
-        size_t dlen = 0;
-        uint8_t *derived = tw_record_stored_derived(&c, &dlen);
-        if (!derived) {
-            tw_record_check_free(&c);
-            rv = 1;
-            break;
-        }
-        if (!sql) {
-            /* source, source_ref, kind, occurred_at, serial_keys, hull_keys, derived, payload */
-            copy_text(f, rec->source);
-            fputc_unlocked('\t', f);
-            copy_text(f, rec->source_ref);
-            fprintf(f, "\t%d\t", (int)c.kind);
-            if (c.has_time)
-                time_literal(f, c.occurred_at_s);
-            else
-                fputs_unlocked("\\N", f);
-            fputc_unlocked('\t', f);
-            keys_literal(f, c.serial_keys, c.nserial_keys);
-            fputc_unlocked('\t', f);
-            keys_literal(f, c.hull_keys, c.nhull_keys);
-            fputc_unlocked('\t', f);
-            fputs_unlocked("\\\\x", f);
-            hex_bytes(f, derived, dlen);
-            fputs_unlocked("\t\\\\x", f);
-            hex_bytes(f, buf, len);
-            fputc_unlocked('\n', f);
-        } else {
-            fprintf(f,
-                    "INSERT INTO %s (source, source_ref, kind, occurred_at, serial_keys, "
-                    "hull_keys, derived, payload) VALUES ('",
-                    o->table);
-            sql_text(f, rec->source);
-            fputs_unlocked("', '", f);
-            sql_text(f, rec->source_ref);
-            fprintf(f, "', %d, ", (int)c.kind);
-            if (c.has_time) {
-                fputc_unlocked('\'', f);
-                time_literal(f, c.occurred_at_s);
-                fputc_unlocked('\'', f);
+        if (r.fate == FATE_EVENT) {
+            events++;
+            bytes += r.plen;
+            if (sql) {
+                fprintf(f, "INSERT INTO %s (" EVENT_COLUMNS ") VALUES (", o->table);
+                event_values(f, &r, ESC_SQL);
+                fputs_unlocked(");\n", f);
             } else {
-                fputs_unlocked("NULL", f);
+                event_values(f, &r, ESC_COPY);
+                fputc_unlocked('\n', f);
             }
-            fputs_unlocked(", '", f);
-            keys_literal(f, c.serial_keys, c.nserial_keys);
-            fputs_unlocked("', '", f);
-            keys_literal(f, c.hull_keys, c.nhull_keys);
-            fputs_unlocked("', '", f);
-            fputs_unlocked("\\x", f);
-            hex_bytes(f, derived, dlen);
-            fputs_unlocked("', '\\x", f);
-            hex_bytes(f, buf, len);
-            fputs_unlocked("');\n", f);
+        } else if (r.fate == FATE_QUARANTINE) {
+            quarantined++;
+            if (q) {
+                put_text(q, r.rec->source, ESC_COPY);
+                fputc_unlocked('\t', q);
+                put_text(q, r.rec->source_ref, ESC_COPY);
+                fputs_unlocked("\t\\\\x", q);
+                hex_bytes(q, r.payload, r.plen);
+                fputc_unlocked('\n', q);
+            }
+        } else {
+            duplicates++;
         }
-        free(derived);
-        tw_record_check_free(&c);
+        row_release(&r);
     }
-    if (fflush(f) != 0 || ferror(f)) {
-        fprintf(stderr, "tidewatch-ingest-load: %s: write failed\n", path);
+    if (f && close_out(f, path) != 0)
         rv = 1;
-    }
-    if (f != stdout)
-        fclose(f);
-    free(buf);
-    tw_arena_free(&va);
-    tw_places_free(places);
+    if (q && close_out(q, o->emit_quarantine) != 0)
+        rv = 1;
+    rowgen_close(&x);
     if (rv == 0)
-        fprintf(stderr, "tidewatch-ingest-load: wrote %" PRIu64 " rows to %s (mean record %.0f bytes)\n",
-                o->n, path, o->n ? (double)bytes / (double)o->n : 0.0);
+        fprintf(stderr,
+                "tidewatch-ingest-load: wrote %" PRIu64 " rows to %s (mean record %.0f bytes); "
+                "rows: events %" PRIu64 ", quarantine %" PRIu64 ", duplicates %" PRIu64 "\n",
+                events, path, events ? (double)bytes / (double)events : 0.0, events, quarantined,
+                duplicates);
+    return rv;
+}
+
+/* ---- the INSERT baseline: prepared, autocommit, concurrent clients ------------------ */
+
+/* One events row as INSERT parameters (EVENT_COLUMNS): text, except
+ * derived and payload (binary); one allocation. */
+typedef struct ins_row {
+    char *blob;
+    const char *v[N_EVENT_COLUMNS];
+    int l[N_EVENT_COLUMNS];
+} ins_row;
+
+static const int ins_formats[N_EVENT_COLUMNS] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0};
+
+/* Returns 0, or -1 on ENOMEM. */
+static int ins_row_make(ins_row *out, const row *r)
+{
+    char *blob = NULL;
+    size_t size = 0;
+    FILE *m = open_memstream(&blob, &size);
+    if (!m)
+        return -1;
+    long off[N_EVENT_COLUMNS];
+    int null[N_EVENT_COLUMNS] = {0};
+    for (int k = 0; k < N_EVENT_COLUMNS; k++) {
+        off[k] = ftell(m);
+        switch (k) {
+        case 0: put_text(m, r->rec->source, ESC_NONE); break;
+        case 1: put_text(m, r->rec->source_ref, ESC_NONE); break;
+        case 2: fprintf(m, "%d", (int)r->c.kind); break;
+        case 3:
+            if (r->c.has_time)
+                time_literal(m, r->c.occurred_at_s);
+            else
+                null[k] = 1;
+            break;
+        case 4:
+        case 5: {
+            const char *s = k == 4 ? r->csource : r->cref;
+            if (s)
+                put_text(m, s, ESC_NONE);
+            else
+                null[k] = 1;
+            break;
+        }
+        case 6: keys_literal(m, r->c.serial_keys, r->c.nserial_keys, ESC_NONE); break;
+        case 7: keys_literal(m, r->c.hull_keys, r->c.nhull_keys, ESC_NONE); break;
+        case 8: fwrite(r->derived, 1, r->dlen, m); break;
+        case 9: fwrite(r->payload, 1, r->plen, m); break;
+        case 10: fprintf(m, "\\x%s", r->digest); break;
+        }
+        out->l[k] = (int)(ftell(m) - off[k]);
+        fputc('\0', m);
+    }
+    if (fclose(m) != 0 || !blob) {
+        free(blob);
+        return -1;
+    }
+    out->blob = blob;
+    for (int k = 0; k < N_EVENT_COLUMNS; k++)
+        out->v[k] = null[k] ? NULL : blob + off[k];
+    return 0;
+}
+
+typedef struct ins_client {
+    PGconn *conn;
+    const ins_row *rows;
+    size_t nrows;
+    int index, nclients;
+    uint64_t done;
+    char err[256];
+    pthread_t thread;
+    int started;
+} ins_client;
+
+/* A client's share: rows index, index + nclients, ... each its own
+ * autocommit transaction. */
+static void *ins_client_run(void *arg)
+{
+    ins_client *k = arg;
+    for (size_t i = (size_t)k->index; i < k->nrows; i += (size_t)k->nclients) {
+        const ins_row *r = &k->rows[i];
+        PGresult *res =
+            PQexecPrepared(k->conn, "ins", N_EVENT_COLUMNS, r->v, r->l, ins_formats, 0);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            snprintf(k->err, sizeof k->err, "row %zu: %s", i, PQresultErrorMessage(res));
+        PQclear(res);
+        if (!ok)
+            break;
+        k->done++;
+    }
+    return NULL;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static double since(const struct timespec *a);
+
+/* Build the rows of positions 0..n-1 (events only), then insert them with
+ * --clients concurrent clients, timed from the first INSERT to the last
+ * answer. Returns the exit status. */
+static int insert_baseline(gen *g, const opts *o)
+{
+    rowgen x;
+    if (rowgen_open(&x, g, o) != 0)
+        return 1;
+    int rv = 1;
+    size_t nrows = 0;
+    ins_row *rows = calloc(o->n ? (size_t)o->n : 1, sizeof *rows);
+    ins_client *cl = calloc((size_t)o->clients, sizeof *cl);
+    char sql[512];
+    snprintf(sql, sizeof sql, "INSERT INTO %s (" EVENT_COLUMNS ") VALUES "
+             "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", o->table);
+    if (!rows || !cl)
+        goto out;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (uint64_t i = 0; i < o->n; i++) {
+        row r;
+        int bad = rowgen_build(&x, i, &r) != 0 ||
+                  (r.fate == FATE_EVENT && ins_row_make(&rows[nrows++], &r) != 0);
+        row_release(&r);
+        if (bad) {
+            fprintf(stderr, "tidewatch-ingest-load: could not build row %" PRIu64 "\n", i);
+            goto out;
+        }
+    }
+    fprintf(stderr, "tidewatch-ingest-load: %zu rows built in %.1f s (not timed)\n", nrows,
+            since(&t0));
+    for (int k = 0; k < o->clients; k++) {
+        cl[k] = (ins_client){.rows = rows, .nrows = nrows, .index = k, .nclients = o->clients};
+        cl[k].conn = PQconnectdb(o->insert_url);
+        if (PQstatus(cl[k].conn) != CONNECTION_OK) {
+            fprintf(stderr, "tidewatch-ingest-load: connecting: %s", PQerrorMessage(cl[k].conn));
+            goto out;
+        }
+        PGresult *res = PQprepare(cl[k].conn, "ins", sql, N_EVENT_COLUMNS, NULL);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            fprintf(stderr, "tidewatch-ingest-load: preparing: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        if (!ok)
+            goto out;
+    }
+    double c0 = cpu_seconds();
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int failed = 0;
+    for (int k = 0; k < o->clients; k++) {
+        if (pthread_create(&cl[k].thread, NULL, ins_client_run, &cl[k]) != 0) {
+            fprintf(stderr, "tidewatch-ingest-load: could not start client %d\n", k);
+            failed = 1;
+            break;
+        }
+        cl[k].started = 1;
+    }
+    uint64_t done = 0;
+    for (int k = 0; k < o->clients; k++) {
+        if (!cl[k].started)
+            continue;
+        pthread_join(cl[k].thread, NULL);
+        done += cl[k].done;
+        if (cl[k].err[0]) {
+            fprintf(stderr, "tidewatch-ingest-load: client %d: %s", k, cl[k].err);
+            failed = 1;
+        }
+    }
+    double secs = since(&t0), cpu = cpu_seconds() - c0;
+    if (failed || done != nrows)
+        goto out;
+    printf("insert %zu rows, %d client(s), %.3f s, %.0f rows/s (one prepared INSERT per row, "
+           "autocommit; client CPU %.2f s); backends",
+           nrows, o->clients, secs, secs > 0 ? (double)nrows / secs : 0.0, cpu);
+    for (int k = 0; k < o->clients; k++)
+        printf(" %d", PQbackendPID(cl[k].conn));
+    printf("\n");
+    fflush(stdout);
+    rv = 0;
+out:
+    if (cl)
+        for (int k = 0; k < o->clients; k++)
+            if (cl[k].conn)
+                PQfinish(cl[k].conn);
+    free(cl);
+    if (rows)
+        for (size_t i = 0; i < nrows; i++)
+            free(rows[i].blob);
+    free(rows);
+    rowgen_close(&x);
     return rv;
 }
 
@@ -1047,11 +1606,13 @@ typedef struct stream {
     load *L;
     int index;
     tw_grpc_ccall *call;
-    uint64_t next, end, sent;
+    uint64_t first, next, end, sent;
     int half_closed, closed, status;
     char message[256];
     int have_response;
-    uint64_t accepted, duplicates, rejected;
+    uint64_t accepted, duplicates, rejected, conflicts; /* the answer */
+    uint64_t exp_accepted, exp_duplicates, exp_rejected; /* what was sent */
+    uint64_t bad_rejections; /* listed rejections that are not the invalid records */
 } stream;
 
 struct load {
@@ -1077,6 +1638,23 @@ static double since(const struct timespec *a)
     return (double)(b.tv_sec - a->tv_sec) + (double)(b.tv_nsec - a->tv_nsec) / 1e9;
 }
 
+/* 1 when a listed rejection is the invalid record sent at position i,
+ * rejected for what makes it invalid. */
+static int rejection_expected(gen *g, uint64_t i, const Tidewatch__V1__RecordResult *rr)
+{
+    slot sl = slot_of(g, i);
+    if (rr->outcome != TIDEWATCH__V1__RECORD_RESULT__OUTCOME__REJECTED ||
+        sl.kind != SLOT_REJECT)
+        return 0;
+    const char *field = sl.variant == REJECT_OTHER_SOURCE ? "correction.corrects.source" : NULL;
+    const char *code = sl.variant == REJECT_OTHER_SOURCE ? "other_source" : "required";
+    for (size_t k = 0; k < rr->n_errors; k++)
+        if (strcmp(rr->errors[k]->code, code) == 0 &&
+            (!field || strcmp(rr->errors[k]->field, field) == 0))
+            return 1;
+    return 0;
+}
+
 static void on_message(tw_grpc_ccall *call, const uint8_t *msg, size_t len, void *arg)
 {
     (void)call;
@@ -1091,11 +1669,22 @@ static void on_message(tw_grpc_ccall *call, const uint8_t *msg, size_t len, void
     s->accepted = resp->accepted;
     s->duplicates = resp->duplicates;
     s->rejected = resp->rejected;
-    for (size_t i = 0; i < resp->n_rejections && i < 3; i++) {
+    s->conflicts = resp->conflicts;
+    size_t shown = 0;
+    for (size_t i = 0; i < resp->n_rejections; i++) {
         const Tidewatch__V1__RecordResult *rr = resp->rejections[i];
-        fprintf(stderr, "stream %d: rejected %s/%s: %s %s\n", s->index, rr->source,
-                rr->source_ref, rr->n_errors ? rr->errors[0]->field : "",
-                rr->n_errors ? rr->errors[0]->reason : "");
+        if (s->L->g->mix && rejection_expected(s->L->g, s->first + rr->index, rr))
+            continue;
+        if (s->L->g->mix)
+            s->bad_rejections++;
+        if (shown++ < 3)
+            fprintf(stderr, "stream %d: %s %s/%s (position %u): %s %s %s\n", s->index,
+                    rr->outcome == TIDEWATCH__V1__RECORD_RESULT__OUTCOME__CONFLICT ? "conflict"
+                                                                                   : "rejected",
+                    rr->source, rr->source_ref, rr->index,
+                    rr->n_errors ? rr->errors[0]->field : "",
+                    rr->n_errors ? rr->errors[0]->code : "",
+                    rr->n_errors ? rr->errors[0]->reason : "");
     }
     tidewatch__v1__submit_stream_response__free_unpacked(resp, NULL);
 }
@@ -1123,11 +1712,17 @@ static void refill(load *L)
         if (s->closed || s->half_closed)
             continue;
         while (s->next < s->end && tw_grpc_ccall_pending(s->call) < L->o->window) {
-            size_t len = pack_record(L->g, s->next, &L->buf, &L->cap);
+            slot sl;
+            size_t len = pack_slot(L->g, s->next, &sl, &L->buf, &L->cap);
             if (tw_grpc_ccall_send(s->call, L->buf, len) != 0) {
                 snprintf(s->message, sizeof s->message, "could not queue a record");
                 tw_grpc_ccall_cancel(s->call);
                 break;
+            }
+            switch (sl.kind) {
+            case SLOT_DUPLICATE: s->exp_duplicates++; break;
+            case SLOT_REJECT: s->exp_rejected++; break;
+            default: s->exp_accepted++; break;
             }
             s->next++;
             s->sent++;
@@ -1266,8 +1861,21 @@ static int run_load(gen *g, const opts *o)
         stream *s = &L.streams[k];
         s->L = &L;
         s->index = k;
-        s->next = o->n * (uint64_t)k / (uint64_t)o->streams;
-        s->end = o->n * (uint64_t)(k + 1) / (uint64_t)o->streams;
+        if (o->mix) {
+            /* whole blocks: a duplicate or correction travels after its
+             * target, in the same stream */
+            uint64_t blocks = (o->n + MIX_BLOCK - 1) / MIX_BLOCK;
+            s->next = blocks * (uint64_t)k / (uint64_t)o->streams * MIX_BLOCK;
+            s->end = blocks * (uint64_t)(k + 1) / (uint64_t)o->streams * MIX_BLOCK;
+            if (s->next > o->n)
+                s->next = o->n;
+            if (s->end > o->n)
+                s->end = o->n;
+        } else {
+            s->next = o->n * (uint64_t)k / (uint64_t)o->streams;
+            s->end = o->n * (uint64_t)(k + 1) / (uint64_t)o->streams;
+        }
+        s->first = s->next;
         s->call = tw_grpc_channel_start(L.channels[k % o->channels], SUBMIT_STREAM_PATH, NULL,
                                         &handlers, s);
         if (!s->call) {
@@ -1302,7 +1910,7 @@ static int run_load(gen *g, const opts *o)
     }
     double secs = since(&L.t0);
 
-    uint64_t acc = 0, dup = 0, rej = 0;
+    uint64_t acc = 0, dup = 0, rej = 0, conf = 0, eacc = 0, edup = 0, erej = 0, badrej = 0;
     int bad = L.open > 0 || L.timed_out;
     for (int k = 0; k < o->streams; k++) {
         stream *s = &L.streams[k];
@@ -1312,32 +1920,59 @@ static int run_load(gen *g, const opts *o)
             bad = 1;
             continue;
         }
-        if (s->accepted + s->duplicates + s->rejected != s->sent) {
+        if (s->accepted + s->duplicates + s->rejected + s->conflicts != s->sent) {
             fprintf(stderr,
                     "stream %d: answered %" PRIu64 " accepted + %" PRIu64 " duplicates + %" PRIu64
-                    " rejected for %" PRIu64 " sent\n",
-                    k, s->accepted, s->duplicates, s->rejected, s->sent);
+                    " rejected + %" PRIu64 " conflicts for %" PRIu64 " sent\n",
+                    k, s->accepted, s->duplicates, s->rejected, s->conflicts, s->sent);
+            bad = 1;
+        }
+        if (o->mix && (s->accepted != s->exp_accepted || s->duplicates != s->exp_duplicates ||
+                       s->rejected != s->exp_rejected || s->conflicts != 0)) {
+            fprintf(stderr,
+                    "stream %d: answered %" PRIu64 " accepted, %" PRIu64 " duplicates, %" PRIu64
+                    " rejected, %" PRIu64 " conflicts; sent %" PRIu64 " valid, %" PRIu64
+                    " resubmitted, %" PRIu64 " invalid\n",
+                    k, s->accepted, s->duplicates, s->rejected, s->conflicts, s->exp_accepted,
+                    s->exp_duplicates, s->exp_rejected);
             bad = 1;
         }
         acc += s->accepted;
         dup += s->duplicates;
         rej += s->rejected;
+        conf += s->conflicts;
+        eacc += s->exp_accepted;
+        edup += s->exp_duplicates;
+        erej += s->exp_rejected;
+        badrej += s->bad_rejections;
     }
-    if (rej && !o->allow_rejected) {
+    if (rej && !o->allow_rejected && !o->mix) {
         fprintf(stderr, "tidewatch-ingest-load: %" PRIu64 " records rejected\n", rej);
+        bad = 1;
+    }
+    if (conf) {
+        fprintf(stderr, "tidewatch-ingest-load: %" PRIu64 " conflicts\n", conf);
+        bad = 1;
+    }
+    if (badrej) {
+        fprintf(stderr,
+                "tidewatch-ingest-load: %" PRIu64 " listed rejections are not the invalid "
+                "records sent, or not for the reason they are invalid\n", badrej);
         bad = 1;
     }
     if (L.sent != o->n)
         bad = 1;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    double cpu = cpu_seconds();
     printf("%stotal %" PRIu64 " records, %.3f s, %.0f records/s (accepted %" PRIu64
-           ", duplicates %" PRIu64 ", rejected %" PRIu64 "; %d streams on %d connection(s), "
-           "mean record %.0f bytes, generator CPU %.2f s)\n",
-           bad ? "FAILED: " : "", L.sent, secs, secs > 0 ? (double)L.sent / secs : 0.0, acc, dup, rej, o->streams,
-           o->channels, L.sent ? (double)L.bytes / (double)L.sent : 0.0, cpu);
+           ", duplicates %" PRIu64 ", rejected %" PRIu64 ", conflicts %" PRIu64 "; %d streams on "
+           "%d connection(s), mean record %.0f bytes, generator CPU %.2f s)\n",
+           bad ? "FAILED: " : "", L.sent, secs, secs > 0 ? (double)L.sent / secs : 0.0, acc, dup,
+           rej, conf, o->streams, o->channels, L.sent ? (double)L.bytes / (double)L.sent : 0.0,
+           cpu);
+    if (o->mix)
+        printf("mix: sent %" PRIu64 " valid (records and corrections), %" PRIu64
+               " resubmissions, %" PRIu64 " invalid; answers %s\n",
+               eacc, edup, erej, bad ? "DO NOT MATCH" : "match");
     fflush(stdout);
     rv = bad ? 1 : 0;
 out:
@@ -1364,7 +1999,8 @@ static void usage(FILE *f)
             "usage: tidewatch-ingest-load [options]\n"
             "\n"
             "Streams N generated records to IngestService.SubmitStream and prints records/s\n"
-            "(every record acknowledged), or writes the same records as events rows.\n"
+            "(every record acknowledged), or writes the same records as events rows, or\n"
+            "inserts them with one prepared INSERT per row.\n"
             "\n"
             "  -n N               records (default 1000000)\n"
             "  -c C               concurrent SubmitStream calls (default 8)\n"
@@ -1378,15 +2014,24 @@ static void usage(FILE *f)
             "  --window BYTES     unsent bytes allowed per stream (default 262144)\n"
             "  --timeout SECONDS  give up after this long (default 1800; 0: never)\n"
             "  --allow-rejected   rejected records are not an error\n"
+            "  --mix              a mixed load: ~1%% resubmissions of earlier records\n"
+            "                     (DUPLICATE), ~1%% invalid ones (REJECTED), ~0.5%% corrections\n"
+            "                     of earlier records; the answers must match exactly\n"
             "  --quiet            no progress lines\n"
             "  --metrics HOST:PORT the daemon's metrics endpoint: progress then shows\n"
             "                     committed records (tidewatch_ingest_records_total)\n"
             "                     instead of records queued for sending\n"
-            "  --emit-copy FILE   write the records as COPY text rows of events (columns:\n"
-            "                     source, source_ref, kind, occurred_at, serial_keys,\n"
-            "                     hull_keys, derived, payload) instead of sending; - = stdout\n"
-            "  --emit-sql FILE    write one INSERT statement per record instead\n"
-            "  --table NAME       table named in --emit-sql statements (default events)\n"
+            "  --emit-copy FILE   write the stored records as COPY text rows of events\n"
+            "                     (columns: " EVENT_COLUMNS ")\n"
+            "                     instead of sending; - = stdout\n"
+            "  --emit-sql FILE    write one INSERT statement per stored record instead\n"
+            "  --emit-quarantine FILE  with --emit-*: the rejected records as COPY text rows\n"
+            "                     of quarantine (source, source_ref, payload)\n"
+            "  --insert-baseline URL  insert the stored records into --table through libpq\n"
+            "                     (URL: a connection string), one prepared INSERT per row,\n"
+            "                     autocommit, by --clients concurrent clients\n"
+            "  --clients N        clients of --insert-baseline (default 8)\n"
+            "  --table NAME       table of --emit-sql and --insert-baseline (default events)\n"
             "  --data-dir DIR     channel-hubs.csv and gazetteer.csv (default %s)\n"
             "  -h, --help         this text\n",
             TW_DATA_DIR);
@@ -1405,14 +2050,16 @@ static int parse_u64(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-    opts o = {.n = 1000000, .streams = 8, .channels = 1, .target = "127.0.0.1:50051",
+    opts o = {.n = 1000000, .streams = 8, .channels = 1, .clients = 8,
+              .target = "127.0.0.1:50051",
               .seed = 1, .data_dir = TW_DATA_DIR, .table = "events", .window = 256 * 1024,
               .timeout_s = 1800, .now = (int64_t)time(NULL)};
     char default_prefix[32];
     snprintf(default_prefix, sizeof default_prefix, "L%llx", (unsigned long long)time(NULL));
     o.prefix = default_prefix;
     enum { O_CHANNELS = 256, O_TARGET, O_SEED, O_PREFIX, O_NOW, O_WINDOW, O_TIMEOUT, O_ALLOW,
-           O_QUIET, O_COPY, O_SQL, O_TABLE, O_DATA, O_METRICS };
+           O_QUIET, O_COPY, O_SQL, O_TABLE, O_DATA, O_METRICS, O_MIX, O_QUARANTINE, O_INSERT,
+           O_CLIENTS };
     static const struct option longopts[] = {
         {"channels", required_argument, NULL, O_CHANNELS},
         {"target", required_argument, NULL, O_TARGET},
@@ -1428,6 +2075,10 @@ int main(int argc, char **argv)
         {"table", required_argument, NULL, O_TABLE},
         {"data-dir", required_argument, NULL, O_DATA},
         {"metrics", required_argument, NULL, O_METRICS},
+        {"mix", no_argument, NULL, O_MIX},
+        {"emit-quarantine", required_argument, NULL, O_QUARANTINE},
+        {"insert-baseline", required_argument, NULL, O_INSERT},
+        {"clients", required_argument, NULL, O_CLIENTS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1483,14 +2134,28 @@ int main(int argc, char **argv)
         case O_TABLE: o.table = optarg; break;
         case O_DATA: o.data_dir = optarg; break;
         case O_METRICS: o.metrics = optarg; break;
+        case O_MIX: o.mix = 1; break;
+        case O_QUARANTINE: o.emit_quarantine = optarg; break;
+        case O_INSERT: o.insert_url = optarg; break;
+        case O_CLIENTS:
+            if (parse_u64(optarg, &v) != 0 || v < 1 || v > 1000)
+                goto bad;
+            o.clients = (int)v;
+            break;
         case 'h': usage(stdout); return 0;
         default: goto bad;
         }
     }
     if (optind != argc)
         goto bad;
-    if (o.emit_copy && o.emit_sql) {
-        fprintf(stderr, "tidewatch-ingest-load: --emit-copy and --emit-sql exclude each other\n");
+    if (!!o.emit_copy + !!o.emit_sql + !!o.insert_url > 1) {
+        fprintf(stderr, "tidewatch-ingest-load: --emit-copy, --emit-sql and --insert-baseline "
+                        "exclude each other\n");
+        return 2;
+    }
+    if (o.emit_quarantine && !o.emit_copy && !o.emit_sql) {
+        fprintf(stderr, "tidewatch-ingest-load: --emit-quarantine goes with --emit-copy or "
+                        "--emit-sql\n");
         return 2;
     }
     if (o.channels > o.streams)
@@ -1501,7 +2166,7 @@ int main(int argc, char **argv)
             return 2;
         }
 
-    gen g = {.seed = o.seed, .prefix = o.prefix, .now = o.now};
+    gen g = {.seed = o.seed, .prefix = o.prefix, .now = o.now, .mix = o.mix};
     tw_arena_init(&g.arena, 16 * 1024);
     for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++)
         g.engine_weight_total += engines[i].weight;
@@ -1512,12 +2177,15 @@ int main(int argc, char **argv)
         rv = 2;
     } else if (o.emit_copy || o.emit_sql) {
         rv = emit(&g, &o, o.emit_copy ? o.emit_copy : o.emit_sql, o.emit_sql != NULL);
+    } else if (o.insert_url) {
+        rv = insert_baseline(&g, &o);
     } else {
         signal(SIGPIPE, SIG_IGN);
         fprintf(stderr,
-                "tidewatch-ingest-load: %" PRIu64 " records to %s, %d streams on %d "
+                "tidewatch-ingest-load: %" PRIu64 " records%s to %s, %d streams on %d "
                 "connection(s), seed %" PRIu64 ", prefix %s, now %" PRId64 "\n",
-                o.n, o.target, o.streams, o.channels, o.seed, o.prefix, o.now);
+                o.n, o.mix ? " (mixed)" : "", o.target, o.streams, o.channels, o.seed, o.prefix,
+                o.now);
         rv = run_load(&g, &o);
     }
     free(g.hubs);

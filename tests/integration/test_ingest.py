@@ -122,6 +122,12 @@ class Cluster:
     def query(self, sql):
         return self.psql("tidewatch", sql)
 
+    def deadlocks(self):
+        """Deadlocks the server has logged so far (immediate, unlike
+        pg_stat_database, whose counters are flushed lazily)."""
+        with open(os.path.join(self.dir, "log"), errors="replace") as f:
+            return f.read().count("deadlock detected")
+
     def destroy(self):
         try:
             self.stop()
@@ -157,7 +163,7 @@ class Client:
 
 
 class Daemon(Client):
-    def __init__(self, url):
+    def __init__(self, url, extra=()):
         self.port = free_port()
         self.metrics_port = free_port()
         self.log = open(os.path.join(tempfile.gettempdir(), "tw-ingest-test-%d.log" % self.port), "w+")
@@ -170,7 +176,7 @@ class Daemon(Client):
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "tidewatch-ingest"), "--listen", "127.0.0.1:%d" % self.port,
              "--metrics-listen", "127.0.0.1:%d" % self.metrics_port, "--database-url", url,
-             "--log-level", "info", "--log-rejections", "1000000"],
+             "--log-level", "info", "--log-rejections", "1000000"] + list(extra),
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         Client.__init__(self, self.port)
         self.wait_serving()
@@ -272,7 +278,8 @@ class Ingest(unittest.TestCase):
         if out.returncode != 0:
             raise AssertionError("migrate: " + out.stderr)
         cls.pg.query("CREATE ROLE ingest_login LOGIN IN ROLE tidewatch_ingest")
-        cls.daemon = Daemon("host=%s dbname=tidewatch user=ingest_login" % cls.pg.dir)
+        cls.daemon_url = "host=%s dbname=tidewatch user=ingest_login" % cls.pg.dir
+        cls.daemon = Daemon(cls.daemon_url)
 
     @classmethod
     def tearDownClass(cls):
@@ -364,6 +371,7 @@ class Ingest(unittest.TestCase):
         refs = ["overlap-%d" % i for i in range(200)]
         results = []
         lock = threading.Lock()
+        deadlocks = self.pg.deadlocks()
 
         def go(k):
             recs = [purchase(r) for r in (refs[k % 2::2] + refs[(k + 1) % 2::2])]
@@ -384,6 +392,46 @@ class Ingest(unittest.TestCase):
         self.assertTrue(all(len(v) == 1 for v in ids.values()), "one event per reference")
         self.assertEqual(sum(r.outcome == R.ACCEPTED for r in results), 200)
         self.assertEqual(self.count("source_ref LIKE 'overlap-%'"), 200)
+        # Every group commit takes its keys in one global order, so the
+        # daemon's concurrent transactions never wait on each other in a
+        # cycle (each deadlock would cost deadlock_timeout, then a retry).
+        self.assertEqual(self.pg.deadlocks() - deadlocks, 0, "group commits deadlocked")
+
+    def test_different_orders_in_concurrent_batches_do_not_deadlock(self):
+        """Two callers send the same references at once, each in its own
+        order, so that their group commits run concurrently on the daemon's
+        two connections with the same keys. Inserted in arrival order, each
+        transaction would hold keys the other waits for (a deadlock: 1 s of
+        deadlock_timeout, then a retry); inserted in key order they cannot."""
+        import random
+        rnd = random.Random(6)
+        d = Daemon(self.daemon_url, ["--flush-delay", "0"])
+        clients = [Client(d.port), Client(d.port)]
+        try:
+            deadlocks = self.pg.deadlocks()
+            for round_ in range(8):
+                refs = ["order-%d-%03d" % (round_, i) for i in range(300)]
+                orders = [rnd.sample(refs, len(refs)) for _ in clients]
+                reqs = [ing.SubmitRequest(records=[purchase(r) for r in o]) for o in orders]
+                results = [None, None]
+                start = threading.Barrier(2)
+
+                def go(k):
+                    start.wait()
+                    results[k] = clients[k].submit(reqs[k], timeout=30).results
+                threads = [threading.Thread(target=go, args=(k,)) for k in range(2)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                outcomes = [r.outcome for v in results for r in v]
+                self.assertEqual(outcomes.count(R.ACCEPTED), 300)
+                self.assertEqual(outcomes.count(R.DUPLICATE), 300)
+            self.assertEqual(self.pg.deadlocks() - deadlocks, 0, "group commits deadlocked")
+        finally:
+            for c in clients:
+                c.close()
+            d.stop()
 
     def test_duplicate_committed_by_another_transaction_meanwhile(self):
         """Another writer holds the same reference uncommitted: our batch

@@ -37,29 +37,14 @@ nghttpd=$(command -v nghttpd || echo /usr/sbin/nghttpd)
 daemon=$build/bin/tidewatch-ingest
 [ -x "$daemon" ] || { echo "missing $daemon: build first (cmake -S . -B build && cmake --build build -j)" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$root/tests/bench/lib.sh"
+tw_bench_start grpc-unary
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "nothing listening on port $1" >&2; exit 1
-}
 # h2load's summary: "finished in 1.23s, 162337.95 req/s, ..." and
 # "requests: N total, N started, N done, N succeeded, ..."
 rate() { sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$1"; }
 succeeded() { sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$1"; }
-# CPU clock ticks (user + system) a process has used so far.
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 tck=$(getconf CLK_TCK)
 # µs of server CPU per request between two tick readings.
 us_per() { awk -v a="$1" -v b="$2" -v t="$tck" -v n="$3" 'BEGIN { printf "%.2f", (b - a) / t / n * 1e6 }'; }

@@ -69,27 +69,10 @@ case $build_type in Release|RelWithDebInfo) ;; *) echo "warning: $build is a '${
 bindir=$(tw_pg_bindir) || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
 [ "$perf" = 0 ] || command -v perf >/dev/null || { echo "-p needs perf (apt-get install linux-perf)" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/tw-bench-ingest.XXXXXX)
-chmod 700 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  tw_pg_stop "$work/data" immediate >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$root/tests/bench/lib.sh"
+tw_bench_start ingest
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "nothing listening on port $1" >&2; exit 1
-}
 # grpc.health.v1.Health/Check for the IngestService until SERVING (the
 # daemon answers NOT_SERVING until its database connection is up).
 wait_serving() {

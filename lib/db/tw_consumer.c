@@ -71,6 +71,7 @@ struct tw_consumer {
     int need_load;
     int lag_inflight;
     int failing; /* the current run of failures has been logged */
+    int conflicting; /* the current run of conflicts has been logged */
 
     /* The batch in flight. */
     uint64_t new_tx;
@@ -317,8 +318,12 @@ static void on_applied(const tw_pg_outcome *o, void *arg)
             strcmp(o->sqlstate, TW_CONSUMER_SQLSTATE_MOVED) == 0) {
             c->st.conflicts++;
             count(c, "tidewatch_consumer_conflicts_total", H_CONFLICTS, 1);
-            TW_WARN(NULL, "consumer %s: %s; nothing applied, reloading the cursor", c->name,
-                    o->message);
+            /* Once per run of conflicts: a second instance keeps colliding. */
+            if (!c->conflicting)
+                TW_WARN(NULL, "consumer %s: %s; nothing applied, reloading the cursor (logged "
+                              "once until a batch of ours commits)",
+                        c->name, o->message);
+            c->conflicting = 1;
             c->need_load = 1;
         } else {
             failed(c, "applying a batch", o);
@@ -327,6 +332,7 @@ static void on_applied(const tw_pg_outcome *o, void *arg)
         return;
     }
     succeeded(c);
+    c->conflicting = 0;
     c->st.tx = c->new_tx;
     c->st.id = c->new_id;
     c->st.applied_events += c->new_n;

@@ -254,6 +254,39 @@ Test(consumer, applies_every_event_once_in_order_and_rebuilds)
     PQfinish(c);
 }
 
+/* ---- Derived writes and cursor: one transaction ------------------------------- */
+
+static int cond_failed(void *arg)
+{
+    return stats(arg).failures >= 2;
+}
+
+Test(consumer, a_failing_derived_write_leaves_the_cursor_where_it_was)
+{
+    PGconn *c = tw_test_connect(db.url);
+    insert_events(c, "p", 0, 50);
+    /* The derived row of the 30th event exists already: the batch's insert
+     * fails on the key, and with it the whole transaction. */
+    exec(c, "INSERT INTO consumed SELECT id, 'poison', 0 FROM events"
+            " ORDER BY tx, id OFFSET 29 LIMIT 1");
+    harness h;
+    start(&h, db.url, "atomic", "consumed", 100, 100, 0, NULL);
+    int failed_twice = run_until(cond_failed, &h, 5);
+    cr_assert_eq(qnum(c, "SELECT last_id FROM consumer_cursors WHERE consumer = 'atomic'"), 0,
+                 "the cursor did not move without its derived writes");
+    cr_assert_eq(qnum(c, "SELECT count(*) FROM consumed"), 1,
+                 "no derived write of the failed batch was kept");
+    cr_assert(failed_twice, "the batch failed (twice: it is retried at each poll)");
+    cr_assert_eq(stats(&h).applied_events, 0);
+    /* Once the obstacle is gone, the retried batch commits whole. */
+    exec(c, "DELETE FROM consumed");
+    applied_at_least want = {&h, 50};
+    cr_assert(run_until(cond_applied, &want, 10));
+    check_table(c, "consumed", 50);
+    stop(&h);
+    PQfinish(c);
+}
+
 /* ---- (b) NOTIFY wakes it ------------------------------------------------------ */
 
 /* On a private cluster: the horizon is cluster-wide, and a transaction of
@@ -477,7 +510,8 @@ Test(consumer, sigkilled_and_restarted_equals_an_uninterrupted_run, .timeout = 1
         usleep((useconds_t)(100000 + rand() % 300000));
         kill_probe(pid, SIGKILL);
         long long got = count_rows(c, "consumed");
-        cr_log_info("kill %d: %lld rows applied", k + 1, got);
+        fprintf(stderr, "consumer test: SIGKILL %d of %d after %lld of %d events applied\n",
+                k + 1, kills, got, added);
         if (got > 0 && got < added)
             midway++;
         if (k == 2 || k == 4) { /* more of the log arrives meanwhile */

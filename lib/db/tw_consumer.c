@@ -24,6 +24,16 @@
 static const char SQL_READ[] =
     "SELECT tx, id, kind, source, source_ref, occurred_at, received_at, corrects, derived, payload"
     " FROM events_after($1::xid8, $2::bigint, $3::integer)";
+/* With an upstream consumer: no further than its committed cursor (no row
+ * yet: nothing). The limit applies before this bound, so a batch cut short
+ * by it is not full and the consumer waits for the upstream's NOTIFY. */
+static const char SQL_READ_UPSTREAM[] =
+    "SELECT tx, id, kind, source, source_ref, occurred_at, received_at, corrects, derived, payload"
+    " FROM events_after($1::xid8, $2::bigint, $3::integer) e"
+    " WHERE (e.tx, e.id) <= (SELECT last_tx, last_id FROM consumer_cursors WHERE consumer = $4)";
+/* Sent in every apply transaction (delivered at its commit), so consumers
+ * downstream of this one wake up. */
+static const char SQL_CURSOR_NOTIFY[] = "SELECT pg_notify('" TW_CONSUMER_CURSOR_CHANNEL "', $1)";
 static const char SQL_ADVANCE[] =
     "SELECT consumer_advance($1::text, $2::xid8, $3::bigint, $4::xid8, $5::bigint)";
 static const char SQL_CREATE[] =
@@ -59,6 +69,7 @@ struct tw_consumer {
     tw_pg *pg;
     tw_consumer_opts opts;
     char name[64];
+    char upstream[64];
     char st_read[96];
     char st_advance[96];
     tw_consumer_apply_fn apply;
@@ -438,12 +449,13 @@ static void on_read(const tw_pg_outcome *o, void *arg)
     snprintf(new_tx, sizeof new_tx, "%" PRIu64, c->new_tx);
     snprintf(new_id, sizeof new_id, "%" PRId64, c->new_id);
     const char *values[] = {c->name, old_tx, old_id, new_tx, new_id};
-    if (!(stmts = writes_view(w, 1))) {
+    if (!(stmts = writes_view(w, 2))) {
         refuse(c, "out of memory");
         goto out;
     }
     stmts[0] = (tw_pg_stmt){.stmt = c->st_advance, .nparams = 5, .values = values};
-    if (tw_pg_batch(c->pg, stmts, 1 + w->n, on_applied, c) != 0) {
+    stmts[1] = (tw_pg_stmt){.stmt = SQL_CURSOR_NOTIFY, .nparams = 1, .values = values};
+    if (tw_pg_batch(c->pg, stmts, 2 + w->n, on_applied, c) != 0) {
         refuse(c, "the transaction could not be submitted (invalid derived write?)");
         goto out;
     }
@@ -497,8 +509,8 @@ static void step(tw_consumer *c)
     snprintf(tx, sizeof tx, "%" PRIu64, c->st.tx);
     snprintf(id, sizeof id, "%" PRId64, c->st.id);
     snprintf(lim, sizeof lim, "%d", c->opts.batch_max);
-    const char *rv[] = {tx, id, lim};
-    if (tw_pg_query(c->pg, c->st_read, 3, rv, NULL, NULL, 1, on_read, c) != 0)
+    const char *rv[] = {tx, id, lim, c->upstream};
+    if (tw_pg_query(c->pg, c->st_read, c->upstream[0] ? 4 : 3, rv, NULL, NULL, 1, on_read, c) != 0)
         submit_failed(c, "reading the log");
 }
 
@@ -516,6 +528,14 @@ static void on_notify(void *arg, const char *channel, const char *payload, int r
         c->need_load = 1;
     }
     step(c);
+}
+
+static void on_cursor_notify(void *arg, const char *channel, const char *payload, int resync)
+{
+    (void)channel;
+    tw_consumer *c = arg;
+    if (resync || (payload && strcmp(payload, c->upstream) == 0))
+        step(c);
 }
 
 static void on_lag(const tw_pg_outcome *o, void *arg)
@@ -554,9 +574,11 @@ tw_consumer *tw_consumer_new(struct event_base *base, tw_pg *pg, const tw_consum
                              tw_consumer_apply_fn apply, void *arg, char *err, size_t errlen)
 {
     if (!base || !pg || !opts || !apply || !opts->name || !opts->name[0] ||
-        strlen(opts->name) > 63) {
-        snprintf(err, errlen, "consumer: a base, a pg, an apply callback and a name of 1..63 "
-                              "bytes are required");
+        strlen(opts->name) > 63 || (opts->upstream && strlen(opts->upstream) > 63) ||
+        opts->batch_max > TW_CONSUMER_BATCH_LIMIT) {
+        snprintf(err, errlen, "consumer: a base, a pg, an apply callback, a name (and upstream) "
+                              "of 1..63 bytes and a batch of at most %d events are required",
+                 TW_CONSUMER_BATCH_LIMIT);
         return NULL;
     }
     tw_consumer *c = calloc(1, sizeof *c);
@@ -569,6 +591,8 @@ tw_consumer *tw_consumer_new(struct event_base *base, tw_pg *pg, const tw_consum
     c->opts = *opts;
     snprintf(c->name, sizeof c->name, "%s", opts->name);
     c->opts.name = c->name;
+    snprintf(c->upstream, sizeof c->upstream, "%s", opts->upstream ? opts->upstream : "");
+    c->opts.upstream = c->upstream[0] ? c->upstream : NULL;
     if (c->opts.batch_max <= 0)
         c->opts.batch_max = TW_CONSUMER_BATCH_MAX;
     if (c->opts.poll_ms <= 0)
@@ -593,7 +617,8 @@ tw_consumer *tw_consumer_new(struct event_base *base, tw_pg *pg, const tw_consum
         snprintf(err, errlen, "consumer %s: cannot register its metrics", c->name);
         goto fail;
     }
-    if (tw_pg_prepare(pg, c->st_read, SQL_READ, 3, NULL) != 0 ||
+    if (tw_pg_prepare(pg, c->st_read, c->upstream[0] ? SQL_READ_UPSTREAM : SQL_READ,
+                      c->upstream[0] ? 4 : 3, NULL) != 0 ||
         tw_pg_prepare(pg, c->st_advance, SQL_ADVANCE, 5, NULL) != 0) {
         snprintf(err, errlen, "consumer %s: cannot register its statements (one consumer of "
                               "this name per connection)", c->name);
@@ -606,6 +631,12 @@ tw_consumer *tw_consumer_new(struct event_base *base, tw_pg *pg, const tw_consum
         goto fail;
     }
     /* Last: from here on the pg may call us back (resync starts the loop). */
+    if (c->upstream[0] &&
+        tw_pg_listen(pg, TW_CONSUMER_CURSOR_CHANNEL, on_cursor_notify, c) != 0) {
+        snprintf(err, errlen, "consumer %s: cannot listen on " TW_CONSUMER_CURSOR_CHANNEL,
+                 c->name);
+        goto fail;
+    }
     if (tw_pg_listen(pg, CHANNEL, on_notify, c) != 0) {
         snprintf(err, errlen, "consumer %s: cannot listen on " CHANNEL, c->name);
         goto fail;

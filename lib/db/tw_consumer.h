@@ -13,7 +13,8 @@
  *   3. run, in ONE transaction (tw_pg_batch): consumer_advance() (migration
  *      0005), which moves the cursor from where the batch was read to its
  *      last event and raises SQLSTATE TWC01 if the cursor is no longer
- *      there (another instance of the same consumer moved it), then the
+ *      there (another instance of the same consumer moved it), a NOTIFY on
+ *      TW_CONSUMER_CURSOR_CHANNEL (for consumers downstream), then the
  *      derived writes. All commit together or none does, so a crash at any
  *      instant (SIGKILL included) loses or doubles nothing: a restarted
  *      consumer resumes from the committed cursor;
@@ -61,6 +62,10 @@ typedef struct tw_consumer tw_consumer;
 typedef struct tw_consumer_writes tw_consumer_writes;
 
 #define TW_CONSUMER_BATCH_MAX 1000
+#define TW_CONSUMER_BATCH_LIMIT 100000 /* the most batch_max may be */
+/* Every apply transaction also sends NOTIFY on this channel with the
+ * consumer's name as payload (delivered at commit). */
+#define TW_CONSUMER_CURSOR_CHANNEL "tidewatch_cursors"
 #define TW_CONSUMER_POLL_MS 1000
 #define TW_CONSUMER_LAG_MAX_EVENTS 1000000
 /* SQLSTATE raised by consumer_advance() when the cursor has moved. */
@@ -101,7 +106,14 @@ typedef void (*tw_consumer_committed_fn)(void *arg, size_t n, uint64_t tx, int64
 
 typedef struct tw_consumer_opts {
     const char *name;      /* the cursor row (copied); required, 1..63 bytes */
-    int batch_max;         /* events per batch; default TW_CONSUMER_BATCH_MAX */
+    /* Optional (copied, 1..63 bytes): another consumer this one never runs
+     * ahead of (alerts after provenance). Reads stop at that consumer's
+     * committed cursor (nothing while it has no row), and its commits wake
+     * this one (NOTIFY on TW_CONSUMER_CURSOR_CHANNEL). This consumer's login
+     * must be allowed to read that row (0004: alerts may read provenance's). */
+    const char *upstream;
+    int batch_max;         /* events per batch; default TW_CONSUMER_BATCH_MAX,
+                              at most TW_CONSUMER_BATCH_LIMIT */
     int poll_ms;           /* fallback poll and lag interval; default TW_CONSUMER_POLL_MS */
     int64_t lag_max_events; /* lag counting stops here; default TW_CONSUMER_LAG_MAX_EVENTS */
     tw_metrics *metrics;   /* borrowed, may be NULL (no metrics) */

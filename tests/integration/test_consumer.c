@@ -125,18 +125,24 @@ typedef struct harness {
     tw_test_apply apply;
 } harness;
 
-static void start(harness *h, const char *url, const char *name, const char *table, int batch,
-                  int poll_ms, int sleep_ms, tw_metrics *m)
+static void start_opts(harness *h, const char *url, const tw_consumer_opts *o, const char *table,
+                       int sleep_ms)
 {
     char err[256];
     memset(h, 0, sizeof *h);
     h->apply.table = table;
     h->apply.sleep_ms = sleep_ms;
-    h->pg = tw_pg_new(base, url, &(tw_pg_opts){.name = name}, err, sizeof err);
+    h->pg = tw_pg_new(base, url, &(tw_pg_opts){.name = o->name}, err, sizeof err);
     cr_assert(h->pg, "%s", err);
-    tw_consumer_opts o = {.name = name, .batch_max = batch, .poll_ms = poll_ms, .metrics = m};
-    h->c = tw_consumer_new(base, h->pg, &o, tw_test_apply_events, &h->apply, err, sizeof err);
+    h->c = tw_consumer_new(base, h->pg, o, tw_test_apply_events, &h->apply, err, sizeof err);
     cr_assert(h->c, "%s", err);
+}
+
+static void start(harness *h, const char *url, const char *name, const char *table, int batch,
+                  int poll_ms, int sleep_ms, tw_metrics *m)
+{
+    tw_consumer_opts o = {.name = name, .batch_max = batch, .poll_ms = poll_ms, .metrics = m};
+    start_opts(h, url, &o, table, sleep_ms);
 }
 
 static void stop(harness *h)
@@ -625,5 +631,52 @@ Test(consumer, lag_shows_in_metrics)
     cr_assert_eq(stats(&h).lag_seconds, 0.0);
     stop(&h);
     tw_metrics_free(m);
+    PQfinish(c);
+}
+
+/* ---- Never ahead of an upstream consumer ------------------------------------------------ */
+
+Test(consumer, never_runs_ahead_of_its_upstream_and_follows_its_commits)
+{
+    PGconn *c = tw_test_connect(db.url);
+    insert_events(c, "u", 0, 100);
+    insert_events(c, "u", 100, 200);
+    /* alerts follows provenance, as the alerts login (row-level security
+     * lets it read provenance's cursor); provenance has applied the first
+     * 100 events. */
+    char name[64], sql[256], url[700];
+    snprintf(name, sizeof name, "tw_t_calerts_%d", (int)getpid());
+    snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s", name);
+    exec(c, sql);
+    snprintf(sql, sizeof sql, "CREATE ROLE %s LOGIN IN ROLE tidewatch_alerts", name);
+    exec(c, sql);
+    snprintf(sql, sizeof sql, "GRANT SELECT, INSERT ON consumed TO %s", name);
+    exec(c, sql);
+    snprintf(url, sizeof url, "%s user=%s", db.url, name);
+    exec(c, "INSERT INTO consumer_cursors (consumer, last_tx, last_id)"
+            " SELECT 'provenance', tx, id FROM events ORDER BY tx, id OFFSET 99 LIMIT 1");
+    harness follower, leader;
+    /* A 30 s poll: only the leader's commits can wake the follower in time. */
+    tw_consumer_opts fo = {.name = "alerts", .upstream = "provenance", .batch_max = 1000,
+                           .poll_ms = 30000};
+    start_opts(&follower, url, &fo, "consumed", 0);
+    applied_at_least want = {&follower, 100};
+    cr_assert(run_until(cond_applied, &want, 10));
+    run_until(NULL, NULL, 0.5);
+    cr_assert_eq(stats(&follower).applied_events, 100, "stopped at the leader's cursor");
+    check_table(c, "consumed", 100);
+
+    start(&leader, db.url, "provenance", "consumed_nopk", 50, 100, 0, NULL);
+    want.n = 300;
+    cr_assert(run_until(cond_applied, &want, 5),
+              "the leader's commits wake the follower (applied %llu of 300)",
+              (unsigned long long)stats(&follower).applied_events);
+    check_table(c, "consumed", 300);
+    stop(&leader);
+    stop(&follower);
+    snprintf(sql, sizeof sql, "DROP OWNED BY %s", name);
+    exec(c, sql);
+    snprintf(sql, sizeof sql, "DROP ROLE %s", name);
+    exec(c, sql);
     PQfinish(c);
 }

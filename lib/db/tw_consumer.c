@@ -399,8 +399,12 @@ static int decode(const PGresult *r, int i, tw_consumer_event *e)
 static void refuse(tw_consumer *c, const char *why)
 {
     c->st.failures++;
-    TW_ERROR(NULL, "consumer %s: batch after (%" PRIu64 ", %" PRId64 ") not applied: %s", c->name,
-             c->st.tx, c->st.id, why);
+    if (!c->failing)
+        TW_ERROR(NULL,
+                 "consumer %s: batch after (%" PRIu64 ", %" PRId64 ") not applied: %s (retried "
+                 "at each poll, logged once until a batch commits)",
+                 c->name, c->st.tx, c->st.id, why);
+    c->failing = 1;
     c->busy = 0;
 }
 

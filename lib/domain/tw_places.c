@@ -1189,6 +1189,8 @@ const char *tw_place_warn_name(tw_place_warn_code c)
     case TW_PLACE_WARN_ADMIN1_IGNORED: return "admin1_ignored";
     case TW_PLACE_WARN_MERGED: return "merged";
     case TW_PLACE_WARN_HUB_PREFERRED: return "hub_preferred";
+    case TW_PLACE_WARN_BAD_REGION: return "bad_region";
+    case TW_PLACE_WARN_REGION_UNKNOWN: return "region_unknown";
     }
     return "unknown";
 }

@@ -41,6 +41,8 @@ typedef struct tw_places tw_places;
 
 /* Longest accepted place name (bytes of UTF-8), in the files and in queries. */
 #define TW_PLACE_NAME_MAX 200
+/* Longest accepted region (name or ISO 3166-2 code), bytes of UTF-8. */
+#define TW_PLACE_REGION_MAX 100
 /* Largest key tw_place_key can produce for an accepted name, with the NUL. */
 #define TW_PLACE_KEY_MAX 1024
 /* Places of the same name closer than this (pairwise) are one place. */
@@ -157,6 +159,9 @@ typedef struct tw_place_query {
     const char *country;  /* ISO 3166-1 alpha-2, case-insensitive */
     const char *postcode; /* accepted; not used (the gazetteer has no postcodes) */
     const char *admin1;   /* GeoNames admin-1 code hint, e.g. "07" (case-insensitive) */
+    const char *region;   /* first-level subdivision: a name ("Nordrhein-Westfalen") or an
+                           * ISO 3166-2 code ("DE-NW"), mapped to admin1 through
+                           * regions.csv; takes precedence over admin1 */
 } tw_place_query;
 
 typedef enum {
@@ -188,6 +193,8 @@ typedef enum {
     TW_PLACE_WARN_ADMIN1_IGNORED, /* the admin1 hint matched none of the candidates */
     TW_PLACE_WARN_MERGED,         /* several entries within TW_PLACE_SAME_KM taken as one */
     TW_PLACE_WARN_HUB_PREFERRED,  /* the name also names other places; the hub was chosen */
+    TW_PLACE_WARN_BAD_REGION,     /* invalid: region not UTF-8, too long or without letters */
+    TW_PLACE_WARN_REGION_UNKNOWN, /* the region names no known subdivision (of that country) */
 } tw_place_warn_code;
 
 #define TW_PLACE_MAX_WARNINGS 4

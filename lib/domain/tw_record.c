@@ -37,6 +37,7 @@ typedef struct walk {
     char path[512];
     size_t len;
     int oom;
+    int in_party; /* places found now are a party's (derived party_places) */
     /* out->derived's arrays grow in the arena */
     keyset serial_set, hull_set;
 } walk;
@@ -297,6 +298,27 @@ static int enumeration(walk *w, const char *name, const ProtobufCEnumDescriptor 
     return 1;
 }
 
+static void push_ptr(walk *w, void ***arr, size_t *n, size_t *cap, void *p);
+
+/* Keep a valid time in derived.times under its path. */
+static void derived_time(walk *w, const char *name, const Google__Protobuf__Timestamp *t)
+{
+    Tidewatch__V1__DerivedTime *d = tw_arena_alloc(w->arena, sizeof *d);
+    if (d) {
+        tidewatch__v1__derived_time__init(d);
+        d->field = w->len ? tw_arena_printf(w->arena, "%s.%s", w->path, name)
+                          : tw_arena_strdup(w->arena, name);
+        if (!d->field)
+            d = NULL;
+        else {
+            d->seconds = t->seconds;
+            d->nanos = t->nanos;
+        }
+    }
+    Tidewatch__V1__DerivedRecord *dr = &w->out->derived;
+    push_ptr(w, (void ***)&dr->times, &dr->n_times, &w->out->cap_dtimes, d);
+}
+
 /* A timestamp: not before 1990, not more than the skew in the future. */
 static int timestamp(walk *w, const char *name, const Google__Protobuf__Timestamp *t, int required,
                      int64_t future_s, int64_t *out)
@@ -323,6 +345,7 @@ static int timestamp(walk *w, const char *name, const Google__Protobuf__Timestam
     }
     if (out)
         *out = t->seconds;
+    derived_time(w, name, t);
     return 1;
 }
 
@@ -335,6 +358,8 @@ static void set_time(walk *w, int64_t s)
 }
 
 /* ---- composite fields --------------------------------------------------- */
+
+static void place(walk *w, const char *name, const Tidewatch__V1__Place *p, int required);
 
 static void party(walk *w, const char *name, const Tidewatch__V1__Party *p, int required)
 {
@@ -359,6 +384,10 @@ static void party(walk *w, const char *name, const Tidewatch__V1__Party *p, int 
         country(w, "issuing_country", id->issuing_country, 0);
         pop(w, o2);
     }
+    int outer = w->in_party;
+    w->in_party = 1;
+    place(w, "place", p->place, 0);
+    w->in_party = outer;
     pop(w, old);
 }
 
@@ -427,7 +456,7 @@ static int locode_ok(const char *s)
  * guess; what tw_places finds malformed beyond our checks (a name with no
  * letter or digit) is an error. */
 static void resolve_place(walk *w, const Tidewatch__V1__Place *p, int have_coords,
-                          int have_locode, int have_name, int have_country)
+                          int have_locode, int have_name, int have_country, int have_region)
 {
     if (!w->ctx->places) {
         WARN(w, NULL, "unresolved", "place tables are not loaded: the place is kept unresolved");
@@ -435,7 +464,8 @@ static void resolve_place(walk *w, const Tidewatch__V1__Place *p, int have_coord
     }
     tw_place_query q = {.locode = have_locode ? p->locode : NULL,
                         .name = have_name ? p->name : NULL,
-                        .country = have_country ? p->country : NULL};
+                        .country = have_country ? p->country : NULL,
+                        .region = have_region ? p->region : NULL};
     if (have_coords) {
         q.has_coords = true;
         q.lat = p->coordinates->lat;
@@ -452,6 +482,7 @@ static void resolve_place(walk *w, const Tidewatch__V1__Place *p, int have_coord
         const char *sub = code == TW_PLACE_WARN_BAD_COORDS   ? "coordinates"
                           : code == TW_PLACE_WARN_BAD_LOCODE  ? "locode"
                           : code == TW_PLACE_WARN_BAD_COUNTRY ? "country"
+                          : code == TW_PLACE_WARN_BAD_REGION  ? "region"
                                                               : "name";
         ERR(w, sub, tw_place_warn_name(code), "%s", r.warnings[i].text);
     }
@@ -480,7 +511,11 @@ static void resolve_place(walk *w, const Tidewatch__V1__Place *p, int have_coord
     if (near)
         d->nearest_hub = derived_hub(w, near, r.nearest_hub_km);
     Tidewatch__V1__DerivedRecord *dr = &w->out->derived;
-    push_ptr(w, (void ***)&dr->places, &dr->n_places, &w->out->cap_dplaces, d);
+    if (w->in_party)
+        push_ptr(w, (void ***)&dr->party_places, &dr->n_party_places,
+                 &w->out->cap_dparty_places, d);
+    else
+        push_ptr(w, (void ***)&dr->places, &dr->n_places, &w->out->cap_dplaces, d);
 }
 
 static void place(walk *w, const char *name, const Tidewatch__V1__Place *p, int required)
@@ -514,10 +549,11 @@ static void place(walk *w, const char *name, const Tidewatch__V1__Place *p, int 
     country(w, "country", p->country, 0);
     int have_country = country_ok(p->country);
     text(w, "address", p->address, 0, TW_RECORD_MAX_TEXT);
+    int have_region = text(w, "region", p->region, 0, TW_PLACE_REGION_MAX);
     if (!have_coords && !have_locode && !have_name)
         ERR(w, NULL, "required", "a place needs coordinates, a UN/LOCODE or a name");
     else
-        resolve_place(w, p, have_coords, have_locode, have_name, have_country);
+        resolve_place(w, p, have_coords, have_locode, have_name, have_country, have_region);
     pop(w, old);
 }
 
@@ -1012,11 +1048,26 @@ static json_t *hub_json(const Tidewatch__V1__DerivedHub *h, int with_km)
                    : json_pack("{s:s, s:s}", "name", h->name, "kind", h->kind);
 }
 
+static json_t *place_json(const Tidewatch__V1__DerivedPlace *p)
+{
+    json_t *j = json_pack("{s:s, s:s, s:f, s:f, s:s?, s:s, s:s?}", "field", p->field, "source",
+                          p->source, "lat", p->lat, "lon", p->lon, "name",
+                          p->name[0] ? p->name : NULL, "country", p->country, "locode",
+                          p->locode[0] ? p->locode : NULL);
+    if (j && p->hub)
+        json_object_set_new(j, "hub", hub_json(p->hub, 0));
+    if (j && p->nearest_hub)
+        json_object_set_new(j, "nearest_hub", hub_json(p->nearest_hub, 1));
+    return j;
+}
+
 json_t *tw_record_derived_json(const Tidewatch__V1__DerivedRecord *d)
 {
     json_t *serials = json_array(), *hulls = json_array(), *places = json_array();
-    json_t *doc = json_pack("{s:o*, s:o*, s:o*}", "serials", serials, "hulls", hulls, "places",
-                            places);
+    json_t *pplaces = json_array(), *idents = json_array(), *times = json_array();
+    json_t *doc = json_pack("{s:o*, s:o*, s:o*, s:o*, s:o*, s:o*}", "serials", serials, "hulls",
+                            hulls, "places", places, "party_places", pplaces, "identifiers",
+                            idents, "times", times);
     if (!doc)
         return NULL;
     int bad = 0;
@@ -1035,17 +1086,21 @@ json_t *tw_record_derived_json(const Tidewatch__V1__DerivedRecord *d)
                              h->maker, "month", h->month, "production_year", h->production_year,
                              "model_year", h->model_year, "partial", h->partial));
     }
-    for (size_t i = 0; i < d->n_places; i++) {
-        const Tidewatch__V1__DerivedPlace *p = d->places[i];
-        json_t *j = json_pack("{s:s, s:s, s:f, s:f, s:s?, s:s, s:s?}", "field", p->field,
-                              "source", p->source, "lat", p->lat, "lon", p->lon, "name",
-                              p->name[0] ? p->name : NULL, "country", p->country, "locode",
-                              p->locode[0] ? p->locode : NULL);
-        if (j && p->hub)
-            json_object_set_new(j, "hub", hub_json(p->hub, 0));
-        if (j && p->nearest_hub)
-            json_object_set_new(j, "nearest_hub", hub_json(p->nearest_hub, 1));
-        bad |= json_array_append_new(places, j);
+    for (size_t i = 0; i < d->n_places; i++)
+        bad |= json_array_append_new(places, place_json(d->places[i]));
+    for (size_t i = 0; i < d->n_party_places; i++)
+        bad |= json_array_append_new(pplaces, place_json(d->party_places[i]));
+    for (size_t i = 0; i < d->n_identifiers; i++) {
+        const Tidewatch__V1__DerivedIdentifier *x = d->identifiers[i];
+        bad |= json_array_append_new(idents, json_pack("{s:s, s:s, s:s, s:s}", "field", x->field,
+                                                       "kind", x->kind, "value", x->value,
+                                                       "country", x->country));
+    }
+    for (size_t i = 0; i < d->n_times; i++) {
+        const Tidewatch__V1__DerivedTime *t = d->times[i];
+        bad |= json_array_append_new(times, json_pack("{s:s, s:I, s:i}", "field", t->field,
+                                                      "seconds", (json_int_t)t->seconds,
+                                                      "nanos", (int)t->nanos));
     }
     if (bad) {
         json_decref(doc);

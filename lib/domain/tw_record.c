@@ -8,6 +8,7 @@
 #include <unistr.h>
 
 #include "tw_hin.h"
+#include "tw_ident.h"
 #include "tw_places.h"
 #include "tw_serial.h"
 
@@ -360,6 +361,7 @@ static void set_time(walk *w, int64_t s)
 /* ---- composite fields --------------------------------------------------- */
 
 static void place(walk *w, const char *name, const Tidewatch__V1__Place *p, int required);
+static void identifier(walk *w, const Tidewatch__V1__PartyIdentifier *id, const char *cc);
 
 static void party(walk *w, const char *name, const Tidewatch__V1__Party *p, int required)
 {
@@ -378,10 +380,12 @@ static void party(walk *w, const char *name, const Tidewatch__V1__Party *p, int 
         size_t o2 = push(w, "identifiers");
         push_index(w, i);
         enumeration(w, "kind", &tidewatch__v1__party_identifier__kind__descriptor, id->kind, 1);
-        if (text(w, "value", id->value, 1, TW_RECORD_MAX_NAME) &&
-            id->kind == TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__EMAIL && !strchr(id->value, '@'))
-            WARN(w, "value", "odd_email", "does not look like an e-mail address");
+        int have_value = text(w, "value", id->value, 1, TW_RECORD_MAX_NAME);
         country(w, "issuing_country", id->issuing_country, 0);
+        if (have_value)
+            identifier(w, id, country_ok(id->issuing_country) ? id->issuing_country
+                              : country_ok(p->country)          ? p->country
+                                                                 : NULL);
         pop(w, o2);
     }
     int outer = w->in_party;
@@ -419,6 +423,75 @@ static char *dup(walk *w, const char *s)
     if (!c)
         w->oom = 1;
     return c ? c : (char *)"";
+}
+
+/* Normalise a party identifier (tw_ident) into derived.identifiers, at
+ * the identifier's path; what cannot be normalised stays as given with a
+ * warning at its value (never a guess). cc: the identifier's issuing
+ * country, else the party's, else NULL. */
+static void identifier(walk *w, const Tidewatch__V1__PartyIdentifier *id, const char *cc)
+{
+    char out[TW_IDENT_OUT];
+    tw_ident_status st;
+    const char *kind;
+    switch (id->kind) {
+    case TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__VAT:
+        kind = "vat";
+        st = tw_ident_vat(id->value, cc, out, sizeof out);
+        break;
+    case TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE:
+        kind = "phone";
+        st = tw_ident_phone(id->value, cc, out, sizeof out);
+        break;
+    case TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__EMAIL:
+        kind = "email";
+        st = tw_ident_email(id->value, out, sizeof out);
+        break;
+    case TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__COMPANY_NUMBER:
+        kind = "company_number";
+        st = tw_ident_code(id->value, out, sizeof out);
+        break;
+    case TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__IDENTITY_DOCUMENT:
+        kind = "identity_document";
+        st = tw_ident_code(id->value, out, sizeof out);
+        break;
+    default:
+        return; /* OTHER (and unknown kinds, already errors): kept as given */
+    }
+    if (st == TW_IDENT_BAD_EMAIL) {
+        WARN(w, "value", "odd_email", "does not look like an e-mail address (local@domain)");
+        return;
+    }
+    if (st == TW_IDENT_COUNTRY_MISMATCH)
+        WARN(w, "value", "country_mismatch",
+             "the VAT prefix %.2s is not that of issuing_country (or the party's country) %s",
+             out, cc);
+    else if (st != TW_IDENT_OK) {
+        const char *advice =
+            st == TW_IDENT_NEEDS_COUNTRY
+                ? "; give issuing_country or the party's country, or the international form"
+            : st == TW_IDENT_NO_TRUNK
+                ? "; give it in international form (+CC...) or with the national trunk prefix"
+            : st == TW_IDENT_UNKNOWN_COUNTRY
+                ? "; give it in international form (+CC...)"
+                : "";
+        WARN(w, "value", "not_normalised", "%s kept as given: %s%s", kind,
+             tw_ident_status_name(st), advice);
+        return;
+    }
+    Tidewatch__V1__DerivedIdentifier *d = tw_arena_alloc(w->arena, sizeof *d);
+    if (d) {
+        tidewatch__v1__derived_identifier__init(d);
+        d->field = dup(w, w->path);
+        d->kind = (char *)kind;
+        d->value = dup(w, out);
+        d->country = dup(w, cc && (id->kind == TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__VAT ||
+                                   id->kind == TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE)
+                                ? cc
+                                : "");
+    }
+    Tidewatch__V1__DerivedRecord *dr = &w->out->derived;
+    push_ptr(w, (void ***)&dr->identifiers, &dr->n_identifiers, &w->out->cap_didents, d);
 }
 
 static Tidewatch__V1__DerivedHub *derived_hub(walk *w, const tw_hub *h, double km)

@@ -1801,3 +1801,80 @@ Test(record, every_time_is_derived)
     cr_assert_str_eq(jstr(json_array_get(derived_array(c, "times"), 0), "field"),
                      "correction.purchase.time");
 }
+
+Test(record, party_identifiers_are_normalised_in_derived)
+{
+    Tidewatch__V1__Record *r = valid_purchase();
+    Tidewatch__V1__Party *b = r->purchase->buyer;
+    b->country = (char *)"DE";
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__VAT, "811 907.980"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE, "01512 3456789"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE, "0044 20 7946 0958"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__EMAIL, " Max.Muster@Example.DE "));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__COMPANY_NUMBER, "hrb 123-45"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__IDENTITY_DOCUMENT, "c01x.00t47"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__OTHER, "whatever"));
+    /* The issuing country wins over the party's. */
+    Tidewatch__V1__PartyIdentifier *fr =
+        identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE, "06 00 00 00 01");
+    fr->issuing_country = (char *)"FR";
+    PUSH(b->identifiers, b->n_identifiers, fr);
+    const tw_record_check *c = validate(r);
+    expect_ok(c);
+    json_t *ids = derived_array(c, "identifiers");
+    cr_assert_eq(json_array_size(ids), 7, "everything but OTHER");
+    const char *want[][4] = {
+        {"purchase.buyer.identifiers[0]", "vat", "DE811907980", "DE"},
+        {"purchase.buyer.identifiers[1]", "phone", "+4915123456789", "DE"},
+        {"purchase.buyer.identifiers[2]", "phone", "+442079460958", "DE"},
+        {"purchase.buyer.identifiers[3]", "email", "max.muster@example.de", ""},
+        {"purchase.buyer.identifiers[4]", "company_number", "HRB12345", ""},
+        {"purchase.buyer.identifiers[5]", "identity_document", "C01X00T47", ""},
+        {"purchase.buyer.identifiers[7]", "phone", "+33600000001", "FR"},
+    };
+    for (size_t i = 0; i < 7; i++) {
+        json_t *e = json_array_get(ids, i);
+        cr_assert_str_eq(jstr(e, "field"), want[i][0]);
+        cr_assert_str_eq(jstr(e, "kind"), want[i][1]);
+        cr_assert_str_eq(jstr(e, "value"), want[i][2]);
+        cr_assert_str_eq(jstr(e, "country"), want[i][3]);
+    }
+    for (size_t i = 0; i < c->nwarnings; i++)
+        cr_assert(!strstr(c->warnings[i].field, "identifiers"), "no warning: %s",
+                  c->warnings[i].field);
+}
+
+Test(record, unparseable_identifiers_are_warnings_not_guesses)
+{
+    Tidewatch__V1__Record *r = valid_purchase();
+    Tidewatch__V1__Party *b = r->purchase->buyer;
+    b->country = NULL;
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE, "01512 3456789"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__VAT, "811907980"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE, "+49 1512 34 ext. 5"));
+    Tidewatch__V1__PartyIdentifier *v =
+        identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__VAT, "FR40303265045");
+    v->issuing_country = (char *)"DE";
+    PUSH(b->identifiers, b->n_identifiers, v);
+    const tw_record_check *c = validate(r);
+    expect_ok(c);
+    const tw_issue *w = expect_warning(c, "purchase.buyer.identifiers[0].value", "not_normalised");
+    cr_assert(strstr(w->reason, "issuing_country"), "advises a contract field: %s", w->reason);
+    cr_assert(!strstr(w->reason, "admin1"), "%s", w->reason);
+    expect_warning(c, "purchase.buyer.identifiers[1].value", "not_normalised");
+    expect_warning(c, "purchase.buyer.identifiers[2].value", "not_normalised");
+    expect_warning(c, "purchase.buyer.identifiers[3].value", "country_mismatch");
+    json_t *ids = derived_array(c, "identifiers");
+    cr_assert_eq(json_array_size(ids), 1, "only the explicitly prefixed VAT number");
+    cr_assert_str_eq(jstr(json_array_get(ids, 0), "value"), "FR40303265045");
+}

@@ -78,8 +78,8 @@ static const tw_places *places(void)
             fprintf(stderr, "fuzz_record: %s; using the inline tables\n", err);
     }
     if (!p)
-        p = tw_places_load_mem(HUBS, strlen(HUBS), GAZ, strlen(GAZ), ALIASES, strlen(ALIASES), err,
-                               sizeof err);
+        p = tw_places_load_mem(HUBS, strlen(HUBS), GAZ, strlen(GAZ), ALIASES, strlen(ALIASES),
+                               NULL, 0, err, sizeof err);
     CHECK(p != NULL);
     return p;
 }

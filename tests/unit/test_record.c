@@ -1878,3 +1878,32 @@ Test(record, unparseable_identifiers_are_warnings_not_guesses)
     cr_assert_eq(json_array_size(ids), 1, "only the explicitly prefixed VAT number");
     cr_assert_str_eq(jstr(json_array_get(ids, 0), "value"), "FR40303265045");
 }
+
+Test(record, place_region_resolves_an_ambiguous_town)
+{
+    const tw_places *pl = real_places();
+    Tidewatch__V1__Record *r = valid_purchase();
+    Tidewatch__V1__Place *p = place_named("Münster", "DE");
+    r->purchase->buyer->place = p;
+    const tw_record_check *c = validate_with(r, pl);
+    expect_ok(c);
+    const tw_issue *w = expect_warning(c, "purchase.buyer.place", "ambiguous");
+    cr_assert(strstr(w->reason, "place.region"), "advises the contract's field: %s", w->reason);
+    cr_assert(!strstr(w->reason, "admin1"), "no field the contract lacks: %s", w->reason);
+    cr_assert_eq(json_array_size(derived_array(c, "party_places")), 0, "never guessed");
+    p->region = (char *)"Nordrhein-Westfalen";
+    c = validate_with(r, pl);
+    expect_ok(c);
+    expect_no_warning(c, "purchase.buyer.place", NULL);
+    json_t *d = json_array_get(derived_array(c, "party_places"), 0);
+    cr_assert_str_eq(jstr(d, "field"), "purchase.buyer.place");
+    cr_assert_float_eq(jreal(d, "lat"), 51.96236, 1e-5);
+    p->region = (char *)"Atlantis";
+    c = validate_with(r, pl);
+    expect_ok(c);
+    w = expect_warning(c, "purchase.buyer.place", "region_unknown");
+    cr_assert(strstr(w->reason, "place.region"), "%s", w->reason);
+    cr_assert_eq(json_array_size(derived_array(c, "party_places")), 0, "never guessed");
+    p->region = (char *)"--";
+    expect_only_error(validate_with(r, pl), "purchase.buyer.place.region", "bad_region");
+}

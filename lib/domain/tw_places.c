@@ -1528,14 +1528,19 @@ static tw_place_status resolve_gaz(const tw_places *p, const char *qname, const 
                 a = region_iso(p, p->ents[s[i]].cc, a);
             len += (size_t)snprintf(adm + len, sizeof adm - len, "%s%.6s", i ? ", " : "", a);
         }
-        char eg[24] = "";
+        /* Advise only what helps: a region when the table knows the
+         * country's regions, else coordinates. */
+        bool known = false;
+        for (size_t i = 0; i < p->nregs && !known; i++)
+            known = memcmp(p->regs[i].cc, p->ents[s[0]].cc, 2) == 0;
+        char advice[48] = "coordinates";
         if (all_iso)
-            snprintf(eg, sizeof eg, " (e.g. %.6s)",
+            snprintf(advice, sizeof advice, "place.region (e.g. %.6s) or coordinates",
                      region_iso(p, p->ents[s[0]].cc, p->pool + p->ents[s[0]].admin1));
-        warn(out, TW_PLACE_WARN_AMBIGUOUS,
-             "ambiguous: %zu places named '%.60s' in %s (%s%s%s); give place.region%s or "
-             "coordinates",
-             c->n, qname, where, all_iso ? "" : "admin1 ", adm, n > 6 ? ", ..." : "", eg);
+        else if (known)
+            snprintf(advice, sizeof advice, "place.region or coordinates");
+        warn(out, TW_PLACE_WARN_AMBIGUOUS, "ambiguous: %zu places named '%.60s' in %s (%s%s%s); give %s",
+             c->n, qname, where, all_iso ? "" : "admin1 ", adm, n > 6 ? ", ..." : "", advice);
     }
     return finish(out, TW_PLACE_UNRESOLVED);
 }

@@ -796,3 +796,28 @@ Test(places, region_file_errors_name_the_line)
     cr_assert_float_eq(r.lat, 51.45657, 1e-9);
     tw_places_free(p);
 }
+
+Test(places, ambiguity_advice_fits_what_the_tables_know)
+{
+    tw_places *p = real();
+    tw_place_result r;
+    /* Revel (FR): two regions the table knows, named by ISO code. */
+    cr_assert_eq(resolve(p, &r, "Revel", "FR", NULL), TW_PLACE_UNRESOLVED);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_AMBIGUOUS, "(FR-ARA, FR-OCC)") ||
+                  has_warning(&r, TW_PLACE_WARN_AMBIGUOUS, "(FR-OCC, FR-ARA)"),
+              "%s", r.warnings[0].text);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_AMBIGUOUS, "give place.region (e.g. FR-"));
+    tw_places_free(p);
+    /* Without a region table for the country only coordinates can help. */
+    char err[256] = "";
+    const char *gaz = "country,name,lat,lon,admin1\nIT,Ronco,45.1,9.1,09\nIT,Ronco,41.1,14.1,04\n";
+    const char *hubs = "name,aliases,country,locode,lat,lon,kind\nCalais,,FR,FRCQF,50.9,1.8,coast\n";
+    const char *reg = "country,admin1,iso_3166_2,names\nDE,07,DE-NW,NRW\n";
+    p = tw_places_load_mem(hubs, strlen(hubs), gaz, strlen(gaz), NULL, 0, reg, strlen(reg), err,
+                           sizeof err);
+    cr_assert(p, "%s", err);
+    cr_assert_eq(resolve(p, &r, "Ronco", "IT", NULL), TW_PLACE_UNRESOLVED);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_AMBIGUOUS, "(admin1 09, 04); give coordinates"), "%s",
+              r.warnings[0].text);
+    tw_places_free(p);
+}

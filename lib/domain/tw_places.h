@@ -200,7 +200,8 @@ typedef enum {
     TW_PLACE_WARN_NAME_MISMATCH,  /* resolved by locode, but the name is not that hub's */
     TW_PLACE_WARN_NOT_FOUND,      /* unresolved: no place of that name (in that country) */
     TW_PLACE_WARN_AMBIGUOUS,      /* unresolved: several places of that name */
-    TW_PLACE_WARN_ADMIN1_IGNORED, /* the admin1 hint matched none of the candidates */
+    TW_PLACE_WARN_ADMIN1_IGNORED, /* the admin1 hint (or the region's) matched none of the
+                                   * candidates */
     TW_PLACE_WARN_MERGED,         /* several entries within TW_PLACE_SAME_KM taken as one */
     TW_PLACE_WARN_HUB_PREFERRED,  /* the name also names other places; the hub was chosen */
     TW_PLACE_WARN_BAD_REGION,     /* invalid: region not UTF-8, too long or without letters */

@@ -206,6 +206,11 @@ typedef struct {
     double x, y, z;                 /* unit vector, for nearest-hub search */
 } hubstr;
 
+typedef struct {
+    uint32_t admin1, iso; /* pool offsets: GeoNames admin-1 code, ISO 3166-2 code */
+    char cc[2];
+} region;
+
 struct tw_places {
     char *pool; /* every string, NUL-terminated; offset 0 is "" */
     size_t pool_len, pool_cap;
@@ -218,6 +223,10 @@ struct tw_places {
     size_t nhubs, cap_hubs, cap_hubstr;
     keyrow *hrows; /* hub keys (names and aliases), file order */
     size_t nhrows, cap_hrows;
+    region *regs;   /* regions.csv rows, file order */
+    size_t nregs, cap_regs;
+    keyrow *rkeys;  /* region keys (ISO code and names) -> region index */
+    size_t nrkeys, cap_rkeys;
     uint8_t has_cc[26 * 26 / 8 + 1]; /* countries present in the gazetteer */
 };
 
@@ -431,11 +440,12 @@ static int csv_run(csvrd *r, const char *buf, size_t len)
 }
 
 enum { COL_NAME, COL_ALIASES, COL_ALIAS, COL_COUNTRY, COL_LOCODE, COL_LAT, COL_LON, COL_KIND,
-       COL_ADMIN1, NCOLS };
+       COL_ADMIN1, COL_ISO, COL_NAMES, NCOLS };
 static const char *const col_names[NCOLS] = {"name", "aliases", "alias", "country", "locode",
-                                             "lat", "lon", "kind", "admin1"};
+                                             "lat", "lon", "kind", "admin1", "iso_3166_2",
+                                             "names"};
 
-typedef enum { SRC_HUBS, SRC_GAZ, SRC_ALIASES } src_kind;
+typedef enum { SRC_HUBS, SRC_GAZ, SRC_ALIASES, SRC_REGIONS } src_kind;
 
 typedef struct {
     tw_places *p;
@@ -453,6 +463,7 @@ static int read_header(csvrd *r, loadctx *c)
                      1u << COL_KIND,
         [SRC_GAZ] = 1u << COL_NAME | 1u << COL_COUNTRY | 1u << COL_LAT | 1u << COL_LON,
         [SRC_ALIASES] = 1u << COL_NAME | 1u << COL_ALIAS | 1u << COL_COUNTRY,
+        [SRC_REGIONS] = 1u << COL_COUNTRY | 1u << COL_ADMIN1 | 1u << COL_ISO | 1u << COL_NAMES,
     };
     for (int i = 0; i < NCOLS; i++)
         c->col[i] = -1;
@@ -769,6 +780,94 @@ static int alias_row(csvrd *r, loadctx *c)
     return 0;
 }
 
+/* Give region `g` the key of `text` (an ISO code or a name). The same key
+ * twice in one country must name the same admin-1 code. */
+static int region_add_key(csvrd *r, tw_places *p, size_t g, const char *what, const char *text)
+{
+    char key[TW_PLACE_KEY_MAX];
+    if (file_key(r, what, text, 0, key) != 0)
+        return -1;
+    const region *rg = &p->regs[g];
+    for (size_t i = 0; i < p->nrkeys; i++) {
+        const region *o = &p->regs[p->rkeys[i].ref];
+        if (memcmp(o->cc, rg->cc, 2) != 0 || strcmp(p->pool + p->rkeys[i].key, key) != 0)
+            continue;
+        if (strcmp(p->pool + o->admin1, p->pool + rg->admin1) != 0) {
+            csv_fail(r, "%s '%.60s' already names admin1 %s in %.2s", what, text,
+                     p->pool + o->admin1, rg->cc);
+            return -1;
+        }
+        return 0; /* same meaning: keep the first */
+    }
+    if (grow((void **)&p->rkeys, &p->cap_rkeys, p->nrkeys + 1, sizeof *p->rkeys) != 0)
+        return oom(r);
+    uint32_t k = pool_add(p, key, strlen(key));
+    if (k == UINT32_MAX)
+        return oom(r);
+    p->rkeys[p->nrkeys++] = (keyrow){.key = k, .ref = (uint32_t)g};
+    return 0;
+}
+
+/* country,admin1,iso_3166_2,names: names separated by '|'. */
+static int region_row(csvrd *r, loadctx *c)
+{
+    tw_places *p = c->p;
+    char cc[3];
+    if (check_country(r, fld(r, c->col[COL_COUNTRY]), cc) != 0)
+        return -1;
+    const char *admin1 = fld(r, c->col[COL_ADMIN1]);
+    const char *iso = fld(r, c->col[COL_ISO]);
+    const char *names = fld(r, c->col[COL_NAMES]);
+    size_t al = strlen(admin1), il = strlen(iso);
+    bool ok = al > 0 && al <= 20;
+    for (size_t i = 0; ok && i < al; i++)
+        ok = isalnum((unsigned char)admin1[i]);
+    if (!ok) {
+        csv_fail(r, "admin1 '%.40s' is not an alphanumeric code of 1-20 characters", admin1);
+        return -1;
+    }
+    ok = il >= 4 && il <= 6 && memcmp(iso, cc, 2) == 0 && iso[2] == '-';
+    for (size_t i = 3; ok && i < il; i++)
+        ok = isupper((unsigned char)iso[i]) || isdigit((unsigned char)iso[i]);
+    if (!ok) {
+        csv_fail(r, "iso_3166_2 '%.40s' is not %s- and 1-3 of A-Z, 0-9", iso, cc);
+        return -1;
+    }
+    if (p->nregs >= UINT32_MAX / 2)
+        return oom(r);
+    if (grow((void **)&p->regs, &p->cap_regs, p->nregs + 1, sizeof *p->regs) != 0)
+        return oom(r);
+    region g = {.admin1 = pool_add(p, admin1, al), .iso = pool_add(p, iso, il)};
+    memcpy(g.cc, cc, 2);
+    if (g.admin1 == UINT32_MAX || g.iso == UINT32_MAX)
+        return oom(r);
+    size_t gi = p->nregs;
+    p->regs[p->nregs++] = g;
+    if (region_add_key(r, p, gi, "iso_3166_2", iso) != 0)
+        return -1;
+    if (!names[0]) {
+        csv_fail(r, "empty names");
+        return -1;
+    }
+    char one[TW_PLACE_NAME_MAX + 1];
+    for (const char *n = names;;) {
+        const char *bar = strchr(n, '|');
+        size_t len = bar ? (size_t)(bar - n) : strlen(n);
+        if (len > TW_PLACE_NAME_MAX) {
+            csv_fail(r, "name '%.40s...' longer than %d bytes", n, TW_PLACE_NAME_MAX);
+            return -1;
+        }
+        memcpy(one, n, len);
+        one[len] = '\0';
+        if (region_add_key(r, p, gi, "name", one) != 0)
+            return -1;
+        if (!bar)
+            break;
+        n = bar + 1;
+    }
+    return 0;
+}
+
 static int on_row(csvrd *r, void *arg)
 {
     loadctx *c = arg;
@@ -782,6 +881,7 @@ static int on_row(csvrd *r, void *arg)
     case SRC_HUBS: return hub_row(r, c);
     case SRC_GAZ: return gaz_row(r, c);
     case SRC_ALIASES: return alias_row(r, c);
+    case SRC_REGIONS: return region_row(r, c);
     }
     return -1;
 }
@@ -867,15 +967,15 @@ static long hub_twin(const tw_places *p, size_t h)
     return best;
 }
 
-static tw_places *load_bufs(const char *const label[3], const char *const buf[3],
-                            const size_t len[3], char *err, size_t errlen)
+static tw_places *load_bufs(const char *const label[4], const char *const buf[4],
+                            const size_t len[4], char *err, size_t errlen)
 {
     if (err && errlen)
         err[0] = '\0';
     tw_places *p = calloc(1, sizeof *p);
     if (!p)
         goto nomem;
-    size_t total = len[0] + len[1] + (buf[2] ? len[2] : 0);
+    size_t total = len[0] + len[1] + (buf[2] ? len[2] : 0) + (buf[3] ? len[3] : 0);
     p->pool_cap = total + 4096;
     p->pool = malloc(p->pool_cap);
     if (!p->pool)
@@ -897,6 +997,11 @@ static tw_places *load_bufs(const char *const label[3], const char *const buf[3]
             goto fail;
         if (p->nrows > c.nsorted)
             sort_rows(p);
+    }
+    if (buf[3]) {
+        memset(&c, 0, sizeof c);
+        if (parse_src(p, SRC_REGIONS, label[3], buf[3], len[3], &c, err, errlen) != 0)
+            goto fail;
     }
     for (size_t h = 0; h < p->nhubs; h++) {
         long t = hub_twin(p, h);
@@ -938,12 +1043,12 @@ fail:
 
 tw_places *tw_places_load_mem(const char *hubs, size_t hubs_len, const char *gazetteer,
                               size_t gazetteer_len, const char *aliases, size_t aliases_len,
-                              char *err, size_t errlen)
+                              const char *regions, size_t regions_len, char *err, size_t errlen)
 {
-    const char *label[3] = {"hubs", "gazetteer", "aliases"};
-    const char *buf[3] = {hubs, gazetteer, aliases};
-    size_t len[3] = {hubs ? hubs_len : 0, gazetteer ? gazetteer_len : 0,
-                     aliases ? aliases_len : 0};
+    const char *label[4] = {"hubs", "gazetteer", "aliases", "regions"};
+    const char *buf[4] = {hubs, gazetteer, aliases, regions};
+    size_t len[4] = {hubs ? hubs_len : 0, gazetteer ? gazetteer_len : 0,
+                     aliases ? aliases_len : 0, regions ? regions_len : 0};
     return load_bufs(label, buf, len, err, errlen);
 }
 
@@ -1004,46 +1109,60 @@ fail:
 }
 
 tw_places *tw_places_load_ex(const char *hubs_csv_path, const char *gazetteer_csv_path,
-                             const char *aliases_csv_path, char *err, size_t errlen)
+                             const char *aliases_csv_path, const char *regions_csv_path, char *err,
+                             size_t errlen)
 {
-    const char *label[3] = {hubs_csv_path, gazetteer_csv_path, aliases_csv_path};
-    char *buf[3] = {NULL, NULL, NULL};
-    size_t len[3] = {0, 0, 0};
+    const char *label[4] = {hubs_csv_path, gazetteer_csv_path, aliases_csv_path,
+                            regions_csv_path};
+    char *buf[4] = {NULL, NULL, NULL, NULL};
+    size_t len[4] = {0, 0, 0, 0};
     tw_places *p = NULL;
     if (!hubs_csv_path || !gazetteer_csv_path) {
         if (err && errlen)
             snprintf(err, errlen, "hub table and gazetteer paths are required");
         return NULL;
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (label[i] && read_file(label[i], &buf[i], &len[i], err, errlen) != 0)
             goto out;
     p = load_bufs(label, (const char *const *)buf, len, err, errlen);
 out:
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         free(buf[i]);
     return p;
+}
+
+/* dir of `path` + name, malloc'd; NULL on ENOMEM. */
+static char *sibling(const char *path, const char *name)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dir = slash ? (size_t)(slash - path) + 1 : 0, nl = strlen(name);
+    char *s = malloc(dir + nl + 1);
+    if (s) {
+        memcpy(s, path, dir);
+        memcpy(s + dir, name, nl + 1);
+    }
+    return s;
 }
 
 tw_places *tw_places_load(const char *hubs_csv_path, const char *gazetteer_csv_path, char *err,
                           size_t errlen)
 {
     if (!gazetteer_csv_path)
-        return tw_places_load_ex(hubs_csv_path, gazetteer_csv_path, NULL, err, errlen);
-    const char *slash = strrchr(gazetteer_csv_path, '/');
-    size_t dir = slash ? (size_t)(slash - gazetteer_csv_path) + 1 : 0;
-    static const char fname[] = "place-aliases.csv";
-    char *ali = malloc(dir + sizeof fname);
-    if (!ali) {
+        return tw_places_load_ex(hubs_csv_path, gazetteer_csv_path, NULL, NULL, err, errlen);
+    char *ali = sibling(gazetteer_csv_path, "place-aliases.csv");
+    char *reg = sibling(gazetteer_csv_path, "regions.csv");
+    tw_places *p = NULL;
+    if (!ali || !reg) {
         if (err && errlen)
             snprintf(err, errlen, "out of memory");
-        return NULL;
+        goto out;
     }
-    memcpy(ali, gazetteer_csv_path, dir);
-    memcpy(ali + dir, fname, sizeof fname);
-    bool have = access(ali, F_OK) == 0;
-    tw_places *p = tw_places_load_ex(hubs_csv_path, gazetteer_csv_path, have ? ali : NULL, err,
-                                     errlen);
+    p = tw_places_load_ex(hubs_csv_path, gazetteer_csv_path,
+                          access(ali, F_OK) == 0 ? ali : NULL,
+                          access(reg, F_OK) == 0 ? reg : NULL, err, errlen);
+out:
+    free(reg);
     free(ali);
     return p;
 }
@@ -1058,6 +1177,8 @@ void tw_places_free(tw_places *p)
     free(p->hubs);
     free(p->hubstr);
     free(p->hrows);
+    free(p->regs);
+    free(p->rkeys);
     free(p);
 }
 
@@ -1073,7 +1194,8 @@ size_t tw_places_memory(const tw_places *p)
     return sizeof *p + p->pool_cap + p->cap_ents * sizeof *p->ents +
            p->cap_rows * sizeof *p->rows + p->cap_hubs * sizeof *p->hubs +
            p->cap_hubstr * sizeof *p->hubstr +
-           p->cap_hrows * sizeof *p->hrows;
+           p->cap_hrows * sizeof *p->hrows + p->cap_regs * sizeof *p->regs +
+           p->cap_rkeys * sizeof *p->rkeys;
 }
 
 /* ======================================================================
@@ -1189,6 +1311,8 @@ const char *tw_place_warn_name(tw_place_warn_code c)
     case TW_PLACE_WARN_ADMIN1_IGNORED: return "admin1_ignored";
     case TW_PLACE_WARN_MERGED: return "merged";
     case TW_PLACE_WARN_HUB_PREFERRED: return "hub_preferred";
+    case TW_PLACE_WARN_BAD_REGION: return "bad_region";
+    case TW_PLACE_WARN_REGION_UNKNOWN: return "region_unknown";
     }
     return "unknown";
 }
@@ -1290,9 +1414,48 @@ static void list_countries(const tw_places *p, const uint32_t *idx, size_t n, ch
         *ncountries = k;
 }
 
+/* ISO 3166-2 code of the first region row for (cc, admin1), or NULL. */
+static const char *region_iso(const tw_places *p, const char *cc, const char *admin1)
+{
+    for (size_t i = 0; admin1 && i < p->nregs; i++)
+        if (memcmp(p->regs[i].cc, cc, 2) == 0 &&
+            strcasecmp(p->pool + p->regs[i].admin1, admin1) == 0)
+            return p->pool + p->regs[i].iso;
+    return NULL;
+}
+
+/* For messages: the ISO 3166-2 code of (cc, admin1) when the region table
+ * knows it ("DE-NW"), else the admin-1 code itself, else "unknown".
+ * Borrowed from p (or a literal). */
+static const char *region_label(const tw_places *p, const char *cc, const char *admin1)
+{
+    const char *iso = region_iso(p, cc, admin1);
+    if (iso)
+        return iso;
+    return admin1 ? admin1 : "unknown";
+}
+
+/* The region whose ISO code or name has key `key`, in country cc (NULL:
+ * any). Returns its index, -1 when none, -2 when it names regions in
+ * several countries. */
+static long region_find(const tw_places *p, const char *key, const char *cc)
+{
+    long found = -1;
+    for (size_t i = 0; i < p->nrkeys; i++) {
+        const region *g = &p->regs[p->rkeys[i].ref];
+        if ((cc && memcmp(g->cc, cc, 2) != 0) || strcmp(p->pool + p->rkeys[i].key, key) != 0)
+            continue;
+        if (found >= 0 && memcmp(p->regs[found].cc, g->cc, 2) != 0)
+            return -2;
+        if (found < 0)
+            found = (long)p->rkeys[i].ref;
+    }
+    return found;
+}
+
 /* Resolve among gazetteer candidates c (already filtered by country). */
 static tw_place_status resolve_gaz(const tw_places *p, const char *qname, const char *cc,
-                                   const char *hint, const char *key, cands *c,
+                                   const char *hint, const char *hshow, const char *key, cands *c,
                                    tw_place_result *out)
 {
     if (c->n == 0) {
@@ -1327,7 +1490,7 @@ static tw_place_status resolve_gaz(const tw_places *p, const char *qname, const 
             c->n = m;
         } else {
             warn(out, TW_PLACE_WARN_ADMIN1_IGNORED,
-                 "admin1 '%.20s' matches none of the %zu places named '%.60s'", hint, c->n, qname);
+                 "%s matches none of the %zu places named '%.60s'", hshow, c->n, qname);
         }
     }
     out->candidates = c->n;
@@ -1351,21 +1514,40 @@ static tw_place_status resolve_gaz(const tw_places *p, const char *qname, const 
              "ambiguous: %zu places named '%.60s' in %zu countries (%s); give the country", c->n,
              qname, ncountries, where);
     } else {
+        /* Name the candidates' regions by ISO 3166-2 code when the region
+         * table knows them all, else by GeoNames admin-1 code. */
+        bool all_iso = true;
+        for (size_t i = 0; i < n && i < 6 && all_iso; i++)
+            all_iso = p->ents[s[i]].admin1 &&
+                      region_iso(p, p->ents[s[i]].cc, p->pool + p->ents[s[i]].admin1) != NULL;
         char adm[64] = "";
         size_t len = 0;
         for (size_t i = 0; i < n && i < 6 && len + 8 < sizeof adm; i++) {
             const char *a = p->ents[s[i]].admin1 ? p->pool + p->ents[s[i]].admin1 : "?";
+            if (all_iso)
+                a = region_iso(p, p->ents[s[i]].cc, a);
             len += (size_t)snprintf(adm + len, sizeof adm - len, "%s%.6s", i ? ", " : "", a);
         }
-        warn(out, TW_PLACE_WARN_AMBIGUOUS,
-             "ambiguous: %zu places named '%.60s' in %s (admin1 %s%s); give admin1 or coordinates",
-             c->n, qname, where, adm, n > 6 ? ", ..." : "");
+        /* Advise only what helps: a region when the table knows the
+         * country's regions, else coordinates. */
+        bool known = false;
+        for (size_t i = 0; i < p->nregs && !known; i++)
+            known = memcmp(p->regs[i].cc, p->ents[s[0]].cc, 2) == 0;
+        char advice[48] = "coordinates";
+        if (all_iso)
+            snprintf(advice, sizeof advice, "place.region (e.g. %.6s) or coordinates",
+                     region_iso(p, p->ents[s[0]].cc, p->pool + p->ents[s[0]].admin1));
+        else if (known)
+            snprintf(advice, sizeof advice, "place.region or coordinates");
+        warn(out, TW_PLACE_WARN_AMBIGUOUS, "ambiguous: %zu places named '%.60s' in %s (%s%s%s); give %s",
+             c->n, qname, where, all_iso ? "" : "admin1 ", adm, n > 6 ? ", ..." : "", advice);
     }
     return finish(out, TW_PLACE_UNRESOLVED);
 }
 
 static tw_place_status resolve_name(const tw_places *p, const char *qname, const char *key,
-                                    const char *cc, const char *hint, tw_place_result *out)
+                                    const char *cc, const char *hint, const char *hshow,
+                                    tw_place_result *out)
 {
     /* Hubs first. */
     size_t hubs[8], nh = 0;
@@ -1423,25 +1605,27 @@ static tw_place_status resolve_name(const tw_places *p, const char *qname, const
         if (others == 0 || twin_hint) {
             if (hint && !twin_hint)
                 warn(out, TW_PLACE_WARN_ADMIN1_IGNORED,
-                     "admin1 '%.20s' does not match hub '%.60s' (admin1 %s)", hint, hub->name,
-                     p->hubstr[hubs[0]].admin1 ? p->pool + p->hubstr[hubs[0]].admin1 : "unknown");
+                     "%s does not match hub '%.60s' (%s)", hshow, hub->name,
+                     region_label(p, hub->country, p->hubstr[hubs[0]].admin1
+                                                       ? p->pool + p->hubstr[hubs[0]].admin1
+                                                       : NULL));
             st = use_hub(p, out, hubs[0], TW_PLACE_SRC_HUB);
         } else if (other_hint) {
-            st = resolve_gaz(p, qname, cc, hint, key, c, out);
+            st = resolve_gaz(p, qname, cc, hint, hshow, key, c, out);
         } else {
             if (hint)
                 warn(out, TW_PLACE_WARN_ADMIN1_IGNORED,
-                     "admin1 '%.20s' matches none of the places named '%.60s'", hint, qname);
+                     "%s matches none of the places named '%.60s'", hshow, qname);
             char where[64];
             list_countries(p, oth, nstored_others, where, sizeof where, NULL);
             warn(out, TW_PLACE_WARN_HUB_PREFERRED,
-                 "'%.60s' also names %zu other place%s (%s); took the hub in %s (give admin1 "
-                 "or coordinates for another)",
+                 "'%.60s' also names %zu other place%s (%s); took the hub in %s (give "
+                 "place.region or coordinates for another)",
                  qname, others, others == 1 ? "" : "s", where, hub->country);
             st = use_hub(p, out, hubs[0], TW_PLACE_SRC_HUB);
         }
     } else {
-        st = resolve_gaz(p, qname, cc, hint, key, c, out);
+        st = resolve_gaz(p, qname, cc, hint, hshow, key, c, out);
     }
     return st;
 }
@@ -1520,6 +1704,21 @@ tw_place_status tw_place_resolve(const tw_places *p, const tw_place_query *q,
             bad = true;
         }
     }
+    char rkey[TW_PLACE_KEY_MAX];
+    bool have_region = false;
+    if (given(q->region)) {
+        size_t n = strlen(q->region);
+        int k = n > TW_PLACE_REGION_MAX ? -1 : tw_place_key(q->region, n, 0, rkey, sizeof rkey);
+        if (k <= 0) {
+            warn(out, TW_PLACE_WARN_BAD_REGION, "%s",
+                 n > TW_PLACE_REGION_MAX ? "region longer than 100 bytes"
+                 : k < 0                 ? "region is not valid UTF-8"
+                                         : "region has no letter or digit");
+            bad = true;
+        } else {
+            have_region = true;
+        }
+    }
     if (cc[0])
         memcpy(out->country, cc, 3);
     if (bad)
@@ -1564,9 +1763,44 @@ tw_place_status tw_place_resolve(const tw_places *p, const tw_place_query *q,
             return finish(out, TW_PLACE_UNRESOLVED);
     }
 
-    /* 4. Name (+ country). */
-    if (given(q->name))
-        return resolve_name(p, q->name, key, cc[0] ? cc : NULL, hint, out);
+    /* 4. Name (+ country), narrowed by the region (or the admin1 hint). */
+    if (given(q->name)) {
+        char hshow[160] = "";
+        if (hint)
+            snprintf(hshow, sizeof hshow, "admin1 '%.20s'", hint);
+        if (have_region) {
+            long g = region_find(p, rkey, cc[0] ? cc : NULL);
+            if (g >= 0) {
+                hint = p->pool + p->regs[g].admin1;
+                if (!cc[0]) {
+                    memcpy(cc, p->regs[g].cc, 2);
+                    cc[2] = '\0';
+                }
+                snprintf(hshow, sizeof hshow, "region '%.60s' (%s)", q->region,
+                         p->pool + p->regs[g].iso);
+            } else if (g == -2) {
+                warn(out, TW_PLACE_WARN_REGION_UNKNOWN,
+                     "region '%.60s' names subdivisions of several countries; give place.country",
+                     q->region);
+            } else {
+                const char *eg = NULL;
+                for (size_t i = 0; i < p->nregs && !eg && cc[0]; i++)
+                    if (memcmp(p->regs[i].cc, cc, 2) == 0)
+                        eg = p->pool + p->regs[i].iso;
+                if (eg)
+                    warn(out, TW_PLACE_WARN_REGION_UNKNOWN,
+                         "region '%.60s' is not a known subdivision of %s; give place.region as "
+                         "its name or ISO 3166-2 code (e.g. %s)",
+                         q->region, cc, eg);
+                else
+                    warn(out, TW_PLACE_WARN_REGION_UNKNOWN,
+                         "region '%.60s' is not known%s%s (the region table has no subdivisions "
+                         "there); give coordinates",
+                         q->region, cc[0] ? " in " : "", cc);
+            }
+        }
+        return resolve_name(p, q->name, key, cc[0] ? cc : NULL, hint, hshow, out);
+    }
 
     warn(out, TW_PLACE_WARN_NO_INPUT, "no coordinates, locode or name to resolve");
     return finish(out, TW_PLACE_UNRESOLVED);

@@ -16,6 +16,14 @@
  *                      the gazetteer's (or a hub's) `name` in `country`
  *                      (exonyms and endonyms: Dunkerque/Dunkirk, Köln/
  *                      Cologne, Antwerpen/Antwerp ...).
+ *   regions.csv        country,admin1,iso_3166_2,names: the GeoNames
+ *                      admin-1 code of a first-level subdivision, its ISO
+ *                      3166-2 code ("DE-NW") and its names separated by '|'
+ *                      ("Nordrhein-Westfalen|North Rhine-Westphalia"). A
+ *                      row may also map a smaller ISO subdivision to the
+ *                      admin-1 region holding it (FR-62 Pas-de-Calais →
+ *                      32 Hauts-de-France; BE-VWV → VLG). One code or name
+ *                      must not name two admin-1 codes in one country.
  * Columns are found by their header names (order free, extra columns
  * ignored); a UTF-8 byte order mark is skipped; files may be gzipped.
  *
@@ -41,6 +49,8 @@ typedef struct tw_places tw_places;
 
 /* Longest accepted place name (bytes of UTF-8), in the files and in queries. */
 #define TW_PLACE_NAME_MAX 200
+/* Longest accepted region (name or ISO 3166-2 code), bytes of UTF-8. */
+#define TW_PLACE_REGION_MAX 100
 /* Largest key tw_place_key can produce for an accepted name, with the NUL. */
 #define TW_PLACE_KEY_MAX 1024
 /* Places of the same name closer than this (pairwise) are one place. */
@@ -70,8 +80,8 @@ typedef struct tw_hub {
 /* ---- loading ---------------------------------------------------------- */
 
 /* Load the hub table and the gazetteer from files, plus "place-aliases.csv"
- * from the gazetteer's directory when that file exists (use
- * tw_places_load_ex to name it or to do without). Returns a new table that
+ * and "regions.csv" from the gazetteer's directory when those files exist
+ * (use tw_places_load_ex to name them or to do without). Returns a new table that
  * the caller owns and releases with tw_places_free, or NULL with a message
  * in err[errlen] (file name and line number for malformed data, e.g.
  * "gazetteer.csv line 17: lat '91.5' out of range -90..90"). Every input
@@ -79,19 +89,21 @@ typedef struct tw_hub {
 tw_places *tw_places_load(const char *hubs_csv_path, const char *gazetteer_csv_path, char *err,
                           size_t errlen) TW_PLACES_WUR;
 
-/* Like tw_places_load with the alias file named explicitly; aliases_csv_path
- * NULL loads no aliases (a missing named file is an error). */
+/* Like tw_places_load with the alias and region files named explicitly;
+ * NULL loads no aliases or no regions (a missing named file is an error). */
 tw_places *tw_places_load_ex(const char *hubs_csv_path, const char *gazetteer_csv_path,
-                             const char *aliases_csv_path, char *err,
-                             size_t errlen) TW_PLACES_WUR;
+                             const char *aliases_csv_path, const char *regions_csv_path,
+                             char *err, size_t errlen) TW_PLACES_WUR;
 
 /* Load from memory buffers holding the CSV text (not gzipped, need not be
- * NUL-terminated; the buffers are not kept). aliases may be NULL (no
- * aliases). Errors name the inputs "hubs", "gazetteer" and "aliases".
- * Returns a table the caller frees with tw_places_free, or NULL and err. */
+ * NUL-terminated; the buffers are not kept). aliases and regions may be
+ * NULL (none). Errors name the inputs "hubs", "gazetteer", "aliases" and
+ * "regions". Returns a table the caller frees with tw_places_free, or NULL
+ * and err. */
 tw_places *tw_places_load_mem(const char *hubs, size_t hubs_len, const char *gazetteer,
                               size_t gazetteer_len, const char *aliases, size_t aliases_len,
-                              char *err, size_t errlen) TW_PLACES_WUR;
+                              const char *regions, size_t regions_len, char *err,
+                              size_t errlen) TW_PLACES_WUR;
 
 /* Release everything the table owns. NULL is a no-op. Names and hubs
  * obtained from the table become invalid. */
@@ -157,6 +169,9 @@ typedef struct tw_place_query {
     const char *country;  /* ISO 3166-1 alpha-2, case-insensitive */
     const char *postcode; /* accepted; not used (the gazetteer has no postcodes) */
     const char *admin1;   /* GeoNames admin-1 code hint, e.g. "07" (case-insensitive) */
+    const char *region;   /* first-level subdivision: a name ("Nordrhein-Westfalen") or an
+                           * ISO 3166-2 code ("DE-NW"), mapped to admin1 through
+                           * regions.csv; takes precedence over admin1 */
 } tw_place_query;
 
 typedef enum {
@@ -185,9 +200,12 @@ typedef enum {
     TW_PLACE_WARN_NAME_MISMATCH,  /* resolved by locode, but the name is not that hub's */
     TW_PLACE_WARN_NOT_FOUND,      /* unresolved: no place of that name (in that country) */
     TW_PLACE_WARN_AMBIGUOUS,      /* unresolved: several places of that name */
-    TW_PLACE_WARN_ADMIN1_IGNORED, /* the admin1 hint matched none of the candidates */
+    TW_PLACE_WARN_ADMIN1_IGNORED, /* the admin1 hint (or the region's) matched none of the
+                                   * candidates */
     TW_PLACE_WARN_MERGED,         /* several entries within TW_PLACE_SAME_KM taken as one */
     TW_PLACE_WARN_HUB_PREFERRED,  /* the name also names other places; the hub was chosen */
+    TW_PLACE_WARN_BAD_REGION,     /* invalid: region not UTF-8, too long or without letters */
+    TW_PLACE_WARN_REGION_UNKNOWN, /* the region names no known subdivision (of that country) */
 } tw_place_warn_code;
 
 #define TW_PLACE_MAX_WARNINGS 4
@@ -242,6 +260,17 @@ typedef struct tw_place_result {
  *     countries (no country given) are always ambiguous. No match →
  *     UNRESOLVED with NOT_FOUND (naming the countries that do have the name).
  *  4. nothing to go on → UNRESOLVED with NO_INPUT.
+ * The region (validated in step 1: BAD_REGION when it has no letter or
+ * digit or is longer than TW_PLACE_REGION_MAX) is used for names only: its
+ * key (tw_place_key, so "DE-NW", "de nw", "North Rhine Westphalia" all
+ * work) is looked up among regions.csv's codes and names in the country
+ * (in any country when none is given; then the region's country is used).
+ * Found, its admin-1 code replaces the admin1 hint; not found (or naming
+ * regions of several countries) → REGION_UNKNOWN warning and no hint: the
+ * name is resolved as without a region, so an ambiguous one stays
+ * UNRESOLVED (never a guess). Warnings advise only what the contract
+ * offers (place.region, place.country, coordinates), and name candidates'
+ * regions by ISO 3166-2 code when the region table knows them.
  * The postcode is not used. An admin1 hint that contradicts a lone match is
  * reported (ADMIN1_IGNORED) but does not unresolve it. A resolved result
  * always carries the nearest hub (any kind) and its distance; `hub` is set

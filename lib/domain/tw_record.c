@@ -8,6 +8,7 @@
 #include <unistr.h>
 
 #include "tw_hin.h"
+#include "tw_ident.h"
 #include "tw_places.h"
 #include "tw_serial.h"
 
@@ -37,6 +38,7 @@ typedef struct walk {
     char path[512];
     size_t len;
     int oom;
+    int in_party; /* places found now are a party's (derived party_places) */
     /* out->derived's arrays grow in the arena */
     keyset serial_set, hull_set;
 } walk;
@@ -297,6 +299,27 @@ static int enumeration(walk *w, const char *name, const ProtobufCEnumDescriptor 
     return 1;
 }
 
+static void push_ptr(walk *w, void ***arr, size_t *n, size_t *cap, void *p);
+
+/* Keep a valid time in derived.times under its path. */
+static void derived_time(walk *w, const char *name, const Google__Protobuf__Timestamp *t)
+{
+    Tidewatch__V1__DerivedTime *d = tw_arena_alloc(w->arena, sizeof *d);
+    if (d) {
+        tidewatch__v1__derived_time__init(d);
+        d->field = w->len ? tw_arena_printf(w->arena, "%s.%s", w->path, name)
+                          : tw_arena_strdup(w->arena, name);
+        if (!d->field)
+            d = NULL;
+        else {
+            d->seconds = t->seconds;
+            d->nanos = t->nanos;
+        }
+    }
+    Tidewatch__V1__DerivedRecord *dr = &w->out->derived;
+    push_ptr(w, (void ***)&dr->times, &dr->n_times, &w->out->cap_dtimes, d);
+}
+
 /* A timestamp: not before 1990, not more than the skew in the future. */
 static int timestamp(walk *w, const char *name, const Google__Protobuf__Timestamp *t, int required,
                      int64_t future_s, int64_t *out)
@@ -323,6 +346,7 @@ static int timestamp(walk *w, const char *name, const Google__Protobuf__Timestam
     }
     if (out)
         *out = t->seconds;
+    derived_time(w, name, t);
     return 1;
 }
 
@@ -335,6 +359,9 @@ static void set_time(walk *w, int64_t s)
 }
 
 /* ---- composite fields --------------------------------------------------- */
+
+static void place(walk *w, const char *name, const Tidewatch__V1__Place *p, int required);
+static void identifier(walk *w, const Tidewatch__V1__PartyIdentifier *id, const char *cc);
 
 static void party(walk *w, const char *name, const Tidewatch__V1__Party *p, int required)
 {
@@ -353,12 +380,18 @@ static void party(walk *w, const char *name, const Tidewatch__V1__Party *p, int 
         size_t o2 = push(w, "identifiers");
         push_index(w, i);
         enumeration(w, "kind", &tidewatch__v1__party_identifier__kind__descriptor, id->kind, 1);
-        if (text(w, "value", id->value, 1, TW_RECORD_MAX_NAME) &&
-            id->kind == TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__EMAIL && !strchr(id->value, '@'))
-            WARN(w, "value", "odd_email", "does not look like an e-mail address");
+        int have_value = text(w, "value", id->value, 1, TW_RECORD_MAX_NAME);
         country(w, "issuing_country", id->issuing_country, 0);
+        if (have_value)
+            identifier(w, id, country_ok(id->issuing_country) ? id->issuing_country
+                              : country_ok(p->country)          ? p->country
+                                                                 : NULL);
         pop(w, o2);
     }
+    int outer = w->in_party;
+    w->in_party = 1;
+    place(w, "place", p->place, 0);
+    w->in_party = outer;
     pop(w, old);
 }
 
@@ -390,6 +423,75 @@ static char *dup(walk *w, const char *s)
     if (!c)
         w->oom = 1;
     return c ? c : (char *)"";
+}
+
+/* Normalise a party identifier (tw_ident) into derived.identifiers, at
+ * the identifier's path; what cannot be normalised stays as given with a
+ * warning at its value (never a guess). cc: the identifier's issuing
+ * country, else the party's, else NULL. */
+static void identifier(walk *w, const Tidewatch__V1__PartyIdentifier *id, const char *cc)
+{
+    char out[TW_IDENT_OUT];
+    tw_ident_status st;
+    const char *kind;
+    switch (id->kind) {
+    case TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__VAT:
+        kind = "vat";
+        st = tw_ident_vat(id->value, cc, out, sizeof out);
+        break;
+    case TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE:
+        kind = "phone";
+        st = tw_ident_phone(id->value, cc, out, sizeof out);
+        break;
+    case TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__EMAIL:
+        kind = "email";
+        st = tw_ident_email(id->value, out, sizeof out);
+        break;
+    case TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__COMPANY_NUMBER:
+        kind = "company_number";
+        st = tw_ident_code(id->value, out, sizeof out);
+        break;
+    case TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__IDENTITY_DOCUMENT:
+        kind = "identity_document";
+        st = tw_ident_code(id->value, out, sizeof out);
+        break;
+    default:
+        return; /* OTHER (and unknown kinds, already errors): kept as given */
+    }
+    if (st == TW_IDENT_BAD_EMAIL) {
+        WARN(w, "value", "odd_email", "does not look like an e-mail address (local@domain)");
+        return;
+    }
+    if (st == TW_IDENT_COUNTRY_MISMATCH)
+        WARN(w, "value", "country_mismatch",
+             "the VAT prefix %.2s is not that of issuing_country (or the party's country) %s",
+             out, cc);
+    else if (st != TW_IDENT_OK) {
+        const char *advice =
+            st == TW_IDENT_NEEDS_COUNTRY
+                ? "; give issuing_country or the party's country, or the international form"
+            : st == TW_IDENT_NO_TRUNK
+                ? "; give it in international form (+CC...) or with the national trunk prefix"
+            : st == TW_IDENT_UNKNOWN_COUNTRY
+                ? "; give it in international form (+CC...)"
+                : "";
+        WARN(w, "value", "not_normalised", "%s kept as given: %s%s", kind,
+             tw_ident_status_name(st), advice);
+        return;
+    }
+    Tidewatch__V1__DerivedIdentifier *d = tw_arena_alloc(w->arena, sizeof *d);
+    if (d) {
+        tidewatch__v1__derived_identifier__init(d);
+        d->field = dup(w, w->path);
+        d->kind = (char *)kind;
+        d->value = dup(w, out);
+        d->country = dup(w, cc && (id->kind == TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__VAT ||
+                                   id->kind == TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE)
+                                ? cc
+                                : "");
+    }
+    Tidewatch__V1__DerivedRecord *dr = &w->out->derived;
+    push_ptr(w, (void ***)&dr->identifiers, &dr->n_identifiers, &w->out->cap_didents, d);
 }
 
 static Tidewatch__V1__DerivedHub *derived_hub(walk *w, const tw_hub *h, double km)
@@ -427,7 +529,7 @@ static int locode_ok(const char *s)
  * guess; what tw_places finds malformed beyond our checks (a name with no
  * letter or digit) is an error. */
 static void resolve_place(walk *w, const Tidewatch__V1__Place *p, int have_coords,
-                          int have_locode, int have_name, int have_country)
+                          int have_locode, int have_name, int have_country, int have_region)
 {
     if (!w->ctx->places) {
         WARN(w, NULL, "unresolved", "place tables are not loaded: the place is kept unresolved");
@@ -435,7 +537,8 @@ static void resolve_place(walk *w, const Tidewatch__V1__Place *p, int have_coord
     }
     tw_place_query q = {.locode = have_locode ? p->locode : NULL,
                         .name = have_name ? p->name : NULL,
-                        .country = have_country ? p->country : NULL};
+                        .country = have_country ? p->country : NULL,
+                        .region = have_region ? p->region : NULL};
     if (have_coords) {
         q.has_coords = true;
         q.lat = p->coordinates->lat;
@@ -452,6 +555,7 @@ static void resolve_place(walk *w, const Tidewatch__V1__Place *p, int have_coord
         const char *sub = code == TW_PLACE_WARN_BAD_COORDS   ? "coordinates"
                           : code == TW_PLACE_WARN_BAD_LOCODE  ? "locode"
                           : code == TW_PLACE_WARN_BAD_COUNTRY ? "country"
+                          : code == TW_PLACE_WARN_BAD_REGION  ? "region"
                                                               : "name";
         ERR(w, sub, tw_place_warn_name(code), "%s", r.warnings[i].text);
     }
@@ -480,7 +584,11 @@ static void resolve_place(walk *w, const Tidewatch__V1__Place *p, int have_coord
     if (near)
         d->nearest_hub = derived_hub(w, near, r.nearest_hub_km);
     Tidewatch__V1__DerivedRecord *dr = &w->out->derived;
-    push_ptr(w, (void ***)&dr->places, &dr->n_places, &w->out->cap_dplaces, d);
+    if (w->in_party)
+        push_ptr(w, (void ***)&dr->party_places, &dr->n_party_places,
+                 &w->out->cap_dparty_places, d);
+    else
+        push_ptr(w, (void ***)&dr->places, &dr->n_places, &w->out->cap_dplaces, d);
 }
 
 static void place(walk *w, const char *name, const Tidewatch__V1__Place *p, int required)
@@ -514,10 +622,11 @@ static void place(walk *w, const char *name, const Tidewatch__V1__Place *p, int 
     country(w, "country", p->country, 0);
     int have_country = country_ok(p->country);
     text(w, "address", p->address, 0, TW_RECORD_MAX_TEXT);
+    int have_region = text(w, "region", p->region, 0, TW_PLACE_REGION_MAX);
     if (!have_coords && !have_locode && !have_name)
         ERR(w, NULL, "required", "a place needs coordinates, a UN/LOCODE or a name");
     else
-        resolve_place(w, p, have_coords, have_locode, have_name, have_country);
+        resolve_place(w, p, have_coords, have_locode, have_name, have_country, have_region);
     pop(w, old);
 }
 
@@ -1012,11 +1121,26 @@ static json_t *hub_json(const Tidewatch__V1__DerivedHub *h, int with_km)
                    : json_pack("{s:s, s:s}", "name", h->name, "kind", h->kind);
 }
 
+static json_t *place_json(const Tidewatch__V1__DerivedPlace *p)
+{
+    json_t *j = json_pack("{s:s, s:s, s:f, s:f, s:s?, s:s, s:s?}", "field", p->field, "source",
+                          p->source, "lat", p->lat, "lon", p->lon, "name",
+                          p->name[0] ? p->name : NULL, "country", p->country, "locode",
+                          p->locode[0] ? p->locode : NULL);
+    if (j && p->hub)
+        json_object_set_new(j, "hub", hub_json(p->hub, 0));
+    if (j && p->nearest_hub)
+        json_object_set_new(j, "nearest_hub", hub_json(p->nearest_hub, 1));
+    return j;
+}
+
 json_t *tw_record_derived_json(const Tidewatch__V1__DerivedRecord *d)
 {
     json_t *serials = json_array(), *hulls = json_array(), *places = json_array();
-    json_t *doc = json_pack("{s:o*, s:o*, s:o*}", "serials", serials, "hulls", hulls, "places",
-                            places);
+    json_t *pplaces = json_array(), *idents = json_array(), *times = json_array();
+    json_t *doc = json_pack("{s:o*, s:o*, s:o*, s:o*, s:o*, s:o*}", "serials", serials, "hulls",
+                            hulls, "places", places, "party_places", pplaces, "identifiers",
+                            idents, "times", times);
     if (!doc)
         return NULL;
     int bad = 0;
@@ -1035,17 +1159,21 @@ json_t *tw_record_derived_json(const Tidewatch__V1__DerivedRecord *d)
                              h->maker, "month", h->month, "production_year", h->production_year,
                              "model_year", h->model_year, "partial", h->partial));
     }
-    for (size_t i = 0; i < d->n_places; i++) {
-        const Tidewatch__V1__DerivedPlace *p = d->places[i];
-        json_t *j = json_pack("{s:s, s:s, s:f, s:f, s:s?, s:s, s:s?}", "field", p->field,
-                              "source", p->source, "lat", p->lat, "lon", p->lon, "name",
-                              p->name[0] ? p->name : NULL, "country", p->country, "locode",
-                              p->locode[0] ? p->locode : NULL);
-        if (j && p->hub)
-            json_object_set_new(j, "hub", hub_json(p->hub, 0));
-        if (j && p->nearest_hub)
-            json_object_set_new(j, "nearest_hub", hub_json(p->nearest_hub, 1));
-        bad |= json_array_append_new(places, j);
+    for (size_t i = 0; i < d->n_places; i++)
+        bad |= json_array_append_new(places, place_json(d->places[i]));
+    for (size_t i = 0; i < d->n_party_places; i++)
+        bad |= json_array_append_new(pplaces, place_json(d->party_places[i]));
+    for (size_t i = 0; i < d->n_identifiers; i++) {
+        const Tidewatch__V1__DerivedIdentifier *x = d->identifiers[i];
+        bad |= json_array_append_new(idents, json_pack("{s:s, s:s, s:s, s:s}", "field", x->field,
+                                                       "kind", x->kind, "value", x->value,
+                                                       "country", x->country));
+    }
+    for (size_t i = 0; i < d->n_times; i++) {
+        const Tidewatch__V1__DerivedTime *t = d->times[i];
+        bad |= json_array_append_new(times, json_pack("{s:s, s:I, s:i}", "field", t->field,
+                                                      "seconds", (json_int_t)t->seconds,
+                                                      "nanos", (int)t->nanos));
     }
     if (bad) {
         json_decref(doc);

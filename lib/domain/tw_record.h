@@ -65,7 +65,7 @@ typedef struct tw_record_check {
     Tidewatch__V1__DerivedRecord derived;
     /* internal growth state */
     size_t cap_errors, cap_warnings, cap_serial, cap_hull;
-    size_t cap_dserials, cap_dhulls, cap_dplaces;
+    size_t cap_dserials, cap_dhulls, cap_dplaces, cap_dparty_places, cap_didents, cap_dtimes;
 } tw_record_check;
 
 /* Validate and normalise `rec`. Fills *out (zeroed first); everything in
@@ -96,7 +96,8 @@ uint8_t *tw_record_stored_derived(const tw_record_check *c, size_t *len)
 char *tw_record_stored_errors(const tw_record_check *c) __attribute__((warn_unused_result));
 
 /* The derived facts as JSON ({"serials": [...], "hulls": [...], "places":
- * [...]}), for tests, logs and people. The caller json_decrefs it; NULL on
+ * [...], "party_places": [...], "identifiers": [...], "times": [...]}), for
+ * tests, logs and people. The caller json_decrefs it; NULL on
  * ENOMEM. */
 json_t *tw_record_derived_json(const Tidewatch__V1__DerivedRecord *d)
     __attribute__((warn_unused_result));

@@ -1,11 +1,13 @@
 /* Fuzz target for tw_places.
  *
- * Byte 0 chooses the mode (mod 4); the rest is the payload.
+ * Byte 0 chooses the mode (mod 5); the rest is the payload.
  *   0  payload is the hub table CSV (with a fixed small gazetteer)
  *   1  payload is the gazetteer CSV (with fixed hubs)
  *   2  payload is the alias CSV (with fixed hubs and gazetteer)
  *   3  payload is a query "name|country|locode|admin1|lat|lon" against the
- *      fixed tables, and the name alone goes through tw_place_key.
+ *      fixed tables (the admin1 field is tried again as a region), and the
+ *      name alone goes through tw_place_key.
+ *   4  payload is the region CSV (with fixed hubs and gazetteer)
  * Whatever loads must resolve its own hubs by locode and by name; every
  * result must be self-consistent; keys must be well-formed, idempotent and
  * the same on the ASCII fast path and the general path. Payload lines are
@@ -48,6 +50,11 @@ static const char GAZ[] = "country,name,lat,lon,admin1\n"
                           "ES,Arzúa,42.93333,-8.15,58\n"
                           "TR,Istanbul,41.01384,28.94966,34\n";
 static const char ALIASES[] = "name,alias,country\nKöln,Cologne,DE\nLille,Rijsel,FR\n";
+static const char REGIONS[] = "country,admin1,iso_3166_2,names\n"
+                              "DE,06,DE-NI,Niedersachsen|Lower Saxony\n"
+                              "DE,07,DE-NW,Nordrhein-Westfalen|North Rhine-Westphalia\n"
+                              "FR,32,FR-HDF,Hauts-de-France\n"
+                              "BE,VLG,BE-VLG,Vlaanderen|Flanders\n";
 
 static void check_key_shape(const char *k, int n)
 {
@@ -202,24 +209,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > 16384)
         return 0;
-    int mode = data[0] % 4;
+    int mode = data[0] % 5;
     const char *pl = (const char *)data + 1;
     size_t plen = size - 1;
     char err[256];
     tw_places *p = NULL;
     switch (mode) {
     case 0:
-        p = tw_places_load_mem(pl, plen, GAZ, strlen(GAZ), ALIASES, strlen(ALIASES), err, sizeof err);
+        p = tw_places_load_mem(pl, plen, GAZ, strlen(GAZ), ALIASES, strlen(ALIASES), REGIONS,
+                               strlen(REGIONS), err, sizeof err);
         break;
     case 1:
-        p = tw_places_load_mem(HUBS, strlen(HUBS), pl, plen, NULL, 0, err, sizeof err);
+        p = tw_places_load_mem(HUBS, strlen(HUBS), pl, plen, NULL, 0, NULL, 0, err, sizeof err);
         break;
     case 2:
-        p = tw_places_load_mem(HUBS, strlen(HUBS), GAZ, strlen(GAZ), pl, plen, err, sizeof err);
+        p = tw_places_load_mem(HUBS, strlen(HUBS), GAZ, strlen(GAZ), pl, plen, NULL, 0, err,
+                               sizeof err);
+        break;
+    case 4:
+        p = tw_places_load_mem(HUBS, strlen(HUBS), GAZ, strlen(GAZ), NULL, 0, pl, plen, err,
+                               sizeof err);
         break;
     default:
-        p = tw_places_load_mem(HUBS, strlen(HUBS), GAZ, strlen(GAZ), ALIASES, strlen(ALIASES), err,
-                               sizeof err);
+        p = tw_places_load_mem(HUBS, strlen(HUBS), GAZ, strlen(GAZ), ALIASES, strlen(ALIASES),
+                               REGIONS, strlen(REGIONS), err, sizeof err);
         CHECK(p != NULL);
         break;
     }
@@ -228,7 +241,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     self_check(p);
-    if (mode < 3) {
+    if (mode != 3) {
         names_from_lines(p, pl, plen);
     } else if (plen <= 1024) {
         char buf[1025];
@@ -246,6 +259,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n > 3)
             q.admin1 = f[3];
         query(p, &q);
+        if (n > 3) { /* the same field as a region */
+            q.admin1 = NULL;
+            q.region = f[3];
+            query(p, &q);
+        }
         if (n > 5) {
             q.has_coords = true;
             q.lat = strtod(f[4], NULL);

@@ -37,6 +37,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                \
     } while (0)
 
+/* Derived identifiers have their normalised shape. */
+static void check_identifiers(const Tidewatch__V1__DerivedRecord *d)
+{
+    static const char upper_digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (size_t i = 0; i < d->n_identifiers; i++) {
+        const Tidewatch__V1__DerivedIdentifier *x = d->identifiers[i];
+        CHECK(x->field && strstr(x->field, ".identifiers[") && x->value && x->value[0]);
+        if (strcmp(x->kind, "phone") == 0) {
+            size_t n = strlen(x->value);
+            CHECK(x->value[0] == '+' && x->value[1] != '0' && n >= 9 && n <= 16 &&
+                  strspn(x->value + 1, "0123456789") == n - 1);
+        } else if (strcmp(x->kind, "email") == 0) {
+            CHECK(strchr(x->value, '@') && !strpbrk(x->value, " ABCDEFGHIJKLMNOPQRSTUVWXYZ"));
+        } else {
+            CHECK(strcmp(x->kind, "vat") == 0 || strcmp(x->kind, "company_number") == 0 ||
+                  strcmp(x->kind, "identity_document") == 0);
+            CHECK(strspn(x->value, upper_digits) == strlen(x->value));
+        }
+    }
+}
+
+/* Every derived time is a valid one, under a path ending in a time field. */
+static void check_times(const Tidewatch__V1__DerivedRecord *d)
+{
+    for (size_t i = 0; i < d->n_times; i++) {
+        const Tidewatch__V1__DerivedTime *t = d->times[i];
+        CHECK(t->field && t->field[0] && t->seconds >= TW_RECORD_MIN_TIME_S &&
+              t->nanos >= 0 && t->nanos <= 999999999);
+    }
+}
+
 /* The clock of every run (2025-06-15), so that runs are reproducible. */
 #define NOW 1750000000LL
 
@@ -78,8 +109,8 @@ static const tw_places *places(void)
             fprintf(stderr, "fuzz_record: %s; using the inline tables\n", err);
     }
     if (!p)
-        p = tw_places_load_mem(HUBS, strlen(HUBS), GAZ, strlen(GAZ), ALIASES, strlen(ALIASES), err,
-                               sizeof err);
+        p = tw_places_load_mem(HUBS, strlen(HUBS), GAZ, strlen(GAZ), ALIASES, strlen(ALIASES),
+                               NULL, 0, err, sizeof err);
     CHECK(p != NULL);
     return p;
 }
@@ -206,7 +237,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     Tidewatch__V1__DerivedRecord *back =
         tidewatch__v1__derived_record__unpack(&alloc, plen, packed);
     CHECK(back && back->n_serials == c.derived.n_serials && back->n_hulls == c.derived.n_hulls &&
-          back->n_places == c.derived.n_places && back->n_warnings == c.nwarnings);
+          back->n_places == c.derived.n_places && back->n_warnings == c.nwarnings &&
+          back->n_party_places == c.derived.n_party_places &&
+          back->n_identifiers == c.derived.n_identifiers && back->n_times == c.derived.n_times);
+    check_identifiers(&c.derived);
+    check_times(&c.derived);
     free(packed);
 
     /* Deterministic, and nothing carried over between calls. */
@@ -223,7 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tw_record_ctx bare = {.now_s = NOW, .places = NULL};
     tw_record_check nop;
     CHECK(tw_record_validate(&bare, rec, &arena, &nop) == 0);
-    CHECK(nop.derived.n_places == 0);
+    CHECK(nop.derived.n_places == 0 && nop.derived.n_party_places == 0);
     check_issues(nop.errors, nop.nerrors);
     check_issues(nop.warnings, nop.nwarnings);
 

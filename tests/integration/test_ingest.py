@@ -321,6 +321,42 @@ class Ingest(unittest.TestCase):
         codes = {w.code for w in resp.results[0].warnings}
         self.assertIn("serial_format", codes, "the OCR fix is reported")
 
+    def test_party_places_identifiers_and_times_are_derived(self):
+        # Issue 7: a buyer's town and region, its identifiers and the record's
+        # times reach events.derived through the real daemon, over gRPC.
+        r1 = purchase("contract-1")
+        buyer = r1.purchase.buyer
+        buyer.country = "DE"
+        buyer.place.name = "Münster"
+        buyer.place.country = "DE"
+        buyer.place.region = "DE-NW"
+        buyer.identifiers.add(kind=rec.PartyIdentifier.VAT, value="811 907 980")
+        buyer.identifiers.add(kind=rec.PartyIdentifier.PHONE, value="01512 3456789")
+        buyer.identifiers.add(kind=rec.PartyIdentifier.EMAIL, value=" Max@Example.DE")
+        resp = self.daemon.submit(ing.SubmitRequest(records=[r1]), timeout=10)
+        self.assertEqual(resp.results[0].outcome, R.ACCEPTED, resp.results[0])
+        derived_hex = self.pg.query("SELECT encode(derived, 'hex') FROM events "
+                                    "WHERE source_ref = 'contract-1'")
+        derived = derived_pb2.DerivedRecord.FromString(bytes.fromhex(derived_hex))
+        self.assertEqual([p.field for p in derived.party_places], ["purchase.buyer.place"])
+        self.assertAlmostEqual(derived.party_places[0].lat, 51.96236, places=4)
+        self.assertEqual([(i.kind, i.value) for i in derived.identifiers],
+                         [("vat", "DE811907980"), ("phone", "+4915123456789"),
+                          ("email", "max@example.de")])
+        self.assertEqual([t.field for t in derived.times], ["purchase.time"])
+        self.assertEqual(derived.times[0].seconds, r1.purchase.time.seconds)
+        # Without the region the town stays unresolved, and the warning
+        # advises the contract's field.
+        r2 = purchase("contract-2")
+        r2.purchase.buyer.place.name = "Münster"
+        r2.purchase.buyer.place.country = "DE"
+        resp = self.daemon.submit(ing.SubmitRequest(records=[r2]), timeout=10)
+        self.assertEqual(resp.results[0].outcome, R.ACCEPTED)
+        amb = [w for w in resp.results[0].warnings if w.code == "ambiguous"]
+        self.assertEqual([w.field for w in amb], ["purchase.buyer.place"])
+        self.assertIn("place.region", amb[0].reason)
+        self.assertNotIn("admin1", amb[0].reason)
+
     def test_mixed_batch_keeps_the_good(self):
         bad = purchase("mixed-bad")
         bad.purchase.seller.name = ""

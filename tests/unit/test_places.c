@@ -89,7 +89,7 @@ static tw_places *small(void)
 {
     char err[256] = "";
     tw_places *p = tw_places_load_mem(HUBS, strlen(HUBS), GAZ, strlen(GAZ), ALIASES,
-                                      strlen(ALIASES), err, sizeof err);
+                                      strlen(ALIASES), NULL, 0, err, sizeof err);
     cr_assert(p, "small data set loads: %s", err);
     return p;
 }
@@ -100,7 +100,7 @@ static void expect_load_error(const char *hubs, const char *gaz, const char *ali
 {
     char err[256] = "";
     tw_places *p = tw_places_load_mem(hubs, strlen(hubs), gaz, strlen(gaz), aliases,
-                                      aliases ? strlen(aliases) : 0, err, sizeof err);
+                                      aliases ? strlen(aliases) : 0, NULL, 0, err, sizeof err);
     if (p)
         tw_places_free(p);
     cr_assert_null(p, "load should fail with \"%s\"", want);
@@ -548,7 +548,8 @@ Test(places, loader_accepts_bom_crlf_quotes_and_column_order)
                         "coast,50.95194,1.85635,FR,\"Calais, ville\",x\r\n";
     const char gaz[] = "name,country,lat,lon\r\n\"Boulogne-sur-Mer\",FR,50.72485,1.61373\r\n\r\n";
     char err[256] = "";
-    tw_places *p = tw_places_load_mem(hubs, strlen(hubs), gaz, strlen(gaz), NULL, 0, err, sizeof err);
+    tw_places *p = tw_places_load_mem(hubs, strlen(hubs), gaz, strlen(gaz), NULL, 0, NULL, 0, err,
+                                      sizeof err);
     cr_assert(p, "%s", err);
     cr_assert_str_eq(tw_places_hub(p, 0)->name, "Calais, ville");
     cr_assert_str_eq(tw_places_hub(p, 0)->locode, "");
@@ -564,7 +565,8 @@ Test(places, header_only_tables_load)
     const char hubs[] = "name,country,lat,lon,kind\n";
     const char gaz[] = "country,name,lat,lon\n";
     char err[256] = "";
-    tw_places *p = tw_places_load_mem(hubs, strlen(hubs), gaz, strlen(gaz), NULL, 0, err, sizeof err);
+    tw_places *p = tw_places_load_mem(hubs, strlen(hubs), gaz, strlen(gaz), NULL, 0, NULL, 0, err,
+                                      sizeof err);
     cr_assert(p, "%s", err);
     cr_assert_eq(tw_places_count(p), 0);
     cr_assert_eq(tw_places_hub_count(p), 0);
@@ -653,11 +655,169 @@ Test(places, load_files_gzip_and_errors)
     snprintf(missing, sizeof missing, "%s/nope.csv", dir);
     cr_assert_null(tw_places_load(hubs, missing, err, sizeof err));
     cr_assert(strstr(err, "nope.csv") && strstr(err, "No such file"), "%s", err);
-    cr_assert_null(tw_places_load_ex(hubs, gaz, missing, err, sizeof err), "named alias file");
+    cr_assert_null(tw_places_load_ex(hubs, gaz, missing, NULL, err, sizeof err), "named alias file");
     cr_assert(strstr(err, "nope.csv"), "%s", err);
 
     unlink(hubs);
     unlink(gaz);
     unlink(ali);
     rmdir(dir);
+}
+
+/* ---- regions (issue 7: Place.region) ------------------------------------------------ */
+
+static tw_place_status resolve_region(const tw_places *p, tw_place_result *r, const char *name,
+                                      const char *country, const char *region)
+{
+    tw_place_query q = {.name = name, .country = country, .region = region};
+    tw_place_status st = tw_place_resolve(p, &q, r);
+    cr_assert_eq(st, r->status);
+    return st;
+}
+
+Test(places, region_resolves_an_ambiguous_town)
+{
+    tw_places *p = real();
+    tw_place_result r;
+    /* Without a region, Münster (DE) is three places: never guessed, and the
+     * warning advises the contract's field, naming the candidates' regions. */
+    cr_assert_eq(resolve(p, &r, "Münster", "DE", NULL), TW_PLACE_UNRESOLVED);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_AMBIGUOUS, "give place.region"), "%s",
+              r.warnings[0].text);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_AMBIGUOUS, "DE-NW"), "%s", r.warnings[0].text);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_AMBIGUOUS, "DE-HE"), "%s", r.warnings[0].text);
+    for (size_t i = 0; i < r.nwarnings; i++)
+        cr_assert(!strstr(r.warnings[i].text, "give admin1"), "%s", r.warnings[i].text);
+    const char *nrw[] = {"DE-NW", "de-nw", "Nordrhein-Westfalen", "North Rhine-Westphalia",
+                         "nordrhein westfalen", "NRW"};
+    for (size_t i = 0; i < sizeof nrw / sizeof *nrw; i++) {
+        cr_assert_eq(resolve_region(p, &r, "Münster", "DE", nrw[i]), TW_PLACE_RESOLVED,
+                     "region %s: %s", nrw[i], r.nwarnings ? r.warnings[0].text : "");
+        cr_assert_float_eq(r.lat, 51.96236, 1e-5, "Münster (Westfalen) with %s", nrw[i]);
+        cr_assert_str_eq(r.admin1, "07");
+        cr_assert_eq(r.nwarnings, 0, "%s", r.nwarnings ? r.warnings[0].text : "");
+    }
+    cr_assert_eq(resolve_region(p, &r, "Münster", "DE", "Hessen"), TW_PLACE_RESOLVED);
+    cr_assert_float_eq(r.lat, 49.92278, 1e-5);
+    cr_assert_eq(resolve_region(p, &r, "Münster", "DE", "Bavaria"), TW_PLACE_RESOLVED);
+    cr_assert_str_eq(r.admin1, "02");
+    /* An ISO code alone gives the country too. */
+    cr_assert_eq(resolve_region(p, &r, "Münster", NULL, "DE-NW"), TW_PLACE_RESOLVED);
+    cr_assert_str_eq(r.country, "DE");
+    tw_places_free(p);
+}
+
+Test(places, wrong_or_unknown_region_is_a_warning_never_a_guess)
+{
+    tw_places *p = real();
+    tw_place_result r;
+    /* A real region holding no Münster: unresolved, and said so. */
+    cr_assert_eq(resolve_region(p, &r, "Münster", "DE", "Sachsen"), TW_PLACE_UNRESOLVED);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_ADMIN1_IGNORED, "region 'Sachsen' (DE-SN) matches "
+                                                           "none"),
+              "%s", r.warnings[0].text);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_AMBIGUOUS, "give place.region"));
+    /* Not a region of that country at all. */
+    cr_assert_eq(resolve_region(p, &r, "Münster", "DE", "Atlantis"), TW_PLACE_UNRESOLVED);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_REGION_UNKNOWN, "give place.region"), "%s",
+              r.warnings[0].text);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_REGION_UNKNOWN, "(e.g. DE-"), "%s",
+              r.warnings[0].text);
+    cr_assert_str_eq(tw_place_warn_name(TW_PLACE_WARN_REGION_UNKNOWN), "region_unknown");
+    /* Another country's code. */
+    cr_assert_eq(resolve_region(p, &r, "Münster", "DE", "FR-HDF"), TW_PLACE_UNRESOLVED);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_REGION_UNKNOWN, "FR-HDF"));
+    /* An unknown region does not unresolve a name that needs none. */
+    cr_assert_eq(resolve_region(p, &r, "Osnabrück", "DE", "Atlantis"), TW_PLACE_RESOLVED);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_REGION_UNKNOWN, NULL));
+    /* Limburg is a province in NL and in BE: the country must say which. */
+    cr_assert_eq(resolve_region(p, &r, "Münster", NULL, "Limburg"), TW_PLACE_UNRESOLVED);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_REGION_UNKNOWN, "give place.country"), "%s",
+              r.warnings[0].text);
+    /* A region without a letter or digit is malformed. */
+    cr_assert_eq(resolve_region(p, &r, "Münster", "DE", "--"), TW_PLACE_INVALID);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_BAD_REGION, NULL));
+    tw_places_free(p);
+}
+
+Test(places, region_table_maps_subdivisions_to_gazetteer_admin1)
+{
+    tw_places *p = real();
+    tw_place_result r;
+    /* One capital per shipped country checked against the gazetteer. */
+    struct { const char *name, *cc, *region, *admin1; } cases[] = {
+        {"Düsseldorf", "DE", "DE-NW", "07"},  {"Lille", "FR", "Hauts-de-France", "32"},
+        {"Rouen", "FR", "FR-NOR", "28"},      {"Utrecht", "NL", "NL-UT", "09"},
+        {"Namur", "BE", "Wallonie", "WAL"},   {"Cardiff", "GB", "Cymru", "WLS"},
+        {"Graz", "AT", "Styria", "06"},       {"Zug", "CH", "CH-ZG", "ZG"},
+        {"Odense", "DK", "DK-83", "21"},      {"Gdańsk", "PL", "PL-22", "82"},
+        {"Diekirch", "LU", "LU-DI", "DI"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cr_assert_eq(resolve_region(p, &r, cases[i].name, cases[i].cc, cases[i].region),
+                     TW_PLACE_RESOLVED, "%s: %s", cases[i].name,
+                     r.nwarnings ? r.warnings[0].text : "");
+        cr_assert_str_eq(r.admin1, cases[i].admin1, "%s", cases[i].name);
+        for (size_t k = 0; k < r.nwarnings; k++)
+            cr_assert_neq(r.warnings[k].code, TW_PLACE_WARN_ADMIN1_IGNORED, "%s: %s",
+                          cases[i].name, r.warnings[k].text);
+    }
+    /* A department maps to its region: Pas-de-Calais is in Hauts-de-France. */
+    cr_assert_eq(resolve_region(p, &r, "Saint-Omer", "FR", "FR-62"), TW_PLACE_RESOLVED);
+    tw_places_free(p);
+}
+
+Test(places, region_file_errors_name_the_line)
+{
+    char err[256] = "";
+    const char *regions[] = {
+        "country,admin1,iso_3166_2\nDE,07,DE-NW\n",                       /* no names column */
+        "country,admin1,iso_3166_2,names\nDE,07,FR-NW,X\n",                /* other country's code */
+        "country,admin1,iso_3166_2,names\nDE,0-7,DE-NW,X\n",               /* admin1 shape */
+        "country,admin1,iso_3166_2,names\nDE,07,DE-NW,\n",                 /* no names */
+        "country,admin1,iso_3166_2,names\nDE,07,DE-NW,A||B\n",             /* empty name */
+        "country,admin1,iso_3166_2,names\nDE,07,DE-NW,X\nDE,05,DE-HE,X\n", /* X twice */
+    };
+    for (size_t i = 0; i < sizeof regions / sizeof *regions; i++) {
+        tw_places *p = tw_places_load_mem(HUBS, strlen(HUBS), GAZ, strlen(GAZ), NULL, 0,
+                                          regions[i], strlen(regions[i]), err, sizeof err);
+        cr_assert_null(p, "case %zu loads", i);
+        cr_assert(strstr(err, "regions"), "case %zu: %s", i, err);
+    }
+    cr_assert(strstr(err, "line 3"), "%s", err);
+    /* The same name twice for the same admin1 is fine (a department and its region). */
+    const char *ok = "country,admin1,iso_3166_2,names\nDE,07,DE-NW,NRW\nDE,07,DE-NW,NRW\n";
+    tw_places *p = tw_places_load_mem(HUBS, strlen(HUBS), GAZ, strlen(GAZ), NULL, 0, ok,
+                                      strlen(ok), err, sizeof err);
+    cr_assert(p, "%s", err);
+    tw_place_result r;
+    cr_assert_eq(resolve_region(p, &r, "Essen", "DE", "NRW"), TW_PLACE_RESOLVED,
+                 "the inline Essen in 07");
+    cr_assert_float_eq(r.lat, 51.45657, 1e-9);
+    tw_places_free(p);
+}
+
+Test(places, ambiguity_advice_fits_what_the_tables_know)
+{
+    tw_places *p = real();
+    tw_place_result r;
+    /* Revel (FR): two regions the table knows, named by ISO code. */
+    cr_assert_eq(resolve(p, &r, "Revel", "FR", NULL), TW_PLACE_UNRESOLVED);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_AMBIGUOUS, "(FR-ARA, FR-OCC)") ||
+                  has_warning(&r, TW_PLACE_WARN_AMBIGUOUS, "(FR-OCC, FR-ARA)"),
+              "%s", r.warnings[0].text);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_AMBIGUOUS, "give place.region (e.g. FR-"));
+    tw_places_free(p);
+    /* Without a region table for the country only coordinates can help. */
+    char err[256] = "";
+    const char *gaz = "country,name,lat,lon,admin1\nIT,Ronco,45.1,9.1,09\nIT,Ronco,41.1,14.1,04\n";
+    const char *hubs = "name,aliases,country,locode,lat,lon,kind\nCalais,,FR,FRCQF,50.9,1.8,coast\n";
+    const char *reg = "country,admin1,iso_3166_2,names\nDE,07,DE-NW,NRW\n";
+    p = tw_places_load_mem(hubs, strlen(hubs), gaz, strlen(gaz), NULL, 0, reg, strlen(reg), err,
+                           sizeof err);
+    cr_assert(p, "%s", err);
+    cr_assert_eq(resolve(p, &r, "Ronco", "IT", NULL), TW_PLACE_UNRESOLVED);
+    cr_assert(has_warning(&r, TW_PLACE_WARN_AMBIGUOUS, "(admin1 09, 04); give coordinates"), "%s",
+              r.warnings[0].text);
+    tw_places_free(p);
 }

@@ -1639,7 +1639,8 @@ Test(record, derived_json_shape)
         TIDEWATCH__V1__SERIAL_READING__METHOD__STAMP;
     const tw_record_check *c = validate_with(r, pl);
     expect_ok(c);
-    cr_assert_eq(json_object_size(derived_doc(c)), 3, "serials, hulls, places and nothing else");
+    cr_assert_eq(json_object_size(derived_doc(c)), 6,
+                 "serials, hulls, places, party_places, identifiers, times and nothing else");
 
     json_t *s = json_array_get(derived_array(c, "serials"), 0);
     cr_assert_eq(json_object_size(s), 5, "field, key, loose, format, partial");
@@ -1711,4 +1712,198 @@ Test(record, validation_is_repeatable_in_one_arena)
     cr_assert_eq(c->nwarnings, nw);
     free(a);
     free(b);
+}
+
+/* ---- party places and derived times (issue 7) ------------------------------------- */
+
+Test(record, party_place_is_resolved_into_party_places)
+{
+    const tw_places *pl = real_places();
+    Tidewatch__V1__Record *r = valid_purchase();
+    r->purchase->buyer->place = place_named("Calais", "FR");
+    r->purchase->buyer->address = (char *)"12 rue Royale, Calais";
+    const tw_record_check *c = validate_with(r, pl);
+    expect_ok(c);
+    expect_no_warning(c, "purchase.buyer.place", NULL);
+    json_t *pp = derived_array(c, "party_places");
+    cr_assert_eq(json_array_size(pp), 1);
+    json_t *p = json_array_get(pp, 0);
+    cr_assert_str_eq(jstr(p, "field"), "purchase.buyer.place");
+    cr_assert_str_eq(jstr(p, "name"), "Calais");
+    cr_assert_str_eq(jstr(p, "country"), "FR");
+    json_t *hub = json_object_get(p, "hub");
+    cr_assert_str_eq(jstr(hub, "name"), "Calais");
+    /* The record's own places stay apart. */
+    for (size_t i = 0; i < json_array_size(derived_array(c, "places")); i++)
+        cr_assert_str_neq(jstr(json_array_get(derived_array(c, "places"), i), "field"),
+                          "purchase.buyer.place");
+}
+
+Test(record, party_place_fields_are_checked_with_their_path)
+{
+    const tw_places *pl = real_places();
+    Tidewatch__V1__Record *r = valid_purchase();
+    Tidewatch__V1__Place *p = place_named("", NULL);
+    r->purchase->buyer->place = p;
+    expect_only_error(validate_with(r, pl), "purchase.buyer.place", "required");
+    p->name = rep('x', TW_PLACE_NAME_MAX + 1);
+    expect_error(validate_with(r, pl), "purchase.buyer.place.name", "too_long");
+    p->name = (char *)"Calais";
+    p->country = (char *)"fr";
+    expect_only_error(validate_with(r, pl), "purchase.buyer.place.country", "bad_country");
+    p->country = (char *)"FR";
+    p->region = rep('r', TW_PLACE_REGION_MAX + 1);
+    expect_only_error(validate_with(r, pl), "purchase.buyer.place.region", "too_long");
+    p->region = NULL;
+    p->name = (char *)"Nowhereville-sur-Rien";
+    const tw_record_check *c = validate_with(r, pl);
+    expect_ok(c);
+    expect_warning(c, "purchase.buyer.place", "not_found");
+    cr_assert_eq(json_array_size(derived_array(c, "party_places")), 0, "no guess");
+    /* Shipment parties too: a consignee's storage town. */
+    Tidewatch__V1__Record *s = valid_shipment();
+    s->shipment->consignee = party("Lock-up SARL");
+    s->shipment->consignee->place = place_named("Dunkirk", "FR");
+    c = validate_with(s, pl);
+    expect_ok(c);
+    json_t *q = json_array_get(derived_array(c, "party_places"), 0);
+    cr_assert_str_eq(jstr(q, "field"), "shipment.consignee.place");
+    cr_assert_str_eq(jstr(q, "name"), "Dunkerque");
+}
+
+Test(record, every_time_is_derived)
+{
+    Tidewatch__V1__Record *r = valid_shipment();
+    r->shipment->dispatched = ts(NOW - 86400);
+    r->shipment->expected = ts(NOW + 86400);
+    r->shipment->delivered = ts(NOW - 3600);
+    r->shipment->delivered->nanos = 5;
+    const tw_record_check *c = validate(r);
+    expect_ok(c);
+    json_t *t = derived_array(c, "times");
+    cr_assert_eq(json_array_size(t), 3);
+    const char *want[] = {"shipment.dispatched", "shipment.expected", "shipment.delivered"};
+    int64_t secs[] = {NOW - 86400, NOW + 86400, NOW - 3600};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_array_get(t, i);
+        cr_assert_str_eq(jstr(e, "field"), want[i]);
+        cr_assert_eq(jint(e, "seconds"), secs[i]);
+    }
+    cr_assert_eq(jint(json_array_get(t, 2), "nanos"), 5);
+    /* A bad time is an error and is not derived. */
+    r->shipment->expected = ts(100);
+    c = validate(r);
+    expect_only_error(c, "shipment.expected", "too_early");
+    cr_assert_eq(json_array_size(derived_array(c, "times")), 2);
+    /* A purchase's time under its path, also inside a correction. */
+    c = validate(valid_correction());
+    expect_ok(c);
+    cr_assert_str_eq(jstr(json_array_get(derived_array(c, "times"), 0), "field"),
+                     "correction.purchase.time");
+}
+
+Test(record, party_identifiers_are_normalised_in_derived)
+{
+    Tidewatch__V1__Record *r = valid_purchase();
+    Tidewatch__V1__Party *b = r->purchase->buyer;
+    b->country = (char *)"DE";
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__VAT, "811 907.980"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE, "01512 3456789"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE, "0044 20 7946 0958"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__EMAIL, " Max.Muster@Example.DE "));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__COMPANY_NUMBER, "hrb 123-45"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__IDENTITY_DOCUMENT, "c01x.00t47"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__OTHER, "whatever"));
+    /* The issuing country wins over the party's. */
+    Tidewatch__V1__PartyIdentifier *fr =
+        identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE, "06 00 00 00 01");
+    fr->issuing_country = (char *)"FR";
+    PUSH(b->identifiers, b->n_identifiers, fr);
+    const tw_record_check *c = validate(r);
+    expect_ok(c);
+    json_t *ids = derived_array(c, "identifiers");
+    cr_assert_eq(json_array_size(ids), 7, "everything but OTHER");
+    const char *want[][4] = {
+        {"purchase.buyer.identifiers[0]", "vat", "DE811907980", "DE"},
+        {"purchase.buyer.identifiers[1]", "phone", "+4915123456789", "DE"},
+        {"purchase.buyer.identifiers[2]", "phone", "+442079460958", "DE"},
+        {"purchase.buyer.identifiers[3]", "email", "max.muster@example.de", ""},
+        {"purchase.buyer.identifiers[4]", "company_number", "HRB12345", ""},
+        {"purchase.buyer.identifiers[5]", "identity_document", "C01X00T47", ""},
+        {"purchase.buyer.identifiers[7]", "phone", "+33600000001", "FR"},
+    };
+    for (size_t i = 0; i < 7; i++) {
+        json_t *e = json_array_get(ids, i);
+        cr_assert_str_eq(jstr(e, "field"), want[i][0]);
+        cr_assert_str_eq(jstr(e, "kind"), want[i][1]);
+        cr_assert_str_eq(jstr(e, "value"), want[i][2]);
+        cr_assert_str_eq(jstr(e, "country"), want[i][3]);
+    }
+    for (size_t i = 0; i < c->nwarnings; i++)
+        cr_assert(!strstr(c->warnings[i].field, "identifiers"), "no warning: %s",
+                  c->warnings[i].field);
+}
+
+Test(record, unparseable_identifiers_are_warnings_not_guesses)
+{
+    Tidewatch__V1__Record *r = valid_purchase();
+    Tidewatch__V1__Party *b = r->purchase->buyer;
+    b->country = NULL;
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE, "01512 3456789"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__VAT, "811907980"));
+    PUSH(b->identifiers, b->n_identifiers,
+         identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__PHONE, "+49 1512 34 ext. 5"));
+    Tidewatch__V1__PartyIdentifier *v =
+        identifier(TIDEWATCH__V1__PARTY_IDENTIFIER__KIND__VAT, "FR40303265045");
+    v->issuing_country = (char *)"DE";
+    PUSH(b->identifiers, b->n_identifiers, v);
+    const tw_record_check *c = validate(r);
+    expect_ok(c);
+    const tw_issue *w = expect_warning(c, "purchase.buyer.identifiers[0].value", "not_normalised");
+    cr_assert(strstr(w->reason, "issuing_country"), "advises a contract field: %s", w->reason);
+    cr_assert(!strstr(w->reason, "admin1"), "%s", w->reason);
+    expect_warning(c, "purchase.buyer.identifiers[1].value", "not_normalised");
+    expect_warning(c, "purchase.buyer.identifiers[2].value", "not_normalised");
+    expect_warning(c, "purchase.buyer.identifiers[3].value", "country_mismatch");
+    json_t *ids = derived_array(c, "identifiers");
+    cr_assert_eq(json_array_size(ids), 1, "only the explicitly prefixed VAT number");
+    cr_assert_str_eq(jstr(json_array_get(ids, 0), "value"), "FR40303265045");
+}
+
+Test(record, place_region_resolves_an_ambiguous_town)
+{
+    const tw_places *pl = real_places();
+    Tidewatch__V1__Record *r = valid_purchase();
+    Tidewatch__V1__Place *p = place_named("Münster", "DE");
+    r->purchase->buyer->place = p;
+    const tw_record_check *c = validate_with(r, pl);
+    expect_ok(c);
+    const tw_issue *w = expect_warning(c, "purchase.buyer.place", "ambiguous");
+    cr_assert(strstr(w->reason, "place.region"), "advises the contract's field: %s", w->reason);
+    cr_assert(!strstr(w->reason, "admin1"), "no field the contract lacks: %s", w->reason);
+    cr_assert_eq(json_array_size(derived_array(c, "party_places")), 0, "never guessed");
+    p->region = (char *)"Nordrhein-Westfalen";
+    c = validate_with(r, pl);
+    expect_ok(c);
+    expect_no_warning(c, "purchase.buyer.place", NULL);
+    json_t *d = json_array_get(derived_array(c, "party_places"), 0);
+    cr_assert_str_eq(jstr(d, "field"), "purchase.buyer.place");
+    cr_assert_float_eq(jreal(d, "lat"), 51.96236, 1e-5);
+    p->region = (char *)"Atlantis";
+    c = validate_with(r, pl);
+    expect_ok(c);
+    w = expect_warning(c, "purchase.buyer.place", "region_unknown");
+    cr_assert(strstr(w->reason, "place.region"), "%s", w->reason);
+    cr_assert_eq(json_array_size(derived_array(c, "party_places")), 0, "never guessed");
+    p->region = (char *)"--";
+    expect_only_error(validate_with(r, pl), "purchase.buyer.place.region", "bad_region");
 }

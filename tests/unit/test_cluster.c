@@ -129,6 +129,23 @@ Test(cluster, same_name_different_address_stays_apart)
     tw_cluster_result_free(r);
 }
 
+Test(cluster, names_fold_case_accents_and_punctuation)
+{
+    tw_cluster_obs o[3] = {
+        {TW_CLUSTER_COMPANY, "Müller-Lüdenscheidt GmbH", "calais 1", NULL, 0, 1, "purchase.seller"},
+        {TW_CLUSTER_COMPANY, "MULLER  ludenscheidt, gmbh", "calais 1", NULL, 0, 2, "purchase.seller"},
+        {TW_CLUSTER_COMPANY, "Muller Ludenscheid GmbH", "calais 1", NULL, 0, 3, "purchase.seller"},
+    };
+    tw_cluster_result *r = build(o, 3, NULL);
+    cr_assert_eq(r->n_clusters, 2);
+    cr_assert_eq(cluster_of(r, 0), cluster_of(r, 1));
+    cr_assert_neq(cluster_of(r, 0), cluster_of(r, 2));
+    cr_assert_str_eq(r->members[0].name_key, "muller ludenscheidt gmbh");
+    cr_assert_eq(r->links[0].via, TW_CLUSTER_VIA_NAME_ADDRESS);
+    cr_assert_str_eq(r->links[0].address, "calais 1");
+    tw_cluster_result_free(r);
+}
+
 Test(cluster, agency_and_person_with_same_phone_stay_apart)
 {
     static const tw_cluster_ident ph[] = {ID(TW_CLUSTER_ID_PHONE, "+33321000000")};

@@ -228,9 +228,11 @@ static bool place_ok(double lat, double lon)
 
 static double chars_score(const tw_candidate_align *a)
 {
-    if (!a->key_len)
+    /* every reading character stands for one key character or a gap */
+    unsigned n = a->key_len + a->gap;
+    if (!n)
         return 0.0;
-    double s = (a->exact + LOOKALIKE_WEIGHT * a->lookalike) / a->key_len;
+    double s = (a->exact + LOOKALIKE_WEIGHT * a->lookalike) / n;
     return s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s;
 }
 

@@ -25,9 +25,11 @@
  * Any mismatch, or a length that cannot align, rules the key out.
  *
  * Score (tw_candidate_rank), for the best key of an item:
- *   chars = (exact + 0.75 * lookalike) / len(item key)      in [0, 1]
- *           (unreadable characters count as not agreeing, so a reading of
- *           all but one '?' scores low however well it "matches")
+ *   chars = (exact + 0.75 * lookalike) / len(reading key)   in [0, 1]
+ *           (every '?' counts as not agreeing, whether it stood for a
+ *           character or a separator, so a reading of all but one '?'
+ *           scores low however well it "matches", and an item whose key
+ *           equals the reading scores highest on this component)
  *   maker = 1 same, 0.5 either unknown; both known and different: ruled out
  *   model = 1 same, 0 different, 0.5 either unknown
  *   place = 1 - min(km, 500) / 500 between the reading's place and the

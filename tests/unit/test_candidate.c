@@ -335,3 +335,31 @@ Test(candidate, bad_arguments_are_errors)
     r.key = "6E5X1016523";
     cr_assert_eq(tw_candidate_rank(&r, &it, 1, NULL, out, &np, err), TW_CANDIDATE_ERR_ARG);
 }
+
+Test(candidate, separators_score_like_unreadable_characters)
+{
+    /* every reading character counts: the true serial (both '?' read as
+     * removed hyphens) scores the same as an item recorded with the same
+     * partial key, never more, and both stay candidates */
+    tw_candidate_reading r = {.key = "6E5?X?1016523", .maker = "Yamaha"};
+    const char *const same[] = {"6E5?X?1016523"};
+    tw_candidate_item it[2] = {
+        {.item_id = 1, .keys = yamaha_a, .nkeys = 1, .maker = "Yamaha"},
+        {.item_id = 2, .keys = same, .nkeys = 1, .maker = "Yamaha"},
+    };
+    tw_candidate_result out[2];
+    size_t np = rank_ok(&r, it, 2, NULL, out);
+    cr_assert_eq(np, 2);
+    double want = 0.60 * 11.0 / 13.0 + 0.15 + 0.10 * 0.5 + 0.10 * 0.5 + 0.05;
+    cr_assert(fabs(out[0].score - want) < EPS, "%f vs %f", out[0].score, want);
+    cr_assert(fabs(out[1].score - want) < EPS);
+    cr_assert_eq(out[0].item_id, 1);
+    cr_assert_str_eq(out[0].reason,
+                     "11 of 11 characters agree (2 '?' read as removed separators), same "
+                     "maker, model unknown, distance unknown");
+    cr_assert_str_eq(out[1].reason,
+                     "11 of 13 characters agree (2 unreadable), same maker, model unknown, "
+                     "distance unknown");
+    cr_assert_eq(out[0].kind, TW_CANDIDATE_CANDIDATE);
+    cr_assert_eq(out[1].kind, TW_CANDIDATE_CANDIDATE);
+}

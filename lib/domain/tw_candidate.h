@@ -38,8 +38,11 @@
  *           (also 1 when either time is unknown)
  *   score = 0.60 chars + 0.15 maker + 0.10 model + 0.10 place + 0.05 time
  * A ruled-out item scores 0. Makers are compared with tw_serial_maker_parse;
- * two makers of kind OTHER, and models, are equal when their letters and
- * digits are equal ignoring case.
+ * two makers of kind OTHER, and models, are equal when their ASCII letters
+ * and digits are equal ignoring case ("F40-LEHA" == "f40leha"; "Acme" and
+ * "Acme Marine" are different makers). A model with no ASCII letter or
+ * digit counts as unknown. The alignment table lives on the stack (about
+ * 30 KiB).
  *
  * Kinds. Results are sorted by score (descending), then item id, then input
  * order. A result is plausible when score >= cutoff (default 0.6). When

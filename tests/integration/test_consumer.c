@@ -638,7 +638,14 @@ Test(consumer, lag_shows_in_metrics)
 
 Test(consumer, never_runs_ahead_of_its_upstream_and_follows_its_commits)
 {
-    PGconn *c = tw_test_connect(db.url);
+    /* A private cluster: with a 30 s poll, another suite's open transaction
+     * in the shared test server would hold the log's horizon (cluster-wide)
+     * and no NOTIFY would follow its end. */
+    tw_test_cluster cl;
+    tw_test_cluster_create(&cl);
+    migrate_db(cl.url);
+    make_tables(cl.url);
+    PGconn *c = tw_test_connect(cl.url);
     insert_events(c, "u", 0, 100);
     insert_events(c, "u", 100, 200);
     /* alerts follows provenance, as the alerts login (row-level security
@@ -652,7 +659,7 @@ Test(consumer, never_runs_ahead_of_its_upstream_and_follows_its_commits)
     exec(c, sql);
     snprintf(sql, sizeof sql, "GRANT SELECT, INSERT ON consumed TO %s", name);
     exec(c, sql);
-    snprintf(url, sizeof url, "%s user=%s", db.url, name);
+    snprintf(url, sizeof url, "%s user=%s", cl.url, name);
     exec(c, "INSERT INTO consumer_cursors (consumer, last_tx, last_id)"
             " SELECT 'provenance', tx, id FROM events ORDER BY tx, id OFFSET 99 LIMIT 1");
     harness follower, leader;
@@ -666,7 +673,7 @@ Test(consumer, never_runs_ahead_of_its_upstream_and_follows_its_commits)
     cr_assert_eq(stats(&follower).applied_events, 100, "stopped at the leader's cursor");
     check_table(c, "consumed", 100);
 
-    start(&leader, db.url, "provenance", "consumed_nopk", 50, 100, 0, NULL);
+    start(&leader, cl.url, "provenance", "consumed_nopk", 50, 100, 0, NULL);
     want.n = 300;
     cr_assert(run_until(cond_applied, &want, 5),
               "the leader's commits wake the follower (applied %llu of 300)",
@@ -679,4 +686,5 @@ Test(consumer, never_runs_ahead_of_its_upstream_and_follows_its_commits)
     snprintf(sql, sizeof sql, "DROP ROLE %s", name);
     exec(c, sql);
     PQfinish(c);
+    tw_test_cluster_destroy(&cl);
 }

@@ -1635,6 +1635,24 @@ static bool given(const char *s)
     return s && *s;
 }
 
+/* Fold a query's free-text field (`what`: "name", "region") into `key`
+ * (tw_place_key). Returns true, or false with a `code` warning when the
+ * text is longer than `max` bytes, not valid UTF-8 or has no letter or
+ * digit. */
+static bool field_key(tw_place_result *out, tw_place_warn_code code, const char *what,
+                      const char *text, size_t max, char *key, size_t keylen)
+{
+    size_t n = strlen(text);
+    int k = n > max ? -1 : tw_place_key(text, n, 0, key, keylen);
+    if (k > 0)
+        return true;
+    if (n > max)
+        warn(out, code, "%s longer than %zu bytes", what, max);
+    else
+        warn(out, code, "%s %s", what, k < 0 ? "is not valid UTF-8" : "has no letter or digit");
+    return false;
+}
+
 tw_place_status tw_place_resolve(const tw_places *p, const tw_place_query *q,
                                  tw_place_result *out)
 {
@@ -1680,17 +1698,9 @@ tw_place_status tw_place_resolve(const tw_places *p, const tw_place_query *q,
         }
     }
     char key[TW_PLACE_KEY_MAX];
-    if (given(q->name)) {
-        size_t n = strlen(q->name);
-        int k = n > TW_PLACE_NAME_MAX ? -1 : tw_place_key(q->name, n, 0, key, sizeof key);
-        if (k <= 0) {
-            warn(out, TW_PLACE_WARN_BAD_NAME, "%s",
-                 n > TW_PLACE_NAME_MAX ? "name longer than 200 bytes"
-                 : k < 0              ? "name is not valid UTF-8"
-                                      : "name has no letter or digit");
-            bad = true;
-        }
-    }
+    if (given(q->name) &&
+        !field_key(out, TW_PLACE_WARN_BAD_NAME, "name", q->name, TW_PLACE_NAME_MAX, key, sizeof key))
+        bad = true;
     const char *hint = NULL;
     if (given(q->admin1)) {
         size_t n = strlen(q->admin1);
@@ -1707,17 +1717,11 @@ tw_place_status tw_place_resolve(const tw_places *p, const tw_place_query *q,
     char rkey[TW_PLACE_KEY_MAX];
     bool have_region = false;
     if (given(q->region)) {
-        size_t n = strlen(q->region);
-        int k = n > TW_PLACE_REGION_MAX ? -1 : tw_place_key(q->region, n, 0, rkey, sizeof rkey);
-        if (k <= 0) {
-            warn(out, TW_PLACE_WARN_BAD_REGION, "%s",
-                 n > TW_PLACE_REGION_MAX ? "region longer than 100 bytes"
-                 : k < 0                 ? "region is not valid UTF-8"
-                                         : "region has no letter or digit");
-            bad = true;
-        } else {
+        if (field_key(out, TW_PLACE_WARN_BAD_REGION, "region", q->region, TW_PLACE_REGION_MAX,
+                      rkey, sizeof rkey))
             have_region = true;
-        }
+        else
+            bad = true;
     }
     if (cc[0])
         memcpy(out->country, cc, 3);

@@ -283,6 +283,7 @@ typedef struct gen {
     size_t nhubs;
     unsigned engine_weight_total;
     int mix;        /* --mix: duplicates, rejects and corrections */
+    uint64_t items; /* --items: engines and boats drawn from this many (0: all new) */
     tw_arena arena; /* one record's memory */
 } gen;
 
@@ -662,6 +663,26 @@ static Tidewatch__V1__Money *eur(gen *g, rng *r, int price_eur)
     return m;
 }
 
+/* --items M: the engine (salt 1) or boat (salt 2) a line names is one of M,
+ * drawn with r; its make, model and identifiers come from the returned
+ * generator, seeded by the item alone, so every record naming item j names
+ * it the same way and provenance sees it again. *t becomes the item's own
+ * time (its serial's year). Without --items, r and t are used as they are. */
+static rng item_rng(gen *g, rng *r, uint64_t salt, int64_t *t)
+{
+    if (!g->items)
+        return *r;
+    uint64_t j = rng_next(r) % g->items;
+    rng ir = {.s = (g->seed + salt * 0x9E3779B97F4A7C15ull) * 0xD1B54A32D192ED03ull ^
+                   (j + 1) * 0x8CB92BA72F3D8DD7ull};
+    (void)rng_next(&ir);
+    *t = g->now - 200 * 86400 - (int64_t)rng_below(&ir, 400) * 86400;
+    return ir;
+}
+
+/* Draws from ir go back to r when ir is r itself (no --items). */
+#define ITEM_DONE(g, r, ir) do { if (!(g)->items) *(r) = (ir); } while (0)
+
 /* 1-3 line items: engines, boats, now and then a pack of lifejackets. */
 static Tidewatch__V1__LineItem **line_items(gen *g, rng *r, int64_t t, size_t *n, int priced)
 {
@@ -673,15 +694,21 @@ static Tidewatch__V1__LineItem **line_items(gen *g, rng *r, int64_t t, size_t *n
         li->quantity = 1;
         unsigned what = rng_below(r, 100);
         if (what < 55) {
-            const engine_model *m = pick_engine(g, r);
-            li->equipment = engine(g, r, m, t, 0);
+            int64_t it = t;
+            rng ir = item_rng(g, r, 1, &it);
+            const engine_model *m = pick_engine(g, &ir);
+            li->equipment = engine(g, &ir, m, it, 0);
+            ITEM_DONE(g, r, ir);
             if (priced)
                 li->unit_price = eur(g, r, m->price_eur);
         } else if (what < 92) {
-            const boat_model *b = PICK(r, boats);
+            int64_t it = t;
+            rng ir = item_rng(g, r, 2, &it);
+            const boat_model *b = PICK(&ir, boats);
             if (!b->make[0])
-                b = &boats[rng_below(r, 8)]; /* the no-name 7-9 m boats are not sold in shops */
-            li->equipment = boat(g, r, b, t);
+                b = &boats[rng_below(&ir, 8)]; /* the no-name 7-9 m boats are not sold in shops */
+            li->equipment = boat(g, &ir, b, it);
+            ITEM_DONE(g, r, ir);
             if (priced)
                 li->unit_price = eur(g, r, b->price_eur);
         } else {
@@ -789,10 +816,16 @@ static void seizure(gen *g, rng *r, uint64_t i, int64_t t, Tidewatch__V1__Record
         Tidewatch__V1__SeizedItem *it = xalloc(g, sizeof *it);
         tidewatch__v1__seized_item__init(it);
         it->quantity = 1;
+        int64_t itime = t;
         if (j % 2 == 0) {
-            it->equipment = boat(g, r, PICK(r, boats), t);
+            rng ir = item_rng(g, r, 2, &itime);
+            const boat_model *b = PICK(&ir, boats);
+            it->equipment = boat(g, &ir, b, itime);
+            ITEM_DONE(g, r, ir);
         } else {
-            it->equipment = engine(g, r, pick_engine(g, r), t, 1);
+            rng ir = item_rng(g, r, 1, &itime);
+            it->equipment = engine(g, &ir, pick_engine(g, &ir), itime, 1);
+            ITEM_DONE(g, r, ir);
         }
         unsigned cond = rng_below(r, 100);
         it->condition = cond < 30   ? TIDEWATCH__V1__SEIZED_ITEM__CONDITION__NEW
@@ -1050,7 +1083,7 @@ static size_t pack_slot(gen *g, uint64_t i, slot *s, uint8_t **buf, size_t *cap)
 /* ---- the rows tidewatch-ingest would store ------------------------------------------ */
 
 typedef struct opts {
-    uint64_t n;
+    uint64_t n, items;
     int streams, channels, clients;
     const char *target, *prefix, *data_dir, *emit_copy, *emit_sql, *emit_quarantine, *table,
         *metrics, *insert_url;
@@ -2017,6 +2050,9 @@ static void usage(FILE *f)
             "  --mix              a mixed load: ~1%% resubmissions of earlier records\n"
             "                     (DUPLICATE), ~1%% invalid ones (REJECTED), ~0.5%% corrections\n"
             "                     of earlier records; the answers must match exactly\n"
+            "  --items M          engines and boats are M items seen again and again\n"
+            "                     (each record line names one of them; default: every\n"
+            "                     one new), for provenance benchmarks\n"
             "  --quiet            no progress lines\n"
             "  --metrics HOST:PORT the daemon's metrics endpoint: progress then shows\n"
             "                     committed records (tidewatch_ingest_records_total)\n"
@@ -2058,7 +2094,7 @@ int main(int argc, char **argv)
     snprintf(default_prefix, sizeof default_prefix, "L%llx", (unsigned long long)time(NULL));
     o.prefix = default_prefix;
     enum { O_CHANNELS = 256, O_TARGET, O_SEED, O_PREFIX, O_NOW, O_WINDOW, O_TIMEOUT, O_ALLOW,
-           O_QUIET, O_COPY, O_SQL, O_TABLE, O_DATA, O_METRICS, O_MIX, O_QUARANTINE, O_INSERT,
+           O_QUIET, O_COPY, O_SQL, O_TABLE, O_DATA, O_METRICS, O_MIX, O_ITEMS, O_QUARANTINE, O_INSERT,
            O_CLIENTS };
     static const struct option longopts[] = {
         {"channels", required_argument, NULL, O_CHANNELS},
@@ -2076,6 +2112,7 @@ int main(int argc, char **argv)
         {"data-dir", required_argument, NULL, O_DATA},
         {"metrics", required_argument, NULL, O_METRICS},
         {"mix", no_argument, NULL, O_MIX},
+        {"items", required_argument, NULL, O_ITEMS},
         {"emit-quarantine", required_argument, NULL, O_QUARANTINE},
         {"insert-baseline", required_argument, NULL, O_INSERT},
         {"clients", required_argument, NULL, O_CLIENTS},
@@ -2135,6 +2172,12 @@ int main(int argc, char **argv)
         case O_DATA: o.data_dir = optarg; break;
         case O_METRICS: o.metrics = optarg; break;
         case O_MIX: o.mix = 1; break;
+        case O_ITEMS:
+            if (parse_u64(optarg, &o.items) != 0) {
+                fprintf(stderr, "tidewatch-ingest-load: --items: not a count: %s\n", optarg);
+                return 2;
+            }
+            break;
         case O_QUARANTINE: o.emit_quarantine = optarg; break;
         case O_INSERT: o.insert_url = optarg; break;
         case O_CLIENTS:
@@ -2166,7 +2209,7 @@ int main(int argc, char **argv)
             return 2;
         }
 
-    gen g = {.seed = o.seed, .prefix = o.prefix, .now = o.now, .mix = o.mix};
+    gen g = {.seed = o.seed, .prefix = o.prefix, .now = o.now, .mix = o.mix, .items = o.items};
     tw_arena_init(&g.arena, 16 * 1024);
     for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++)
         g.engine_weight_total += engines[i].weight;

@@ -45,8 +45,9 @@ done
 for v in "$records" "$items" "$clients" "$seconds" "$seed"; do
   case $v in ''|*[!0-9]*) echo "numbers only for -n -m -c -d -s" >&2; exit 2 ;; esac
 done
-[ "$records" -ge 1 ] && [ "$items" -ge 1 ] && [ "$clients" -ge 1 ] && [ "$seconds" -ge 1 ] ||
-  { echo "-n -m -c -d must be at least 1" >&2; exit 2; }
+for v in "$records" "$items" "$clients" "$seconds"; do
+  [ "$v" -ge 1 ] || { echo "-n -m -c -d must be at least 1" >&2; exit 2; }
+done
 
 # shellcheck source=SCRIPTDIR/../../deploy/lib/pg.sh
 . "$root/deploy/lib/pg.sh"
@@ -145,7 +146,6 @@ echo
 # ----------------------------------------------- 1. ingest and provenance --
 anchor=$(date +%s)
 a0=$(applied) t0=$(now_s)
-maxlag=0
 (
   while sleep 1; do lag >>"$work/lag.samples" 2>/dev/null || true; done
 ) & sampler=$!

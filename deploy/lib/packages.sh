@@ -23,7 +23,7 @@ TW_DEB_PACKAGES=(
   protobuf-compiler libprotobuf-dev libcriterion-dev libpq-dev
   postgresql postgresql-contrib
   python3 python3-grpcio python3-protobuf grpc-proto
-  nghttp2-client nghttp2-server
+  nghttp2-client nghttp2-server graphviz
   libjansson-dev libssl-dev zlib1g-dev libcsv-dev libunistring-dev
   nodejs npm
 )

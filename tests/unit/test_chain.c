@@ -1,6 +1,8 @@
 /* Unit tests for tw_chain: chain order, corrections and retractions,
  * corroboration and the chain facts, on hand-built hops. */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* timegm */
+#endif
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -424,6 +426,15 @@ Test(chain, too_fast_calais_to_munich_in_one_hour_vs_plausible)
     h[1].time = h[0].time + 600;
     r = assemble(h, 2);
     assert_has(fact(&r, "too_fast"), "10 minutes later: 37 km at 225 km/h");
+    /* 3 km is one place (TW_PLACE_SAME_KM): never too fast, even in a minute. */
+    h[1].origin = CALAIS;
+    h[1].origin.lat += 0.027;
+    h[1].time = h[0].time + 60;
+    r = assemble(h, 2);
+    cr_assert_eq(count_kind(&r, "too_fast"), 0);
+    h[1].origin.lat += 0.027; /* 6 km in a minute is */
+    r = assemble(h, 2);
+    cr_assert_eq(count_kind(&r, "too_fast"), 1);
 }
 
 Test(chain, too_fast_counts_from_the_delivery)
@@ -612,6 +623,59 @@ Test(chain, a_third_report_disagreeing_with_a_folded_one_stays_apart)
     cr_assert_eq(r.order[1].same_as, 0);
     cr_assert_eq(r.order[2].same_as, -1);
     cr_assert_eq(r.order[0].sources, 2);
+}
+
+Test(chain, a_source_counts_once_per_movement_and_the_earliest_movement_wins)
+{
+    tw_chain_hop h[3] = {
+        shipment(1, at(3, 5, 10), CARRIER, BUYER, LILLE, CALAIS, "carrier"),
+        shipment(2, at(3, 5, 11), CARRIER, BUYER, LILLE, CALAIS, "customs"),
+        shipment(3, at(3, 5, 12), CARRIER, BUYER, LILLE, CALAIS, "customs"),
+    };
+    /* 2 folds into 1; 3 cannot (customs is already there), and cannot fold
+     * into 2 (folded): it is a movement of its own. */
+    tw_chain_result r = assemble(h, 3);
+    cr_assert_eq(r.order[1].same_as, 0);
+    cr_assert_eq(r.order[2].same_as, -1);
+    cr_assert_eq(r.order[0].sources, 2);
+    cr_assert_eq(r.order[2].sources, 1);
+
+    /* 1 and 2 from one source are two movements; 3 from another source
+     * fits both and folds into the earliest. */
+    h[1].source = "carrier";
+    h[2].source = "police";
+    r = assemble(h, 3);
+    cr_assert_eq(r.order[1].same_as, -1);
+    cr_assert_eq(r.order[2].same_as, 0);
+    cr_assert_eq(r.order[0].sources, 2);
+    cr_assert_eq(r.order[1].sources, 1);
+}
+
+Test(chain, corrected_and_retracted_hops_never_corroborate)
+{
+    tw_chain_hop h[3] = {
+        shipment(1, at(3, 5, 10), CARRIER, BUYER, LILLE, CALAIS, "carrier"),
+        shipment(2, at(3, 5, 11), CARRIER, BUYER, LILLE, CALAIS, "customs"),
+        shipment(3, at(3, 5, 12), CARRIER, BUYER, LILLE, CALAIS, "police"),
+    };
+    tw_chain_result r = assemble(h, 3);
+    cr_assert_eq(r.order[0].sources, 3, "all active: one movement, three sources");
+    h[1].status = TW_CHAIN_RETRACTED;
+    h[2].status = TW_CHAIN_CORRECTED;
+    r = assemble(h, 3);
+    for (size_t p = 0; p < 3; p++) {
+        cr_assert_eq(r.order[p].same_as, -1);
+        cr_assert_eq(r.order[p].sources, 1);
+    }
+    cr_assert_eq(count_kind(&r, "corroborated"), 0);
+    assert_ids(fact(&r, "single_source"), IDS(1));
+    /* An inactive first report does not take the active ones in. */
+    h[0].status = TW_CHAIN_RETRACTED;
+    h[1].status = h[2].status = TW_CHAIN_ACTIVE;
+    r = assemble(h, 3);
+    cr_assert_eq(r.order[0].sources, 1);
+    cr_assert_eq(r.order[2].same_as, 1);
+    cr_assert_eq(r.order[1].sources, 2);
 }
 
 /* ---- time, last ------------------------------------------------------------------ */

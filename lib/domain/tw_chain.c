@@ -440,6 +440,11 @@ static int cmp_hop(const void *x, const void *y)
         (c = cmp_i64(a->grading_source, b->grading_source)) ||
         (c = cmp_i64(a->grading_info, b->grading_info)))
         return c;
+    /* Fields that mean nothing here (a time without has_time ...) still
+     * order, so that only hops equal in every field fall back on their
+     * input position. */
+    if ((c = cmp_i64(a->time, b->time)) || (c = cmp_i64(a->delivered, b->delivered)))
+        return c;
     return (a > b) - (a < b);
 }
 

@@ -230,6 +230,12 @@ static void sb_party(sb *b, const tw_chain_party *p)
         sb_lit(b, "an unknown party");
 }
 
+/* Known coordinates or at least a name. */
+static bool place_present(const tw_chain_place *p)
+{
+    return p->known || has_text(p->name);
+}
+
 static void sb_place(sb *b, const tw_chain_place *p)
 {
     if (has_text(p->name))
@@ -312,7 +318,7 @@ static void sb_hop(sb *b, const ctx *c, size_t p, bool with_date)
             sb_lit(b, " to ");
             sb_party(b, &v->to);
         }
-        if (v->place.known || has_text(v->place.name)) {
+        if (place_present(&v->place)) {
             sb_lit(b, " in ");
             sb_place(b, &v->place);
         }
@@ -323,7 +329,7 @@ static void sb_hop(sb *b, const ctx *c, size_t p, bool with_date)
             sb_lit(b, " by ");
             sb_party(b, &v->from);
         }
-        if (v->origin.known || has_text(v->origin.name)) {
+        if (place_present(&v->origin)) {
             sb_lit(b, " from ");
             sb_place(b, &v->origin);
         }
@@ -331,7 +337,7 @@ static void sb_hop(sb *b, const ctx *c, size_t p, bool with_date)
             sb_lit(b, " to ");
             sb_party(b, &v->to);
         }
-        if (v->place.known || has_text(v->place.name)) {
+        if (place_present(&v->place)) {
             sb_lit(b, party_present(&v->to) ? " in " : " to ");
             sb_place(b, &v->place);
         }
@@ -346,7 +352,7 @@ static void sb_hop(sb *b, const ctx *c, size_t p, bool with_date)
             sb_lit(b, " from ");
             sb_party(b, &v->from);
         }
-        if (v->place.known || has_text(v->place.name)) {
+        if (place_present(&v->place)) {
             sb_lit(b, " at ");
             sb_place(b, &v->place);
         }
@@ -924,9 +930,10 @@ static int last_known(ctx *c, const size_t *list, size_t nlist, tw_chain_result 
             return -1;
     }
     for (size_t k = nlist; k-- > 0;) {
-        const tw_chain_place *pl = c->v[list[k]].place.known ? &c->v[list[k]].place
-                                   : c->v[list[k]].origin.known ? &c->v[list[k]].origin
-                                                                : NULL;
+        const view *v = &c->v[list[k]];
+        const tw_chain_place *pl = place_present(&v->place)    ? &v->place
+                                   : place_present(&v->origin) ? &v->origin
+                                                               : NULL;
         if (!pl)
             continue;
         out->last_place = *pl;

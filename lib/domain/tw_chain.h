@@ -26,7 +26,7 @@
  * whose times are within opt->same_hop_seconds and whose parties do not
  * disagree (each of from/to is unknown on one side or the same cluster)
  * report one movement: the later-ordered one is folded into the earlier
- * (result hops[i].same_as), and the earlier counts its sources.
+ * (result order[i].same_as), and the earlier counts its sources.
  * Precisely, in chain order each active hop with a time is folded into the
  * earliest-ordered earlier "movement" (an active, timed, unfolded hop) that
  *   - has the same kind and a time at most same_hop_seconds before it,
@@ -120,8 +120,9 @@
  * order (the highest event id); -1 when no hop is active. The last known
  * custodian is that movement's "to" (cluster 0 and name NULL when unknown:
  * an unknown buyer means nobody knows who holds it). The last known place
- * is the end place of the latest movement that has one, or else its
- * origin (a shipment seen leaving), searching back from the last.
+ * is the end place of the latest movement that has one (known coordinates
+ * or at least a name), or else its origin (a shipment seen leaving),
+ * searching back from the last; last_place_at says which hop gave it.
  *
  * Texts. Dates are YYYY-MM-DD in UTC. Party names and place names are
  * copied as valid UTF-8 (invalid bytes become '?', control characters

@@ -736,6 +736,13 @@ Test(chain, last_custodian_and_place)
                               "2026-03-05); last seized by Douane Calais on 2026-03-09");
     assert_ids(f, IDS(3, 2));
 
+    /* A place named but not resolved (an ambiguous town) still counts. */
+    h[2].place = (tw_chain_place){false, 0, 0, "Münster"};
+    r = assemble(h, 3);
+    cr_assert_not(r.last_place.known);
+    cr_assert_str_eq(r.last_place.name, "Münster");
+    cr_assert_eq(r.last_place_at, 2);
+
     /* Nothing active: no last. */
     h[0].status = h[1].status = h[2].status = TW_CHAIN_RETRACTED;
     r = assemble(h, 3);

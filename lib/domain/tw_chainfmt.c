@@ -217,7 +217,7 @@ static void place(tw_fmt_out *o, const Tidewatch__V1__HopPlace *pl)
         tw_fmt_printf(o, " (%.0f km from %s)", pl->coast_hub_km, pl->coast_hub);
 }
 
-int tw_chainfmt_hop_line(tw_fmt_out *o, const Tidewatch__V1__Hop *h)
+static int hop_line(tw_fmt_out *o, const Tidewatch__V1__Hop *h)
 {
     if (!h) {
         out_puts(o, "  (empty hop)");
@@ -286,7 +286,7 @@ int tw_chainfmt_hop_line(tw_fmt_out *o, const Tidewatch__V1__Hop *h)
 static void hops_block(tw_fmt_out *o, Tidewatch__V1__Hop *const *hops, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (tw_chainfmt_hop_line(o, hops[i]) == 0)
+        if (hop_line(o, hops[i]) == 0)
             out_puts(o, "\n");
     }
 }
@@ -369,7 +369,7 @@ static void custodian(tw_fmt_out *o, const Tidewatch__V1__PartyRef *p,
     out_puts(o, "\n");
 }
 
-int tw_chainfmt_chain_text(tw_fmt_out *o, const Tidewatch__V1__GetChainResponse *r)
+static int chain_text(tw_fmt_out *o, const Tidewatch__V1__GetChainResponse *r)
 {
     if (!r || (r->n_chains == 0 && r->n_candidates == 0)) {
         tw_fmt_printf(o, "No chain%s%s and no candidates.\n", r && !empty(r->normalized) ? " for " : "",
@@ -466,7 +466,7 @@ int tw_chainfmt_chain_text(tw_fmt_out *o, const Tidewatch__V1__GetChainResponse 
     return done(o);
 }
 
-int tw_chainfmt_search_text(tw_fmt_out *o, const Tidewatch__V1__SearchItemsResponse *r)
+static int search_text(tw_fmt_out *o, const Tidewatch__V1__SearchItemsResponse *r)
 {
     if (!r || r->n_items == 0) {
         out_puts(o, "No items match.\n");
@@ -497,7 +497,7 @@ int tw_chainfmt_search_text(tw_fmt_out *o, const Tidewatch__V1__SearchItemsRespo
     return done(o);
 }
 
-int tw_chainfmt_trace_text(tw_fmt_out *o, const Tidewatch__V1__TraceResponse *r, int forward)
+static int trace_text(tw_fmt_out *o, const Tidewatch__V1__TraceResponse *r, int forward)
 {
     size_t n = r ? r->n_items : 0;
     tw_fmt_printf(o, "%s: %zu item%s\n", forward ? "Where the items went" : "Where the items came from",
@@ -585,7 +585,7 @@ static const char *link_kind(const char *k)
     return k;
 }
 
-int tw_chainfmt_party_text(tw_fmt_out *o, const Tidewatch__V1__GetPartyResponse *r)
+static int party_text(tw_fmt_out *o, const Tidewatch__V1__GetPartyResponse *r)
 {
     if (!r || !r->party) {
         out_puts(o, "No party.\n");
@@ -621,7 +621,7 @@ int tw_chainfmt_party_text(tw_fmt_out *o, const Tidewatch__V1__GetPartyResponse 
     return done(o);
 }
 
-int tw_chainfmt_events_text(tw_fmt_out *o, const Tidewatch__V1__ListEventsResponse *r)
+static int events_text(tw_fmt_out *o, const Tidewatch__V1__ListEventsResponse *r)
 {
     if (!r || r->n_events == 0) {
         out_puts(o, "No events.\n");
@@ -642,6 +642,127 @@ int tw_chainfmt_events_text(tw_fmt_out *o, const Tidewatch__V1__ListEventsRespon
         out_puts(o, "\n");
     }
     return done(o);
+}
+
+/* ---- clean copies for text ----------------------------------------------- */
+
+/* Strings in answers come from data providers' records: a name may hold a
+ * newline (which would break "one line per hop") or a terminal escape
+ * sequence. The text renderers work on a copy (packed and unpacked again)
+ * whose strings have every C0 control character, DEL and C1 control
+ * (U+0080..U+009F) replaced by spaces. */
+static void clean_string(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; p && *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            *p = ' ';
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            p[0] = ' ';
+            p[1] = ' ';
+            p++;
+        }
+    }
+}
+
+static void clean_message(ProtobufCMessage *m, int depth)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    if (depth > 64)
+        return;
+    char *base = (char *)m;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+            continue;
+        size_t n = 1;
+        void **vals = (void **)(base + f->offset);
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            n = *(size_t *)(base + f->quantifier_offset);
+            vals = *(void ***)(base + f->offset);
+        }
+        for (size_t k = 0; vals && k < n; k++) {
+            if (!vals[k])
+                continue;
+            if (f->type == PROTOBUF_C_TYPE_STRING)
+                clean_string(vals[k]);
+            else
+                clean_message(vals[k], depth + 1);
+        }
+    }
+}
+
+static ProtobufCMessage *clean_copy(tw_fmt_out *o, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n ? n : 1);
+    ProtobufCMessage *c = NULL;
+    if (buf) {
+        protobuf_c_message_pack(m, buf);
+        c = protobuf_c_message_unpack(m->descriptor, NULL, n, buf);
+        free(buf);
+    }
+    if (!c)
+        o->failed = 1;
+    else
+        clean_message(c, 0);
+    return c;
+}
+
+#define CLEAN_RENDER(call, type, r)                                                             \
+    do {                                                                                        \
+        if (!(r))                                                                               \
+            return call(o, NULL);                                                               \
+        ProtobufCMessage *c_ = clean_copy(o, &(r)->base);                                       \
+        if (!c_)                                                                                \
+            return -1;                                                                          \
+        int rc_ = call(o, (const type *)c_);                                                    \
+        protobuf_c_message_free_unpacked(c_, NULL);                                             \
+        return rc_;                                                                             \
+    } while (0)
+
+int tw_chainfmt_chain_text(tw_fmt_out *o, const Tidewatch__V1__GetChainResponse *r)
+{
+    CLEAN_RENDER(chain_text, Tidewatch__V1__GetChainResponse, r);
+}
+
+int tw_chainfmt_search_text(tw_fmt_out *o, const Tidewatch__V1__SearchItemsResponse *r)
+{
+    CLEAN_RENDER(search_text, Tidewatch__V1__SearchItemsResponse, r);
+}
+
+int tw_chainfmt_party_text(tw_fmt_out *o, const Tidewatch__V1__GetPartyResponse *r)
+{
+    CLEAN_RENDER(party_text, Tidewatch__V1__GetPartyResponse, r);
+}
+
+int tw_chainfmt_events_text(tw_fmt_out *o, const Tidewatch__V1__ListEventsResponse *r)
+{
+    CLEAN_RENDER(events_text, Tidewatch__V1__ListEventsResponse, r);
+}
+
+int tw_chainfmt_hop_line(tw_fmt_out *o, const Tidewatch__V1__Hop *r)
+{
+    CLEAN_RENDER(hop_line, Tidewatch__V1__Hop, r);
+}
+
+static int trace_fwd(tw_fmt_out *o, const Tidewatch__V1__TraceResponse *r)
+{
+    return trace_text(o, r, 1);
+}
+
+static int trace_back(tw_fmt_out *o, const Tidewatch__V1__TraceResponse *r)
+{
+    return trace_text(o, r, 0);
+}
+
+int tw_chainfmt_trace_text(tw_fmt_out *o, const Tidewatch__V1__TraceResponse *r, int forward)
+{
+    if (forward)
+        CLEAN_RENDER(trace_fwd, Tidewatch__V1__TraceResponse, r);
+    CLEAN_RENDER(trace_back, Tidewatch__V1__TraceResponse, r);
 }
 
 /* ---- JSON (protobuf's JSON mapping) -------------------------------------- */
@@ -1076,7 +1197,7 @@ static json_t *lonlat(const Tidewatch__V1__HopPlace *pl)
     return json_pack("[ff]", pl->lon, pl->lat);
 }
 
-static char *party_text(const Tidewatch__V1__PartyRef *p)
+static char *party_name_dup(const Tidewatch__V1__PartyRef *p)
 {
     if (!party_named(p))
         return NULL;
@@ -1115,7 +1236,8 @@ static json_t *hop_point(const Tidewatch__V1__Hop *h, const Tidewatch__V1__Chain
     if (!feat)
         return NULL;
     json_t *time = has_time(h->time) ? timestamp_json(h->time) : json_null();
-    char *from = party_text(h->from), *to = party_text(h->to), *carrier = party_text(h->carrier);
+    char *from = party_name_dup(h->from), *to = party_name_dup(h->to),
+         *carrier = party_name_dup(h->carrier);
     tw_fmt_buf pb = {0};
     tw_fmt_out po = tw_fmt_to_buf(&pb);
     place(&po, pl);

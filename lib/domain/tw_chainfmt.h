@@ -71,7 +71,11 @@ void tw_fmt_printf(tw_fmt_out *o, const char *fmt, ...) __attribute__((format(pr
 
 /* The renderers below return 0, or -1 when the output failed (a write error
  * or no memory; o->failed is set). NULL messages and NULL/empty fields are
- * fine: what is missing is said in words ("no date", "place unknown"). */
+ * fine: what is missing is said in words ("no date", "place unknown").
+ * Strings from the answer are printed with control characters (C0, DEL,
+ * C1: newlines, terminal escapes) turned into spaces, so a record cannot
+ * break a line or drive the terminal. (They work on a cleaned copy of the
+ * message: it is packed and unpacked once.) */
 
 /* GetChain: per chain a header (kind, keys and readings, merges), the
  * timeline, the facts, the last known custodian and place, related items;

@@ -261,8 +261,15 @@ static int hop_line(tw_fmt_out *o, const Tidewatch__V1__Hop *h)
         out_puts(o, ", at a launch");
     if (!empty(h->condition))
         tw_fmt_printf(o, ", %s", h->condition);
+    if (h->kind == TIDEWATCH__V1__HOP_KIND__HOP_KIND_SHIPMENT && !empty(h->consignment_ref))
+        tw_fmt_printf(o, ", consignment %s", h->consignment_ref);
+    if (h->kind == TIDEWATCH__V1__HOP_KIND__HOP_KIND_SEIZURE && !empty(h->case_ref))
+        tw_fmt_printf(o, ", case %s", h->case_ref);
     size_t ns = h->n_sources;
-    tw_fmt_printf(o, "; %zu source%s", ns, ns == 1 ? "" : "s");
+    if (ns == 0)
+        out_puts(o, "; no source listed");
+    else
+        tw_fmt_printf(o, "; %zu source%s", ns, ns == 1 ? "" : "s");
     for (size_t i = 0; i < ns; i++) {
         const Tidewatch__V1__SourceRef *s = h->sources[i];
         char g[8];

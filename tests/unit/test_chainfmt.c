@@ -365,7 +365,7 @@ Test(chainfmt, missing_time_party_and_place_are_said_in_words)
     tw_fmt_out o = tw_fmt_to_buf(&b);
     cr_assert_eq(tw_chainfmt_hop_line(&o, &h), 0);
     cr_assert_str_eq(b.data, "  no date     sold     10 x unknown party -> unknown party, at place "
-                             "unknown; 0 sources; event 9");
+                             "unknown; no source listed; event 9");
     tw_fmt_buf_free(&b);
 }
 

@@ -96,6 +96,58 @@ static int empty(const char *s)
     return !s || !s[0];
 }
 
+/* Length of the well-formed UTF-8 sequence at p (1..4), or 0 when the bytes
+ * there are not one (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
+static size_t utf8_len(const unsigned char *p, size_t left)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n == 0 || n > left)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || (c == 0xf0 && p[1] < 0x90) ||
+        (c == 0xf4 && p[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+/* A JSON string of s; bytes that are not UTF-8 (protobuf-c does not check
+ * strings) become U+FFFD, so one bad byte in a record cannot make the whole
+ * document fail. NULL on allocation failure. */
+static json_t *json_text(const char *s)
+{
+    if (!s)
+        s = "";
+    size_t len = strlen(s);
+    json_t *j = json_stringn(s, len);
+    if (j)
+        return j;
+    char *fixed = malloc(3 * len + 1);
+    if (!fixed)
+        return NULL;
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_len(p + i, len - i);
+        if (n) {
+            memcpy(fixed + o, p + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(fixed + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    j = json_stringn(fixed, o);
+    free(fixed);
+    return j;
+}
+
 /* ---- pieces ------------------------------------------------------------- */
 
 static int has_time(const Google__Protobuf__Timestamp *t)
@@ -655,18 +707,26 @@ static int events_text(tw_fmt_out *o, const Tidewatch__V1__ListEventsResponse *r
 
 /* Strings in answers come from data providers' records: a name may hold a
  * newline (which would break "one line per hop") or a terminal escape
- * sequence. The text renderers work on a copy (packed and unpacked again)
- * whose strings have every C0 control character, DEL and C1 control
- * (U+0080..U+009F) replaced by spaces. */
+ * sequence. The text and DOT renderers work on a copy (packed and unpacked
+ * again) whose strings have every C0 control character, DEL and C1 control
+ * (U+0080..U+009F) replaced by spaces, and bytes that are not UTF-8 by '?'. */
 static void clean_string(char *s)
 {
-    for (unsigned char *p = (unsigned char *)s; p && *p; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            *p = ' ';
-        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            p[0] = ' ';
-            p[1] = ' ';
-            p++;
+    if (!s)
+        return;
+    size_t len = strlen(s);
+    unsigned char *p = (unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_len(p + i, len - i);
+        if (n == 0) {
+            p[i++] = '?';
+        } else if (n == 1 && (p[i] < 0x20 || p[i] == 0x7f)) {
+            p[i++] = ' ';
+        } else if (n == 2 && p[i] == 0xc2 && p[i + 1] <= 0x9f) {
+            p[i] = p[i + 1] = ' ';
+            i += 2;
+        } else {
+            i += n;
         }
     }
 }
@@ -878,10 +938,8 @@ static json_t *value_json(const ProtobufCFieldDescriptor *f, const void *p)
                           : NULL;
         return ev ? json_string(ev->name) : json_integer(v);
     }
-    case PROTOBUF_C_TYPE_STRING: {
-        const char *s = *(char *const *)p;
-        return json_stringn(s ? s : "", s ? strlen(s) : 0);
-    }
+    case PROTOBUF_C_TYPE_STRING:
+        return json_text(*(char *const *)p);
     case PROTOBUF_C_TYPE_BYTES: {
         const ProtobufCBinaryData *b = p;
         if (b->len > (size_t)1 << 28)
@@ -1161,7 +1219,7 @@ static void dot_chain(tw_fmt_out *o, const Tidewatch__V1__Chain *ch, size_t c, i
         out_puts(o, "  }\n");
 }
 
-int tw_chainfmt_chain_dot(tw_fmt_out *o, const Tidewatch__V1__GetChainResponse *r)
+static int chain_dot(tw_fmt_out *o, const Tidewatch__V1__GetChainResponse *r)
 {
     out_puts(o, "digraph chain {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n"
                 "  edge [fontname=\"Helvetica\", fontsize=10];\n  labelloc=t;\n  label=\"");
@@ -1192,11 +1250,23 @@ int tw_chainfmt_chain_dot(tw_fmt_out *o, const Tidewatch__V1__GetChainResponse *
     return done(o);
 }
 
+int tw_chainfmt_chain_dot(tw_fmt_out *o, const Tidewatch__V1__GetChainResponse *r)
+{
+    CLEAN_RENDER(chain_dot, Tidewatch__V1__GetChainResponse, r);
+}
+
 /* ---- GeoJSON ------------------------------------------------------------ */
 
 static int set_str(json_t *obj, const char *k, const char *v)
 {
-    return json_object_set_new(obj, k, json_string(v ? v : ""));
+    return json_object_set_new(obj, k, json_text(v));
+}
+
+/* Coordinates a map can use: given, finite and in range. */
+static int mappable(const Tidewatch__V1__HopPlace *pl)
+{
+    return pl && pl->has_coordinates && isfinite(pl->lat) && isfinite(pl->lon) &&
+           fabs(pl->lat) <= 90.0 && fabs(pl->lon) <= 180.0;
 }
 
 static json_t *lonlat(const Tidewatch__V1__HopPlace *pl)
@@ -1231,9 +1301,9 @@ static int hop_key_cmp(const void *a, const void *b)
 
 static json_t *hop_point(const Tidewatch__V1__Hop *h, const Tidewatch__V1__Chain *ch)
 {
-    const Tidewatch__V1__HopPlace *pl = h->place && h->place->has_coordinates ? h->place
-                                        : h->origin && h->origin->has_coordinates ? h->origin
-                                                                                  : NULL;
+    const Tidewatch__V1__HopPlace *pl = mappable(h->place)    ? h->place
+                                        : mappable(h->origin) ? h->origin
+                                                              : NULL;
     if (!pl)
         return NULL;
     char date[16];
@@ -1251,9 +1321,9 @@ static json_t *hop_point(const Tidewatch__V1__Hop *h, const Tidewatch__V1__Chain
     int bad = set_str(props, "date", has_time(h->time) ? tw_chainfmt_date(h->time, date) : "") |
               json_object_set_new(props, "time", time) |
               set_str(props, "kind", hop_kind_name(h->kind)) |
-              json_object_set_new(props, "from", from ? json_string(from) : json_null()) |
-              json_object_set_new(props, "to", to ? json_string(to) : json_null()) |
-              json_object_set_new(props, "carrier", carrier ? json_string(carrier) : json_null()) |
+              json_object_set_new(props, "from", from ? json_text(from) : json_null()) |
+              json_object_set_new(props, "to", to ? json_text(to) : json_null()) |
+              json_object_set_new(props, "carrier", carrier ? json_text(carrier) : json_null()) |
               set_str(props, "place", po.failed ? "" : pb.data) |
               set_str(props, "status", status_name(h->status)) |
               json_object_set_new(props, "eventId", json_integer(h->event_id)) |
@@ -1303,7 +1373,7 @@ static int geo_chain(json_t *features, const Tidewatch__V1__Chain *ch)
             h->kind == TIDEWATCH__V1__HOP_KIND__HOP_KIND_SHIPMENT ? h->origin : NULL, h->place};
         for (int s = 0; s < 2; s++) {
             const Tidewatch__V1__HopPlace *pl = seq[s];
-            if (!pl || !pl->has_coordinates)
+            if (!mappable(pl))
                 continue;
             if (last && last->lat == pl->lat && last->lon == pl->lon)
                 continue;

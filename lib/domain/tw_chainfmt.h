@@ -26,7 +26,10 @@
  *            hops in time order (a shipment's origin, then its destination),
  *            and one Point per hop that has a place with coordinates
  *            (properties: date, time, kind, from, to, carrier, place,
- *            status, eventId, itemId). */
+ *            status, eventId, itemId). Coordinates that are not finite or
+ *            out of range are left off the map.
+ * Strings that are not UTF-8 (protobuf-c does not check) come out with
+ * U+FFFD in JSON and GeoJSON, and '?' in text and DOT. */
 #ifndef TW_CHAINFMT_H
 #define TW_CHAINFMT_H
 

@@ -682,6 +682,31 @@ Test(chainfmt, json_edge_values)
     cr_assert_str_eq(jstr(j, "place.lon"), "-Infinity");
     cr_assert_str_eq(jstr(j, "place.name"), "a\x01\"b");
     json_decref(j);
+    /* bytes that are not UTF-8 become U+FFFD instead of failing the document */
+    pl.name = "Mu\xffnster \xed\xa0\x80";
+    j = json_roundtrip(&h.base);
+    cr_assert_str_eq(jstr(j, "place.name"), "Mu\xef\xbf\xbdnster \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    json_decref(j);
+    /* ... and '?' in text */
+    tw_fmt_buf b = {0};
+    tw_fmt_out o = tw_fmt_to_buf(&b);
+    pl.has_coordinates = 1;
+    cr_assert_eq(tw_chainfmt_hop_line(&o, &h), 0);
+    cr_assert_not_null(strstr(b.data, "at Mu?nster ???"), "%s", b.data);
+    tw_fmt_buf_free(&b);
+    /* non-finite coordinates stay off the map */
+    Tidewatch__V1__Hop *hs[1] = {&h};
+    Tidewatch__V1__Chain c = TIDEWATCH__V1__CHAIN__INIT;
+    c.n_hops = 1;
+    c.hops = hs;
+    Tidewatch__V1__Chain *cs[1] = {&c};
+    Tidewatch__V1__GetChainResponse r = TIDEWATCH__V1__GET_CHAIN_RESPONSE__INIT;
+    r.n_chains = 1;
+    r.chains = cs;
+    json_t *g = tw_chainfmt_chain_geojson(&r);
+    cr_assert_not_null(g);
+    cr_assert_eq(json_array_size(json_object_get(g, "features")), 0);
+    json_decref(g);
 }
 
 /* ---- DOT ----------------------------------------------------------------- */
@@ -757,7 +782,7 @@ Test(chainfmt, dot_is_well_formed_with_escaped_labels)
     dot_well_formed(d);
     dot_accepted_by_graphviz(d);
     cr_assert_not_null(strstr(d, "label=\"Bob \\\"the boat\\\" O'Neil\\nperson, GB\""), "%s", d);
-    cr_assert_not_null(strstr(d, "Back\\\\slash\\nNewline"), "%s", d);
+    cr_assert_not_null(strstr(d, "Back\\\\slash Newline"), "%s", d);
     /* hops are edges between parties, with dates */
     cr_assert_not_null(strstr(d, "\"c0_party_5\" -> \"c0_party_7\" [label=\"2026-03-02 sold"), "%s", d);
     cr_assert_not_null(strstr(d, "\"c0_party_7\" -> \"c0_party_9\" [label=\"2026-03-11 shipped\\nby "
@@ -885,5 +910,62 @@ Test(chainfmt, geojson_empty_and_placeless)
     dot_well_formed(d);
     cr_assert_not_null(strstr(d, "label=\"unknown\""), "%s", d);
     free(d);
+    free(f);
+}
+
+/* ---- any decodable answer renders ----------------------------------------- */
+
+/* The CLI renders whatever a server sends. Mutate the packed fixture (byte
+ * flips, truncations, deterministic), and render every answer protobuf-c
+ * accepts in every format: nothing may crash or read out of bounds (the
+ * ASan pass runs this too), and JSON and GeoJSON must stay parseable. */
+Test(chainfmt, mutated_answers_render_in_every_format)
+{
+    fixture *f = make_fixture();
+    size_t n = tidewatch__v1__get_chain_response__get_packed_size(&f->resp);
+    uint8_t *orig = malloc(n), *buf = malloc(n);
+    cr_assert(orig && buf);
+    tidewatch__v1__get_chain_response__pack(&f->resp, orig);
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    unsigned decoded = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        memcpy(buf, orig, n);
+        size_t len = n;
+        int flips = 1 + iter % 4;
+        for (int k = 0; k < flips; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            buf[x % n] ^= (uint8_t)(x >> 32);
+        }
+        if (iter % 5 == 0)
+            len = (size_t)(x >> 40) % n;
+        Tidewatch__V1__GetChainResponse *r = tidewatch__v1__get_chain_response__unpack(NULL, len, buf);
+        if (!r)
+            continue;
+        decoded++;
+        tw_fmt_buf b = {0};
+        tw_fmt_out o = tw_fmt_to_buf(&b);
+        cr_assert_eq(tw_chainfmt_chain_text(&o, r), 0);
+        cr_assert_eq(tw_chainfmt_chain_dot(&o, r), 0);
+        tw_fmt_buf_free(&b);
+        json_t *j = tw_chainfmt_json(&r->base), *g = tw_chainfmt_chain_geojson(r);
+        cr_assert(j && g);
+        char *s1 = json_dumps(j, 0), *s2 = json_dumps(g, 0);
+        cr_assert(s1 && s2);
+        json_t *b1 = json_loads(s1, 0, NULL), *b2 = json_loads(s2, 0, NULL);
+        cr_assert(b1 && b2, "%s\n%s", s1, s2);
+        json_decref(b1);
+        json_decref(b2);
+        free(s1);
+        free(s2);
+        json_decref(j);
+        json_decref(g);
+        tidewatch__v1__get_chain_response__free_unpacked(r, NULL);
+    }
+    cr_log_info("%u of 3000 mutated answers decoded and rendered", decoded);
+    cr_assert_gt(decoded, 100);
+    free(orig);
+    free(buf);
     free(f);
 }

@@ -72,7 +72,7 @@ static int trace_forward(const tw_cli *cli, int argc, char **argv)
         {"party", CLI_OPT_INT, "ID", "from a party (its whole cluster)", &party, 1},
         {"event", CLI_OPT_INT, "ID", "from an event (a purchase)", &event, 1},
         {"depth", CLI_OPT_INT, "N", "handoffs to follow (default 3, capped by the server)", &depth,
-         0},
+         1},
         {"max-items", CLI_OPT_INT, "N", "items at most (default: the server's)", &max_items, 1},
         {"json", CLI_OPT_FLAG, NULL, "the answer as JSON (protobuf's JSON mapping)", &json, 0},
     };

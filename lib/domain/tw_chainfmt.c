@@ -1085,7 +1085,8 @@ static int dump_cb(const char *buffer, size_t size, void *data)
 
 int tw_chainfmt_write_json(tw_fmt_out *o, const json_t *j)
 {
-    if (!j || json_dump_callback(j, dump_cb, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+    if (!j || json_dump_callback(j, dump_cb, o,
+                                 JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) != 0)
         o->failed = 1;
     out_puts(o, "\n");
     return done(o);
@@ -1131,16 +1132,36 @@ static int party_named(const Tidewatch__V1__PartyRef *p)
 /* The node for one side of a hop: the party, or a stand-in (the place, or
  * "unknown"). Declares the node (again: DOT merges attributes) and writes
  * its id into idbuf. */
-static void dot_node(tw_fmt_out *o, const char *prefix, const Tidewatch__V1__PartyRef *p,
+/* Whether party id was on a hop of ch before hop i (or, for the receiving
+ * side, is the sender of hop i): its node is declared already. */
+static int party_declared(const Tidewatch__V1__Chain *ch, size_t i, int to_side, int64_t id)
+{
+    for (size_t j = 0; j <= i && j < ch->n_hops; j++) {
+        const Tidewatch__V1__Hop *h = ch->hops[j];
+        if (!h)
+            continue;
+        if (h->from && h->from->id == id && (j < i || to_side))
+            return 1;
+        if (j < i && h->to && h->to->id == id)
+            return 1;
+    }
+    return 0;
+}
+
+static void dot_node(tw_fmt_out *o, const char *ind, const char *prefix,
+                     const Tidewatch__V1__Chain *ch, const Tidewatch__V1__PartyRef *p,
                      const Tidewatch__V1__HopPlace *pl, size_t hop, const char *side, char *idbuf,
                      size_t idlen)
 {
+    int to_side = side[0] == 't';
     if (party_named(p)) {
         if (p->id)
             snprintf(idbuf, idlen, "%sparty_%lld", prefix, (long long)p->id);
         else
             snprintf(idbuf, idlen, "%shop%zu_%s", prefix, hop, side);
-        tw_fmt_printf(o, "  \"%s\" [shape=box, label=\"", idbuf);
+        if (p->id && party_declared(ch, hop, to_side, p->id))
+            return;
+        tw_fmt_printf(o, "%s  \"%s\" [shape=box, label=\"", ind, idbuf);
         dot_str(o, empty(p->name) ? "unnamed party" : p->name);
         if (!empty(p->kind) || !empty(p->country)) {
             out_puts(o, "\\n");
@@ -1152,7 +1173,7 @@ static void dot_node(tw_fmt_out *o, const char *prefix, const Tidewatch__V1__Par
         out_puts(o, "\"];\n");
     } else {
         snprintf(idbuf, idlen, "%shop%zu_%s", prefix, hop, side);
-        tw_fmt_printf(o, "  \"%s\" [shape=ellipse, style=dashed, label=\"", idbuf);
+        tw_fmt_printf(o, "%s  \"%s\" [shape=ellipse, style=dashed, label=\"", ind, idbuf);
         if (place_known(pl))
             dot_place_text(o, pl);
         else
@@ -1177,10 +1198,10 @@ static void dot_chain(tw_fmt_out *o, const Tidewatch__V1__Chain *ch, size_t c, i
         if (!h)
             continue;
         char a[64], b[64], date[16];
-        out_puts(o, ind);
-        dot_node(o, prefix, h->from, h->kind == TIDEWATCH__V1__HOP_KIND__HOP_KIND_SHIPMENT ? h->origin : h->place, i, "from", a, sizeof a);
-        out_puts(o, ind);
-        dot_node(o, prefix, h->to, h->place, i, "to", b, sizeof b);
+        dot_node(o, ind, prefix, ch, h->from,
+                 h->kind == TIDEWATCH__V1__HOP_KIND__HOP_KIND_SHIPMENT ? h->origin : h->place, i,
+                 "from", a, sizeof a);
+        dot_node(o, ind, prefix, ch, h->to, h->place, i, "to", b, sizeof b);
         tw_fmt_printf(o, "%s  \"%s\" -> \"%s\" [label=\"%s %s", ind, a, b,
                       tw_chainfmt_date(h->time, date), hop_verb(h->kind));
         if (h->quantity > 1)

@@ -114,8 +114,10 @@ int tw_chainfmt_hop_line(tw_fmt_out *o, const Tidewatch__V1__Hop *h) TW_WUR;
  * NULL message gives an empty object. */
 json_t *tw_chainfmt_json(const ProtobufCMessage *m) TW_WUR;
 
-/* Write a JSON value indented by 2, keys in insertion order, followed by a
- * newline. Does not take the reference. Returns 0 or -1. */
+/* Write a JSON value indented by 2, keys in insertion order, numbers with
+ * 15 significant digits (9.99 stays 9.99; any decimal of up to 15 digits
+ * comes back exactly), followed by a newline. Does not take the reference.
+ * Returns 0 or -1. */
 int tw_chainfmt_write_json(tw_fmt_out *o, const json_t *j) TW_WUR;
 
 /* A Graphviz digraph for every chain of the response (one cluster per

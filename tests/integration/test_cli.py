@@ -181,6 +181,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(points[0]["properties"]["from"], "Bootshandel Nord")
         self.assertEqual(points[0]["properties"]["to"], "Bob \"the boat\" O'Neil")
         self.assertEqual(points[-1]["geometry"]["coordinates"], [2.12, 50.98])
+        self.assertIn("9.99,", out)  # 15 significant digits, not 9.9900000000000002
 
     def test_chain_candidates_probable_link(self):
         rc, out, err = run("chain", "6E5X10?6523")
@@ -238,6 +239,7 @@ class CliTest(unittest.TestCase):
             ("trace", "back", "--source", "s"),
             ("trace", "forward"),
             ("trace", "forward", "--party", "1", "--event", "2"),
+            ("trace", "forward", "--party", "1", "--depth", "0"),
             ("party",),
             ("party", "-3"),
             ("events", "extra"),

@@ -642,6 +642,7 @@ Test(chainfmt, json_follows_protobuf_mapping_and_parses_back)
     cr_assert_str_eq(jstr(j, "chains.0.lastCustodian.name"), "Police aux Fronti\xc3\xa8res");
     cr_assert_str_eq(jstr(j, "chains.0.lastPlace.hubKind"), "coast");
     cr_assert(fabs(json_real_value(jget(j, "chains.0.lastPlace.lat")) - 50.98) < 1e-9);
+    cr_assert_eq(json_real_value(jget(j, "chains.0.hops.0.place.coastHubKm")), 640.4, "exact");
     cr_assert(json_is_true(jget(j, "candidates.0.probable")));
     cr_assert(fabs(json_real_value(jget(j, "candidates.0.score")) - 0.86) < 1e-9);
     /* defaults are left out: an active hop has no "status", a place on a
@@ -794,6 +795,11 @@ Test(chainfmt, dot_is_well_formed_with_escaped_labels)
     cr_assert_not_null(strstr(d, "(CORRECTED)\", style=dashed"), "%s", d);
     cr_assert_not_null(strstr(d, "(RETRACTED)\", style=dashed"), "%s", d);
     cr_assert_not_null(strstr(d, "[shape=note, label=\"[!]  custody gap"), "%s", d);
+    /* each party is declared once, however many hops it is on */
+    const char *decl = "\"c0_party_7\" [shape=box";
+    const char *first = strstr(d, decl);
+    cr_assert_not_null(first, "%s", d);
+    cr_assert_null(strstr(first + 1, decl), "declared twice:\n%s", d);
     free(d);
     free(f);
 }

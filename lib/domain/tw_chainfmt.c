@@ -1242,7 +1242,7 @@ static void dot_chain(tw_fmt_out *o, const Tidewatch__V1__Chain *ch, size_t c, i
 
 static int chain_dot(tw_fmt_out *o, const Tidewatch__V1__GetChainResponse *r)
 {
-    out_puts(o, "digraph chain {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n"
+    out_puts(o, "digraph chain {\n  rankdir=LR;\n  fontname=\"Helvetica\";\n  node [fontname=\"Helvetica\"];\n"
                 "  edge [fontname=\"Helvetica\", fontsize=10];\n  labelloc=t;\n  label=\"");
     const Tidewatch__V1__Chain *first = r && r->n_chains ? r->chains[0] : NULL;
     if (r && !empty(r->normalized))

@@ -13,12 +13,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tw_hostport.h"
 #include "tw_settings.h"
 
 static const tw_setting settings[] = {
     {.name = "target", .env = "TIDEWATCH_TARGET", .flag = "target", .type = TW_SET_STRING,
      .def = "127.0.0.1:50052", .help = "gRPC server, host:port (query by default)",
-     .offset = offsetof(tw_cli, target)},
+     .offset = offsetof(tw_cli, target), .check = tw_hostport_check},
     {.name = "timeout", .env = "TIDEWATCH_TIMEOUT", .flag = "timeout",
      .type = TW_SET_DURATION_MS, .def = "10s", .min = 1, .max = 86400000,
      .help = "deadline for each call", .offset = offsetof(tw_cli, timeout_ms)},

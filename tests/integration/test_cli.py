@@ -215,6 +215,14 @@ class CliTest(unittest.TestCase):
         self.assertEqual(err.strip(), "tidewatch chain: the query service at %s is not reachable "
                                       "(connection refused)" % target)
 
+    def test_bad_target_is_a_usage_error(self):
+        rc, out, err = run("chain", "X", env={"TIDEWATCH_TARGET": "127.0.0.1:99999"})
+        self.assertEqual(rc, 2, err)
+        self.assertIn("TIDEWATCH_TARGET", err)
+        rc, out, err = run("search", "X", "--target", "no port here")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--target", err)
+
     def test_target_from_environment(self):
         rc, out, err = run("party", "9", env={"TIDEWATCH_TARGET": SERVER.target})
         self.assertEqual(rc, 0, err)

@@ -1,10 +1,27 @@
-/* The tidewatch CLI's commands. Each returns the process exit status: 0
- * success, 1 the server answered with an error or a negative result, 2 a
- * usage error, 3 the server could not be reached. */
+/* The tidewatch CLI's commands. Each returns the process exit status.
+ *
+ * health, info: 0 success, 1 the server answered with an error or a
+ * negative result, 3 the server could not be reached, 2 a usage error.
+ *
+ * The investigator commands (chain, search, trace, party, events) share one
+ * convention, printed by their --help:
+ *   0  success (something was found and printed)
+ *   1  not found (NOT_FOUND from the server, or no match at all)
+ *   2  usage error: bad arguments on the command line, or the server refused
+ *      an argument (INVALID_ARGUMENT, shown with its field)
+ *   3  the server could not be reached, did not answer in time, or failed
+ *      (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNIMPLEMENTED, ...), or its
+ *      answer could not be decoded */
 #ifndef TW_CLI_H
 #define TW_CLI_H
 
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "google/protobuf/timestamp.pb-c.h"
+
+enum { CLI_OK = 0, CLI_NOT_FOUND = 1, CLI_USAGE = 2, CLI_SERVER = 3 };
 
 typedef struct tw_cli {
     char *target;
@@ -16,9 +33,82 @@ typedef struct tw_cli_command {
     const char *args;
     const char *help;
     int (*run)(const tw_cli *cli, int argc, char **argv);
+    /* The command parses its own flags (and --help); main gives it every
+     * argument except the common --target and --timeout. */
+    int own_flags;
 } tw_cli_command;
 
 int tw_cli_health(const tw_cli *cli, int argc, char **argv);
 int tw_cli_info(const tw_cli *cli, int argc, char **argv);
+int tw_cli_chain(const tw_cli *cli, int argc, char **argv);
+int tw_cli_search(const tw_cli *cli, int argc, char **argv);
+int tw_cli_trace(const tw_cli *cli, int argc, char **argv);
+int tw_cli_party(const tw_cli *cli, int argc, char **argv);
+int tw_cli_events(const tw_cli *cli, int argc, char **argv);
+
+/* ---- shared by the investigator commands (cli/common.c) ---------------- */
+
+typedef enum { CLI_OPT_STR, CLI_OPT_FLAG, CLI_OPT_INT } cli_opt_kind;
+
+/* One command-line option: "--name VALUE" or "--name=VALUE" (STR, INT),
+ * "--name" (FLAG). dst points at a char * (STR: the argv string, not
+ * copied), an int (FLAG: set to 1) or an int64_t (INT: a decimal integer
+ * >= min). */
+typedef struct cli_opt {
+    const char *name;
+    cli_opt_kind kind;
+    const char *arg; /* "M" in "--maker M" */
+    const char *help;
+    void *dst;
+    int64_t min;
+} cli_opt;
+
+/* A command's help: "usage" lines after "Usage: tidewatch ", a summary and
+ * an optional extra paragraph. */
+typedef struct cli_help {
+    const char *cmd;     /* "chain", "trace back" */
+    const char *usage;   /* "chain SERIAL [options]" */
+    const char *summary;
+    const char *more;
+} cli_help;
+
+/* Parse argv[0..argc) against opts. Positional arguments go to pos (at most
+ * maxpos; more is a usage error). "--" ends the options. Returns 0 when
+ * parsed, -1 when --help/-h was given (help printed on stdout: the caller
+ * exits 0), CLI_USAGE on an error (message on stderr). */
+int cli_parse(const cli_help *h, const cli_opt *opts, size_t nopts, int argc, char **argv,
+              char **pos, int maxpos, int *npos);
+
+/* Print the help of a command (usage, options, common options, exit codes). */
+void cli_print_help(const cli_help *h, const cli_opt *opts, size_t nopts);
+
+/* A date from the command line: "YYYY-MM-DD" (midnight UTC) or RFC 3339
+ * "YYYY-MM-DDTHH:MM:SS[.fff]Z" / with "+HH:MM" offset. Returns 0 and fills
+ * ts, or CLI_USAGE with a message naming the flag. */
+int cli_date(const char *cmd, const char *flag, const char *text,
+             Google__Protobuf__Timestamp *ts);
+
+/* Call tidewatch.v1.ProvenanceService/<method> at cli->target with `req`,
+ * and unpack the answer as `resp_desc` into *resp (free it with
+ * protobuf_c_message_free_unpacked(*resp, NULL)). Returns CLI_OK, or an
+ * exit code with the error printed in plain words on stderr:
+ * NOT_FOUND -> CLI_NOT_FOUND ("tidewatch CMD: " + not_found, then the
+ * server's own words if it gave any), INVALID_ARGUMENT -> CLI_USAGE (the
+ * server's message, which names the field), anything else -> CLI_SERVER. */
+int cli_call(const tw_cli *cli, const char *cmd, const char *method, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+             const char *not_found);
+
+/* Parse a positive decimal id (a party or event id). Returns 0 or
+ * CLI_USAGE with a message. */
+int cli_id(const char *cmd, const char *what, const char *text, int64_t *out);
+
+/* Write `m` as JSON (protobuf's JSON mapping) on stdout. Returns CLI_OK or
+ * CLI_SERVER (out of memory or a write error, printed). */
+int cli_print_json(const ProtobufCMessage *m);
+
+/* Flush stdout; a failed write (a full disk, a closed pipe) is an error
+ * (printed): returns CLI_SERVER then, else rc. */
+int cli_finish(const char *cmd, int rc);
 
 #endif

@@ -2,8 +2,10 @@
  *
  *   tidewatch [COMMAND] [--target HOST:PORT] [--timeout DURATION] [ARGS]
  *
- * Commands so far: health, info. Later issues add ingest, chain, search,
- * trace, alerts and watch. */
+ * Commands: health, info (any daemon); chain, search, trace, party, events
+ * (tidewatch.v1.ProvenanceService on tidewatch-query), one file per group
+ * (cli/cmd_*.c), shared pieces in cli/common.c. Later issues add ingest,
+ * alerts and watch. */
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,12 +13,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tw_hostport.h"
 #include "tw_settings.h"
 
 static const tw_setting settings[] = {
     {.name = "target", .env = "TIDEWATCH_TARGET", .flag = "target", .type = TW_SET_STRING,
      .def = "127.0.0.1:50052", .help = "gRPC server, host:port (query by default)",
-     .offset = offsetof(tw_cli, target)},
+     .offset = offsetof(tw_cli, target), .check = tw_hostport_check},
     {.name = "timeout", .env = "TIDEWATCH_TIMEOUT", .flag = "timeout",
      .type = TW_SET_DURATION_MS, .def = "10s", .min = 1, .max = 86400000,
      .help = "deadline for each call", .offset = offsetof(tw_cli, timeout_ms)},
@@ -24,8 +27,16 @@ static const tw_setting settings[] = {
 
 static const tw_cli_command commands[] = {
     {"health", "[SERVICE]", "ask grpc.health.v1.Health/Check (SERVICE defaults to the server)",
-     tw_cli_health},
-    {"info", "", "which Tidewatch daemon and version answers at the target", tw_cli_info},
+     tw_cli_health, 0},
+    {"info", "", "which Tidewatch daemon and version answers at the target", tw_cli_info, 0},
+    {"chain", "SERIAL", "the chain of custody of an engine or a boat (--hull, --json, --dot, --geojson)",
+     tw_cli_chain, 1},
+    {"search", "PATTERN", "items by partial serial or hull number ('?', '*'), ranked", tw_cli_search,
+     1},
+    {"trace", "back|forward", "where an event's items came from, or where a party's items went",
+     tw_cli_trace, 1},
+    {"party", "ID", "a party, its cluster (and what tied it) and its hops", tw_cli_party, 1},
+    {"events", "", "events of the log, filtered by time, kind and source", tw_cli_events, 1},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -35,10 +46,23 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: tidewatch COMMAND [OPTIONS] [ARGS]\n\nCommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(out, "  %-8s %-10s %s\n", commands[i].name, commands[i].args, commands[i].help);
-    fprintf(out, "\n");
+        fprintf(out, "  %-8s %-13s %s\n", commands[i].name, commands[i].args, commands[i].help);
+    fprintf(out, "\n`tidewatch COMMAND --help` describes a command, its options and exit status.\n\n");
     tw_settings_about about = {.program = "tidewatch", .out = out};
     tw_settings_help(settings, NSETTINGS, &about, out);
+}
+
+/* --target, --timeout (with "=VALUE" or not): the settings every command
+ * shares. */
+static int common_flag(const char *a)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        size_t n = strlen(settings[i].flag);
+        if (strncmp(a, "--", 2) == 0 && strncmp(a + 2, settings[i].flag, n) == 0 &&
+            (a[2 + n] == '\0' || a[2 + n] == '='))
+            return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -72,6 +96,21 @@ int main(int argc, char **argv)
     int nflags = 1, nargs = 0;
     flags[0] = argv[0];
     for (int i = 2; i < argc; i++) {
+        if (cmd->own_flags) {
+            /* Only the common settings go to the table; the command
+             * parses the rest, its own --help included. */
+            if (common_flag(argv[i])) {
+                flags[nflags++] = argv[i];
+                if (!strchr(argv[i], '=') && i + 1 < argc)
+                    flags[nflags++] = argv[++i];
+            } else {
+                args[nargs++] = argv[i];
+                if (strcmp(argv[i], "--") == 0)
+                    while (i + 1 < argc)
+                        args[nargs++] = argv[++i];
+            }
+            continue;
+        }
         if (strncmp(argv[i], "-", 1) == 0 && argv[i][1] != '\0') {
             flags[nflags++] = argv[i];
             if (!strchr(argv[i], '=') && strcmp(argv[i], "--help") != 0 &&

@@ -1129,6 +1129,13 @@ static int party_named(const Tidewatch__V1__PartyRef *p)
     return p && (p->id != 0 || !empty(p->name));
 }
 
+/* What identifies a party's node: its cluster when the server gave one (one
+ * actor named in several records is one node), else its id; 0: none. */
+static int64_t party_key(const Tidewatch__V1__PartyRef *p)
+{
+    return !p ? 0 : p->cluster ? p->cluster : p->id;
+}
+
 /* The node for one side of a hop: the party, or a stand-in (the place, or
  * "unknown"). Declares the node (again: DOT merges attributes) and writes
  * its id into idbuf. */
@@ -1140,9 +1147,9 @@ static int party_declared(const Tidewatch__V1__Chain *ch, size_t i, int to_side,
         const Tidewatch__V1__Hop *h = ch->hops[j];
         if (!h)
             continue;
-        if (h->from && h->from->id == id && (j < i || to_side))
+        if (party_key(h->from) == id && (j < i || to_side))
             return 1;
-        if (j < i && h->to && h->to->id == id)
+        if (j < i && party_key(h->to) == id)
             return 1;
     }
     return 0;
@@ -1155,11 +1162,12 @@ static void dot_node(tw_fmt_out *o, const char *ind, const char *prefix,
 {
     int to_side = side[0] == 't';
     if (party_named(p)) {
-        if (p->id)
-            snprintf(idbuf, idlen, "%sparty_%lld", prefix, (long long)p->id);
+        int64_t key = party_key(p);
+        if (key)
+            snprintf(idbuf, idlen, "%sparty_%lld", prefix, (long long)key);
         else
             snprintf(idbuf, idlen, "%shop%zu_%s", prefix, hop, side);
-        if (p->id && party_declared(ch, hop, to_side, p->id))
+        if (key && party_declared(ch, hop, to_side, key))
             return;
         tw_fmt_printf(o, "%s  \"%s\" [shape=box, label=\"", ind, idbuf);
         dot_str(o, empty(p->name) ? "unnamed party" : p->name);
@@ -1193,15 +1201,23 @@ static void dot_chain(tw_fmt_out *o, const Tidewatch__V1__Chain *ch, size_t c, i
         dot_str(o, it && it->n_keys && it->keys[0] ? it->keys[0]->key : "item");
         out_puts(o, "\";\n");
     }
+    char prev_to[64] = ""; /* the receiver of the last active hop drawn */
     for (size_t i = 0; i < ch->n_hops; i++) {
         const Tidewatch__V1__Hop *h = ch->hops[i];
         if (!h)
             continue;
         char a[64], b[64], date[16];
-        dot_node(o, ind, prefix, ch, h->from,
-                 h->kind == TIDEWATCH__V1__HOP_KIND__HOP_KIND_SHIPMENT ? h->origin : h->place, i,
-                 "from", a, sizeof a);
+        int active = h->status == TIDEWATCH__V1__HOP_STATUS__HOP_STATUS_ACTIVE;
+        if (h->kind == TIDEWATCH__V1__HOP_KIND__HOP_KIND_SEIZURE && !party_named(h->from) &&
+            prev_to[0] && active)
+            snprintf(a, sizeof a, "%s", prev_to); /* seized from whoever held it last */
+        else
+            dot_node(o, ind, prefix, ch, h->from,
+                     h->kind == TIDEWATCH__V1__HOP_KIND__HOP_KIND_SHIPMENT ? h->origin : h->place,
+                     i, "from", a, sizeof a);
         dot_node(o, ind, prefix, ch, h->to, h->place, i, "to", b, sizeof b);
+        if (active)
+            snprintf(prev_to, sizeof prev_to, "%s", b);
         tw_fmt_printf(o, "%s  \"%s\" -> \"%s\" [label=\"%s %s", ind, a, b,
                       tw_chainfmt_date(h->time, date), hop_verb(h->kind));
         if (h->quantity > 1)

@@ -789,9 +789,11 @@ Test(chainfmt, dot_is_well_formed_with_escaped_labels)
     cr_assert_not_null(strstr(d, "\"c0_party_7\" -> \"c0_party_9\" [label=\"2026-03-11 shipped\\nby "
                                  "Transports Lefort"),
                        "%s", d);
-    /* the seizure names no "from": the place stands in */
-    cr_assert_not_null(strstr(d, "\"c0_hop4_from\" [shape=ellipse, style=dashed, label=\"Gravelines"),
-                       "%s", d);
+    /* the seizure names no "from": it is drawn from the last active receiver
+     * (hop 3 is retracted, so hop 2's consignee) */
+    cr_assert_not_null(strstr(d, "\"c0_party_9\" -> \"c0_party_20\" [label=\"2026-03-15 seized"), "%s",
+                       d);
+    cr_assert_null(strstr(d, "c0_hop4_from"), "%s", d);
     cr_assert_not_null(strstr(d, "(CORRECTED)\", style=dashed"), "%s", d);
     cr_assert_not_null(strstr(d, "(RETRACTED)\", style=dashed"), "%s", d);
     cr_assert_not_null(strstr(d, "[shape=note, label=\"[!]  custody gap"), "%s", d);
@@ -800,6 +802,34 @@ Test(chainfmt, dot_is_well_formed_with_escaped_labels)
     const char *first = strstr(d, decl);
     cr_assert_not_null(first, "%s", d);
     cr_assert_null(strstr(first + 1, decl), "declared twice:\n%s", d);
+    free(d);
+    free(f);
+}
+
+Test(chainfmt, dot_one_node_per_cluster_and_a_first_seizure_from_its_place)
+{
+    fixture *f = make_fixture();
+    /* hop 2's shipper is another record's mention of the buyer of hop 0:
+     * with a cluster from the server, one node */
+    Tidewatch__V1__PartyRef again = *f->hops[0]->to;
+    again.id = 77;
+    again.cluster = f->hops[0]->to->id;
+    f->hops[0]->to->cluster = f->hops[0]->to->id;
+    f->hops[2]->from = &again;
+    char *d = render_dot(&f->resp);
+    dot_well_formed(d);
+    dot_accepted_by_graphviz(d);
+    cr_assert_null(strstr(d, "c0_party_77"), "the second mention is not a node of its own:\n%s", d);
+    free(d);
+    /* a chain that starts with a seizure: its place stands in */
+    Tidewatch__V1__Hop *only[1] = {f->hops[4]};
+    f->chain.hops = only;
+    f->chain.n_hops = 1;
+    d = render_dot(&f->resp);
+    dot_well_formed(d);
+    dot_accepted_by_graphviz(d);
+    cr_assert_not_null(strstr(d, "\"c0_hop0_from\" [shape=ellipse, style=dashed, label=\"Gravelines"),
+                       "%s", d);
     free(d);
     free(f);
 }
@@ -913,6 +943,14 @@ Test(chainfmt, geojson_empty_and_placeless)
     after(t, "2026-03-02  sold     Bootshandel Nord #5 -> Bob \"the boat\" O'Neil #7, at place unknown", NULL);
     free(t);
     char *d = render_dot(&f->resp);
+    dot_well_formed(d);
+    cr_assert_not_null(strstr(d, "\"c0_party_9\" -> \"c0_party_20\""), "%s", d);
+    free(d);
+    /* a first hop with neither party nor place: an "unknown" stand-in */
+    Tidewatch__V1__Hop *only[1] = {f->hops[4]};
+    f->chain.hops = only;
+    f->chain.n_hops = 1;
+    d = render_dot(&f->resp);
     dot_well_formed(d);
     cr_assert_not_null(strstr(d, "label=\"unknown\""), "%s", d);
     free(d);

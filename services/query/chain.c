@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistr.h>
 
 #include "query.h"
 #include "sql.h"
@@ -40,19 +39,6 @@ typedef struct chain_state {
     size_t nranked;
     const char *roots_param;
 } chain_state;
-
-static const char *field_error(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n > max)
-        return "too long";
-    if (u8_check((const uint8_t *)s, n))
-        return "not valid UTF-8";
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return "contains control characters";
-    return NULL;
-}
 
 static void step_chains(qcall *q, const tw_pg_outcome *o);
 
@@ -362,7 +348,7 @@ void query_get_chain(qcall *q)
                    (long long)req->item_id);
         return;
     }
-    const char *why = field_error(req->maker, MAKER_MAX);
+    const char *why = qfield_error(req->maker, MAKER_MAX);
     if (why) {
         qcall_fail(q, TW_GRPC_INVALID_ARGUMENT, "maker: %s", why);
         return;
@@ -380,7 +366,7 @@ void query_get_chain(qcall *q)
         return;
     }
     if (req->serial[0]) {
-        if ((why = field_error(req->serial, TW_SERIAL_RAW_MAX))) {
+        if ((why = qfield_error(req->serial, TW_SERIAL_RAW_MAX))) {
             qcall_fail(q, TW_GRPC_INVALID_ARGUMENT, "serial: %s (at most %d bytes)", why,
                        TW_SERIAL_RAW_MAX);
             return;
@@ -399,7 +385,7 @@ void query_get_chain(qcall *q)
                     : mk == TW_SERIAL_MAKER_OTHER ? req->maker
                                                   : tw_serial_maker_name(mk);
     } else {
-        if ((why = field_error(req->hull_number, TW_SERIAL_RAW_MAX))) {
+        if ((why = qfield_error(req->hull_number, TW_SERIAL_RAW_MAX))) {
             qcall_fail(q, TW_GRPC_INVALID_ARGUMENT, "hull_number: %s (at most %d bytes)", why,
                        TW_SERIAL_RAW_MAX);
             return;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistr.h>
 
 #include "query.h"
 #include "tw_log.h"
@@ -45,6 +46,38 @@ static double elapsed_ms(const qcall *q)
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)(now.tv_sec - q->start.tv_sec) * 1e3 +
            (double)(now.tv_nsec - q->start.tv_nsec) / 1e6;
+}
+
+const char *qfield_error(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max)
+        return "too long";
+    if (u8_check((const uint8_t *)s, n))
+        return "not valid UTF-8";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return "contains control characters";
+    return NULL;
+}
+
+int qtime_param(qcall *q, const Google__Protobuf__Timestamp *t, const char *field, char **out)
+{
+    *out = NULL;
+    if (!t)
+        return 0;
+    if (t->nanos < 0 || t->nanos > 999999999 || t->seconds < -62135596800LL ||
+        t->seconds > 253402300799LL) {
+        qcall_fail(q, TW_GRPC_INVALID_ARGUMENT,
+                   "%s: not a valid time (seconds in years 1-9999, nanos 0-999999999)", field);
+        return -1;
+    }
+    *out = qfmt(q, "%lld.%09d", (long long)t->seconds, (int)t->nanos);
+    if (!*out) {
+        qcall_fail(q, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- request as JSON (for the audit row) ------------------------------- */
@@ -170,6 +203,8 @@ static json_t *pb_json(const ProtobufCMessage *m, int depth)
 
 static void qcall_free(qcall *q)
 {
+    if (q->cleanup)
+        q->cleanup(q);
     free(q->args_json);
     free(q->peer);
     tw_arena_free(&q->arena);

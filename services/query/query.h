@@ -94,6 +94,7 @@ struct qcall {
     int cancelled;
     qcall_step next;
     void *state; /* the method's own (in the arena) */
+    void (*cleanup)(qcall *q); /* frees what state holds outside the arena */
     /* the answer */
     int status;
     char *message;
@@ -137,6 +138,15 @@ int qtoken_decode(qcall *q, const char *token, const char *kind, const char *bin
 
 /* Text for a parameter, in the arena ("%lld"). */
 char *qfmt(qcall *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Why a request string is unacceptable (longer than max bytes, not
+ * UTF-8, control characters), or NULL when it is fine. */
+const char *qfield_error(const char *s, size_t max);
+
+/* A Timestamp as a float8 parameter ("seconds.nanos"), *out NULL when t is
+ * NULL. -1 when it is out of range (answered: INVALID_ARGUMENT at field). */
+int qtime_param(qcall *q, const Google__Protobuf__Timestamp *t, const char *field, char **out)
+    __attribute__((warn_unused_result));
 
 /* Effective limit: `asked` when 1..cap, `def` when asked <= 0 (capped). */
 int64_t qlimit(int64_t asked, int64_t def, int64_t cap);

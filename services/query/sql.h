@@ -32,7 +32,7 @@
 
 /* A party's identifiers as a JSON array of [kind, value]. */
 #define PARTY_IDENTS(p)                                                                            \
-    "(SELECT json_agg(json_build_array(pi.kind, pi.value) ORDER BY pi.kind, pi.value) "            \
+    "(SELECT jsonb_agg(jsonb_build_array(pi.kind, pi.value) ORDER BY pi.kind, pi.value) "            \
     "FROM prov_party_identifiers pi WHERE pi.party_id = " p ".party_id) AS idents"
 
 typedef enum {

@@ -14,6 +14,8 @@ The story:
   2  2026-11-12  shipment Leer -> Dunkerque by Trans Europa BV (consignment
                  TE-88412): shipper A. Karimi (same phone), consignee
                  M. Rahimi: 6E5X1016523
+  6  2026-11-15  sale in Dunkerque: M. Rahimi (same name and address as the
+                 consignee of 2) -> a buyer: engine 6E5X5000001 (item 6144)
   3  2026-11-20  seizure at Gravelines by the Gendarmerie: 6E5X1O16523
                  (plate) and 6E5X1016532 (stamp) on one engine (the merge of
                  5121 into 1024), a partial reading 6E5X10?65?3 (partial
@@ -33,6 +35,7 @@ TS = {
     4: "2026-10-05 09:00:00+00",
     2: "2026-11-12 06:00:00+00",
     3: "2026-11-20 05:40:00+00",
+    6: "2026-11-15 16:00:00+00",
 }
 
 
@@ -170,7 +173,7 @@ def build():
              ("phone", "+33999999999")])
     f.party(2048, 2, "shipper", 1, "A. Karimi", "DE", "", "", [("phone", "+4915123456789")])
     f.party(2049, 2, "carrier", 2, "Trans Europa BV", "BE")
-    f.party(2050, 2, "consignee", 1, "M. Rahimi", "FR")
+    f.party(2050, 2, "consignee", 1, "M. Rahimi", "FR", "dunkerque", "Dunkerque")
     f.party(3072, 3, "agency", 3, "Gendarmerie nationale", "FR")
     # hops
     f.hop(5, 0, 5121, 1, "distributor.nl.yamaha", "SO-5", TS[5], frm=5120, to=5121, place=NL)
@@ -186,6 +189,13 @@ def build():
           case_ref="2026/0412", launch=True, condition=2)
     f.hop(3, 1, 3073, 3, "police.fr.pas-de-calais", "PV-1", TS[3], to=3072, place=GRAVELINES)
     f.hop(3, 2, 3074, 3, "police.fr.pas-de-calais", "PV-1", TS[3], to=3072, place=GRAVELINES)
+    # the consignee passes another engine on
+    f.event(6, 1, "retailer.fr.occasions", "FAC-6", TS[6], ["6E5X5000001"])
+    f.item(6144, 6144, "6E5X5000001", 6, last=("51.03", "2.37", "Dunkerque", "FR", q(TS[6])))
+    f.party(6144, 6, "seller", 1, "M. Rahimi", "FR", "dunkerque", "Dunkerque")
+    f.party(6145, 6, "buyer", 1, "K. Unknown", "FR")
+    f.hop(6, 0, 6144, 1, "retailer.fr.occasions", "FAC-6", TS[6], frm=6144, to=6145,
+          place=DUNKERQUE)
     # 60 engines for paging
     for n in range(60):
         e = 200 + n

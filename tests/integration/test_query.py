@@ -419,6 +419,86 @@ class Query(unittest.TestCase):
         self.fails(self.daemon.events, pv.ListEventsRequest(page_token="abc"), INVALID, "page_token")
         self.fails(self.daemon.events, pv.ListEventsRequest(page_size=-3), INVALID, "page_size")
 
+    # ---- GetParty ----------------------------------------------------------------------
+
+    def test_party_cluster_links_too_common_and_hops(self):
+        r = self.daemon.get_party(pv.GetPartyRequest(party_id=1025), timeout=10)
+        self.assertEqual((r.party.id, r.party.name, r.party.role), (1025, "A. Karimi", "buyer"))
+        self.assertEqual(sorted(p.id for p in r.cluster), [1025, 2048, 4097])
+        self.assertEqual(len(r.links), 2, "a spanning tree: n - 1 links")
+        self.assertEqual({(l.kind, l.value) for l in r.links}, {("phone", "+4915123456789")})
+        linked = {l.party_a for l in r.links} | {l.party_b for l in r.links}
+        self.assertEqual(linked, {1025, 2048, 4097})
+        self.assertEqual(len(r.too_common), 1, r.too_common)
+        self.assertTrue(r.too_common[0].startswith("phone +33999999999"), r.too_common)
+        self.assertEqual([(h.event_id, h.item_id) for h in r.hops],
+                         [(1, 1024), (1, 1025), (1, 0), (4, 4096), (4, 4097), (2, 1024)])
+        p4097 = [p for p in r.cluster if p.id == 4097][0]
+        self.assertIn("a.karimi@example.org", [i.value for i in p4097.identifiers])
+        self.assertFalse(r.truncated)
+        # a name and an address tie the consignee to a later seller
+        r = self.daemon.get_party(pv.GetPartyRequest(party_id=2050), timeout=10)
+        self.assertEqual(sorted(p.id for p in r.cluster), [2050, 6144])
+        self.assertEqual([l.kind for l in r.links], ["name_address"])
+        self.fails(self.daemon.get_party, pv.GetPartyRequest(), INVALID, "party_id")
+        self.fails(self.daemon.get_party, pv.GetPartyRequest(party_id=1025, max_hops=-2), INVALID,
+                   "max_hops")
+        self.fails(self.daemon.get_party, pv.GetPartyRequest(party_id=999999),
+                   grpc.StatusCode.NOT_FOUND, "party_id")
+        limited = self.daemon.get_party(pv.GetPartyRequest(party_id=1025, max_hops=2), timeout=10)
+        self.assertEqual(len(limited.hops), 2)
+        self.assertTrue(limited.truncated)
+
+    # ---- traces ---------------------------------------------------------------------------
+
+    def test_trace_back_from_a_seizure(self):
+        r = self.daemon.trace_back(pv.TraceBackRequest(event_id=3), timeout=10)
+        by = {t.item.id: t for t in r.items}
+        self.assertEqual(sorted(by), [1024, 3073, 3074])
+        self.assertEqual([h.event_id for h in by[1024].hops], [5, 1, 2, 3])
+        self.assertEqual([h.event_id for h in by[3074].hops], [3])
+        same = self.daemon.trace_back(pv.TraceBackRequest(source="police.fr.pas-de-calais",
+                                                          source_ref="PV-1"), timeout=10)
+        self.assertEqual(sorted(t.item.id for t in same.items), [1024, 3073, 3074])
+        # from the shipment: only what came before it
+        r = self.daemon.trace_back(pv.TraceBackRequest(event_id=2), timeout=10)
+        self.assertEqual([h.event_id for h in r.items[0].hops], [5, 1, 2])
+        # the purchase with a bulk line
+        r = self.daemon.trace_back(pv.TraceBackRequest(event_id=1), timeout=10)
+        self.assertEqual([(h.quantity, h.item_id) for h in r.unidentified], [(10, 0)])
+        self.fails(self.daemon.trace_back, pv.TraceBackRequest(), INVALID,
+                   "event_id, source, source_ref")
+        self.fails(self.daemon.trace_back, pv.TraceBackRequest(source="x"), INVALID, "source_ref")
+        self.fails(self.daemon.trace_back, pv.TraceBackRequest(event_id=424242),
+                   grpc.StatusCode.NOT_FOUND, "event_id")
+
+    def test_trace_forward_from_purchase_and_party(self):
+        r = self.daemon.trace_forward(pv.TraceForwardRequest(event_id=1), timeout=10)
+        depth = {t.item.id: t.depth for t in r.items}
+        self.assertEqual(depth, {1024: 0, 1025: 0, 6144: 1},
+                         "the consignee (same name and address) passed on another engine")
+        hops = {t.item.id: [h.event_id for h in t.hops] for t in r.items}
+        self.assertEqual(hops[1024], [1, 2, 3], "from the purchase on")
+        self.assertEqual(hops[6144], [6])
+        self.assertEqual([h.quantity for h in r.unidentified], [10], "10 boats without hulls")
+        shallow = self.daemon.trace_forward(pv.TraceForwardRequest(event_id=1, max_depth=1),
+                                            timeout=10)
+        self.assertIn(6144, [t.item.id for t in shallow.items])
+        r = self.daemon.trace_forward(pv.TraceForwardRequest(party_id=1025), timeout=10)
+        depth = {t.item.id: t.depth for t in r.items}
+        self.assertEqual(depth, {1024: 0, 1025: 0, 4096: 0, 4097: 0, 6144: 1},
+                         "the buyer's whole cluster received four engines")
+        one = self.daemon.trace_forward(pv.TraceForwardRequest(party_id=1025, max_items=2),
+                                        timeout=10)
+        self.assertEqual(len(one.items), 2)
+        self.assertTrue(one.truncated)
+        self.fails(self.daemon.trace_forward, pv.TraceForwardRequest(), INVALID,
+                   "party_id, event_id")
+        self.fails(self.daemon.trace_forward, pv.TraceForwardRequest(event_id=1, max_depth=-1),
+                   INVALID, "max_depth")
+        self.fails(self.daemon.trace_forward, pv.TraceForwardRequest(party_id=5),
+                   grpc.StatusCode.NOT_FOUND, "party_id")
+
     # ---- audit, privileges, timeouts ------------------------------------------------
 
     def test_every_call_is_audited(self):

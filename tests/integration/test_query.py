@@ -99,7 +99,7 @@ class Cluster:
 
 
 class Daemon:
-    def __init__(self, url, extra=()):
+    def __init__(self, url, extra=(), wait=True):
         self.port = free_port()
         self.log = open(os.path.join(tempfile.gettempdir(), "tw-query-test-%d.log" % self.port), "w+")
         self.proc = subprocess.Popen(
@@ -126,7 +126,7 @@ class Daemon:
                                                request_serializer=lambda b: b,
                                                response_deserializer=lambda b: b)
         end = time.monotonic() + 20
-        while not self.serving():
+        while wait and not self.serving():
             if time.monotonic() > end:
                 raise AssertionError("query never became SERVING:\n" + self.log_text())
             time.sleep(0.1)
@@ -583,6 +583,60 @@ class Query(unittest.TestCase):
 
     def test_health_serving(self):
         self.assertTrue(self.daemon.serving())
+
+    def test_cancelled_and_undecodable_calls_are_audited(self):
+        start = self.last_audit_id()
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.daemon.raw_chain(b"\x0a\xff\xff\xff", timeout=10)
+        self.assertEqual(cm.exception.code(), INVALID)
+        locker = subprocess.Popen(["psql", "-X", "-q", self.pg.url, "-c",
+                                   "BEGIN; LOCK TABLE prov_items IN ACCESS EXCLUSIVE MODE; "
+                                   "SELECT pg_sleep(1.5); COMMIT;"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.3)
+            with self.assertRaises(grpc.RpcError) as cm:
+                self.daemon.get_chain(pv.GetChainRequest(serial="6E5X1016524"), timeout=0.5)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        finally:
+            locker.wait(20)
+        end = time.monotonic() + 10
+        while True:
+            rows = self.audit_rows("GetChain", start)
+            if len(rows) == 2 or time.monotonic() > end:
+                break
+            time.sleep(0.1)
+        self.assertEqual([r[0] for r in rows], ["3", "1"], "INVALID_ARGUMENT, then CANCELLED")
+        self.assertEqual(json.loads(rows[0][2]), {"undecodable_bytes": 4})
+        self.assertEqual(json.loads(rows[1][2]), {"serial": "6E5X1016524"})
+
+    def test_page_size_capped_by_setting_and_database_down(self):
+        capped = Daemon("host=%s dbname=tidewatch user=query_login" % self.pg.dir,
+                        ["--page-max", "5"])
+        try:
+            r = capped.events(pv.ListEventsRequest(page_size=1000), timeout=10)
+            self.assertEqual(len(r.events), 5)
+            self.assertTrue(r.next_page_token)
+        finally:
+            self.assertEqual(capped.stop()[0], 0)
+        empty = tempfile.mkdtemp(prefix="tw-query-nopg-")
+        down = Daemon("host=%s dbname=tidewatch user=query_login connect_timeout=2" % empty,
+                      wait=False)
+        try:
+            time.sleep(0.5)
+            self.assertFalse(down.serving(), "NOT_SERVING without a database")
+            with self.assertRaises(grpc.RpcError) as cm:
+                down.get_chain(pv.GetChainRequest(serial="6E5X1016523"), timeout=10)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        finally:
+            self.assertEqual(down.stop()[0], 0)
+            shutil.rmtree(empty, ignore_errors=True)
+
+    def test_zz_daemon_logged_no_errors(self):
+        # every statement prepared, nothing refused (runs last: named zz)
+        errors = [line for line in self.daemon.log_text().splitlines() if " error " in line.lower()
+                  or "ERROR" in line]
+        self.assertEqual(errors, [])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 /* tidewatch-query: answers investigators: provenance chains and alerts. */
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "query.h"
 #include "sql.h"
@@ -67,6 +70,12 @@ static const tw_setting extra[] = {
      .flag = "request-memory", .type = TW_SET_SIZE, .def = "1MiB", .min = 4 << 10,
      .max = 64 << 20, .help = "memory decoding one request may take (more: INVALID_ARGUMENT)",
      .offset = OFF(request_memory)},
+    {.name = "page_token_key", .env = "TIDEWATCH_QUERY_PAGE_TOKEN_KEY",
+     .flag = "page-token-key", .type = TW_SET_STRING, .def = "",
+     .help = "secret that signs page tokens (HMAC-SHA-256); give every replica the same one so "
+             "that their tokens work on each other; empty: random at start-up (tokens then "
+             "die with the process)",
+     .offset = OFF(page_token_key)},
 };
 
 static query_config cfg;
@@ -110,6 +119,20 @@ int main(int argc, char **argv)
     query_service svc = {.daemon = &d, .cfg = &cfg};
     char err[512];
     int status = 1;
+    if (cfg.page_token_key && cfg.page_token_key[0]) {
+        /* the key as given, hashed to the HMAC block's worth */
+        unsigned int len = 0;
+        if (!EVP_Digest(cfg.page_token_key, strlen(cfg.page_token_key), svc.token_key, &len,
+                        EVP_sha256(), NULL) ||
+            len != sizeof svc.token_key) {
+            TW_ERROR(NULL, "page_token_key: could not hash it");
+            goto out;
+        }
+    } else if (RAND_bytes(svc.token_key, (int)sizeof svc.token_key) != 1) {
+        TW_ERROR(NULL, "page tokens: no random key");
+        goto out;
+    }
+    svc.token_key_len = sizeof svc.token_key;
     for (svc.npg = 0; svc.npg < (size_t)cfg.connections; svc.npg++) {
         char name[32];
         snprintf(name, sizeof name, "query-%zu", svc.npg + 1);

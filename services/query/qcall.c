@@ -380,11 +380,8 @@ void qcall_sql1(qcall *q, const char *sql, int nparams, const char *const *value
 
 static int token_mac(query_service *svc, const char *payload, const char *binding, uint8_t *mac)
 {
-    (void)svc;
-    /* The key binds tokens to this deployment's code, not to a process:
-     * any replica accepts them. The digest over the binding refuses a
-     * token used with other filters; the MAC refuses edited ones. */
-    static const char key[] = "tidewatch.v1.ProvenanceService page token";
+    /* Over the position and the binding: a token used with other filters
+     * or edited is refused. */
     unsigned char full[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     size_t pl = strlen(payload), bl = strlen(binding);
@@ -394,7 +391,7 @@ static int token_mac(query_service *svc, const char *payload, const char *bindin
     memcpy(msg, payload, pl);
     msg[pl] = 0;
     memcpy(msg + pl + 1, binding, bl + 1);
-    unsigned char *r = HMAC(EVP_sha256(), key, (int)sizeof key - 1, msg, pl + bl + 1, full, &len);
+    unsigned char *r = HMAC(EVP_sha256(), svc->token_key, (int)svc->token_key_len, msg, pl + bl + 1, full, &len);
     free(msg);
     if (!r || len < TOKEN_MAC)
         return -1;

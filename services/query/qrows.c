@@ -142,8 +142,6 @@ static const char *condition_name(int c)
 
 /* ---- hops ------------------------------------------------------------------------- */
 
-const char QROWS_HOP_SELECT[] = "SELECT " HOP_COLS " FROM prov_hops h" HOP_JOINS;
-
 /* The party of a hop whose columns are prefixed `p` ("f", "t", "c"). */
 static Tidewatch__V1__PartyRef *party_ref(qcall *q, const PGresult *r, int row, const char *idcol,
                                           char p)

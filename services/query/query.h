@@ -47,6 +47,7 @@ typedef struct query_config {
     int64_t trace_depth;
     int64_t trace_items;
     int64_t request_memory;
+    char *page_token_key;
 } query_config;
 
 #define QUERY_MAX_METHODS 8
@@ -74,6 +75,8 @@ struct query_service {
     size_t npg;
     int db_up;
     query_bound bound[QUERY_MAX_METHODS];
+    unsigned char token_key[32]; /* HMAC key of page tokens */
+    size_t token_key_len;
 };
 
 /* Called with a batch's outcome, which is TW_PG_OK (failures are answered
@@ -126,9 +129,10 @@ void qcall_reply(qcall *q, const ProtobufCMessage *resp, long count);
 /* Answer an error (message printf-style); the audit row is written first. */
 void qcall_fail(qcall *q, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Page tokens: opaque to clients, bound to the query they came from by a
- * digest of `binding` (the request's filters), so a token from another
- * query, a changed one or a forged one is refused. A token carries up to
+/* Page tokens: opaque to clients, an HMAC-SHA-256 (key: the
+ * page_token_key setting, else random per process) over the position and
+ * `binding` (the request's filters), so a token from another query, a
+ * changed one or a forged one is refused. A token carries up to
  * four integers. Encode returns an arena string ("" never: NULL on ENOMEM). */
 char *qtoken_encode(qcall *q, const char *kind, const char *binding, const int64_t *v, int n);
 /* 0 with v[0..n) set, or -1 (answered: INVALID_ARGUMENT at page_token). An
@@ -172,9 +176,7 @@ char *qstr(qcall *q, const PGresult *r, int row, const char *col);
 /* A timestamp column given as microseconds since the epoch, or NULL. */
 Google__Protobuf__Timestamp *qtime(qcall *q, const PGresult *r, int row, const char *col);
 
-/* Hops: select with QROWS_HOP_SELECT (then a WHERE clause); each row to a
- * Hop. NULL on ENOMEM. */
-extern const char QROWS_HOP_SELECT[];
+/* A hop row (sql.h HOP_COLS) to a Hop. NULL on ENOMEM. */
 Tidewatch__V1__Hop *qrows_hop(qcall *q, const PGresult *r, int row);
 
 /* Items, grouped by root (a chain's item is its root; keys, readings and

@@ -611,14 +611,23 @@ class Query(unittest.TestCase):
         self.assertEqual(json.loads(rows[1][2]), {"serial": "6E5X1016524"})
 
     def test_page_size_capped_by_setting_and_database_down(self):
-        capped = Daemon("host=%s dbname=tidewatch user=query_login" % self.pg.dir,
-                        ["--page-max", "5"])
+        url = "host=%s dbname=tidewatch user=query_login" % self.pg.dir
+        capped = Daemon(url, ["--page-max", "5", "--page-token-key", "replica secret"])
+        replica = Daemon(url, ["--page-max", "5", "--page-token-key", "replica secret"])
         try:
             r = capped.events(pv.ListEventsRequest(page_size=1000), timeout=10)
             self.assertEqual(len(r.events), 5)
             self.assertTrue(r.next_page_token)
+            # a replica with the same key continues the pages; another key refuses the token
+            r2 = replica.events(pv.ListEventsRequest(page_size=1000, page_token=r.next_page_token),
+                                timeout=10)
+            self.assertEqual(len(r2.events), 5)
+            self.assertGreater(r2.events[0].id, r.events[-1].id)
+            self.fails(self.daemon.events, pv.ListEventsRequest(page_token=r.next_page_token),
+                       INVALID, "page_token")
         finally:
             self.assertEqual(capped.stop()[0], 0)
+            self.assertEqual(replica.stop()[0], 0)
         empty = tempfile.mkdtemp(prefix="tw-query-nopg-")
         down = Daemon("host=%s dbname=tidewatch user=query_login connect_timeout=2" % empty,
                       wait=False)

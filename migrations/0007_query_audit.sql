@@ -37,3 +37,7 @@ CREATE TRIGGER query_audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON qu
 REVOKE ALL ON query_audit FROM tidewatch_query;
 GRANT INSERT (peer, principal, method, arguments, result_count, status, message, duration_ms)
     ON query_audit TO tidewatch_query;
+
+-- GetParty lists a cluster's hops as seller, buyer or carrier; 0006 indexes
+-- the first two (a carrier's hops would otherwise be a scan of every hop).
+CREATE INDEX prov_hops_carrier ON prov_hops (carrier_party) WHERE carrier_party IS NOT NULL;

@@ -143,23 +143,26 @@ const query_sql query_sql_table[Q_COUNT] = {
          "ON oi.item_id = r.item_id WHERE oi.root_id <> r.root_id GROUP BY r.root_id, "
          "r.relation, oi.root_id ORDER BY r.root_id, r.relation, other_root LIMIT $2::int",
          2},
-    /* $1 LIKE strict, $2 LIKE loose, $8 known characters */
+    /* $1 LIKE strict, $2 LIKE loose, $8 known characters. A key that
+     * matches $1 matches $2 (folding is per character), so only the loose
+     * LIKE filters, on the trigram index. */
     [Q_SEARCH_LIKE] = {"q_search_like",
                        "WITH m AS (SELECT i.root_id, k.key, CASE WHEN k.key LIKE $1 THEN 500000 + "
                        "500000 * $8::int / greatest(length(k.key), 1) ELSE 400000 + 400000 * "
                        "$8::int / greatest(length(k.key), 1) END::bigint AS score, CASE WHEN k.key "
                        "LIKE $1 THEN 'pattern' ELSE 'lookalike' END AS how FROM prov_item_keys k "
-                       "JOIN prov_items i ON i.item_id = k.item_id WHERE (k.key LIKE $1 OR "
-                       "k.loose LIKE $2)" SEARCH_TAIL,
+                       "JOIN prov_items i ON i.item_id = k.item_id WHERE k.loose LIKE $2"
+                       SEARCH_TAIL,
                        11},
-    /* $1 strict key, $2 folded key (trigrams); $8 unused (0) */
+    /* $1 strict key, $2 folded key (trigrams, on the index: an equal key
+     * is similar too); $8 unused (0) */
     [Q_SEARCH_FUZZY] = {"q_search_fuzzy",
                         "WITH m AS (SELECT i.root_id, k.key, CASE WHEN k.key = $1 THEN 1000000 "
                         "WHEN k.loose = $2 THEN 900000 ELSE (800000 * similarity(k.loose, $2) + "
                         "0 * $8::int)::bigint END AS score, CASE WHEN k.key = $1 THEN 'exact' "
                         "WHEN k.loose = $2 THEN 'lookalike' ELSE 'similar' END AS how FROM "
                         "prov_item_keys k JOIN prov_items i ON i.item_id = k.item_id WHERE "
-                        "k.key = $1 OR k.loose % $2" SEARCH_TAIL,
+                        "k.loose % $2" SEARCH_TAIL,
                         11},
     /* $1/$2 occurred range, $3 kind (0 all), $4 source, $5 after id, $6 rows */
     [Q_EVENTS] = {"q_events",

@@ -75,7 +75,7 @@ static const tw_setting extra[] = {
      .help = "secret that signs page tokens (HMAC-SHA-256); give every replica the same one so "
              "that their tokens work on each other; empty: random at start-up (tokens then "
              "die with the process)",
-     .offset = OFF(page_token_key)},
+     .secret = 1, .offset = OFF(page_token_key)},
 };
 
 static query_config cfg;

@@ -3,9 +3,12 @@
  *   main.c     settings, the connection pool, health
  *   qcall.c    one call's life: decoding, SQL on the pool, the audit row,
  *              the answer; database errors to gRPC statuses; page tokens
+ *   sql.c      every statement (prepared by name on each connection)
  *   qrows.c    rows to messages: items (keys, readings, merges), hops,
- *              places, parties; the SQL fragments that select them
- *   chain.c    GetChain (chain assembly through chain_adapter.c)
+ *              places, parties
+ *   qchain.c   the adapter to lib/domain: party clusters (tw_cluster) and
+ *              chain assembly (tw_chain)
+ *   chain.c    GetChain
  *   search.c   SearchItems and ListEvents
  *   party.c    GetParty, TraceBack, TraceForward
  *

@@ -38,6 +38,7 @@ typedef struct chain_state {
     tw_candidate_result *ranked;
     size_t nranked;
     const char *roots_param;
+    int64_t unassembled; /* a chain tw_chain refused (0: none) */
 } chain_state;
 
 static void step_chains(qcall *q, const tw_pg_outcome *o);
@@ -216,8 +217,10 @@ static Tidewatch__V1__Chain *build_chain(qcall *q, chain_state *st, int64_t root
     }
     nh = k;
     tw_chain_result res;
-    if (qchain_assemble(q, hops, nh, cl, c->item, &res) != 0)
+    if (qchain_assemble(q, hops, nh, cl, c->item, &res) != 0) {
+        st->unassembled = root;
         return NULL;
+    }
     c->hops = tw_arena_calloc(&q->arena, res.n ? res.n : 1, sizeof *c->hops);
     c->facts = tw_arena_calloc(&q->arena, res.n_facts ? res.n_facts : 1, sizeof *c->facts);
     if (!c->hops || !c->facts)
@@ -300,6 +303,11 @@ static void step_chains(qcall *q, const tw_pg_outcome *o)
         c->reason = tw_arena_strdup(&q->arena, r->reason);
         c->reading = (char *)st->key;
         resp.candidates[resp.n_candidates++] = c;
+    }
+    if (!ok && st->unassembled) {
+        qcall_fail(q, TW_GRPC_INTERNAL, "chain assembly refused the hops of item %lld",
+                   (long long)st->unassembled);
+        return;
     }
     if (!ok) {
         qcall_fail(q, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");

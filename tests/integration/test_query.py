@@ -581,6 +581,36 @@ class Query(unittest.TestCase):
         finally:
             locker.wait(20)
 
+    def test_concurrent_calls_all_answered_and_audited(self):
+        start = self.last_audit_id()
+        results, errors = [], []
+
+        def call(i):
+            try:
+                if i % 3 == 0:
+                    r = self.daemon.get_chain(pv.GetChainRequest(serial="6E5X1016523"), timeout=20)
+                    results.append(("chain", [h.event_id for h in r.chains[0].hops]))
+                elif i % 3 == 1:
+                    r = self.daemon.search(pv.SearchItemsRequest(pattern="6E5X30000*", page_size=3),
+                                           timeout=20)
+                    results.append(("search", len(r.items)))
+                else:
+                    r = self.daemon.get_party(pv.GetPartyRequest(party_id=1025), timeout=20)
+                    results.append(("party", len(r.cluster)))
+            except grpc.RpcError as e:
+                errors.append((e.code(), e.details()))
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(24)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), 24)
+        for kind, value in results:
+            self.assertEqual(value, {"chain": [5, 1, 2, 3], "search": 3, "party": 3}[kind])
+        n = int(self.pg.query("SELECT count(*) FROM query_audit WHERE id > %d" % start))
+        self.assertEqual(n, 24, "one audit row per call")
+
     def test_health_serving(self):
         self.assertTrue(self.daemon.serving())
 

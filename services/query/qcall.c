@@ -84,8 +84,21 @@ int qtime_param(qcall *q, const Google__Protobuf__Timestamp *t, const char *fiel
 
 static json_t *pb_json(const ProtobufCMessage *m, int depth);
 
+/* Request strings longer than this are audited as their first bytes and
+ * their length ({"prefix": "...", "bytes": n}). */
+#define AUDIT_STRING_MAX 1024
+
 static json_t *pb_string(const char *s)
 {
+    size_t len = strlen(s);
+    if (len > AUDIT_STRING_MAX) {
+        size_t cut = AUDIT_STRING_MAX;
+        json_t *prefix = NULL;
+        while (!prefix && cut > AUDIT_STRING_MAX - 4)
+            prefix = json_stringn(s, cut--); /* back off to a character boundary */
+        return prefix ? json_pack("{s:o,s:I}", "prefix", prefix, "bytes", (json_int_t)len)
+                      : json_pack("{s:I}", "bytes", (json_int_t)len);
+    }
     json_t *j = json_string(s);
     if (j)
         return j;

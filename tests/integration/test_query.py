@@ -512,6 +512,11 @@ class Query(unittest.TestCase):
         self.assertEqual(rows[0][1], "1", "one chain answered")
         self.assertEqual(json.loads(rows[0][2]), {"serial": "6E5X1016523"})
         self.assertEqual(json.loads(rows[1][2]), {"max_hops": -1})
+        # a huge argument is refused, and audited by its first bytes and its length
+        self.fails(self.daemon.get_chain, pv.GetChainRequest(serial="€" * 40000), INVALID, "serial")
+        big = json.loads(self.audit_rows("GetChain", start)[-1][2])
+        self.assertEqual(big["serial"]["bytes"], 120000)
+        self.assertLessEqual(len(big["serial"]["prefix"].encode()), 1024)
         self.assertTrue(rows[0][3].startswith("127.0.0.1:"))
         self.assertEqual(rows[0][4], "t", "principal is NULL until auth exists")
         self.daemon.search(pv.SearchItemsRequest(pattern="6E5X30000*", page_size=4), timeout=10)

@@ -494,7 +494,10 @@ bad:
 
 /* ---- the methods ----------------------------------------------------------- */
 
-static void on_message(tw_grpc_call *call, const uint8_t *msg, size_t len, void *arg)
+/* Headers arrived: the call exists from now on, and is audited whatever
+ * happens to it (a request the transport refuses, too large or badly
+ * compressed, ends in on_cancel). */
+static void on_start(tw_grpc_call *call, void *arg)
 {
     const query_bound *b = arg;
     qcall *q = calloc(1, sizeof *q);
@@ -513,6 +516,14 @@ static void on_message(tw_grpc_call *call, const uint8_t *msg, size_t len, void 
     q->call = call;
     tw_arena_init(&q->arena, 16 * 1024);
     tw_grpc_call_set_data(call, q);
+}
+
+static void on_message(tw_grpc_call *call, const uint8_t *msg, size_t len, void *arg)
+{
+    const query_bound *b = arg;
+    qcall *q = tw_grpc_call_data(call);
+    if (!q || q->req || q->args_json)
+        return; /* unary: one message; on_start failed otherwise */
     tw_arena_set_limit(&q->arena, (size_t)b->svc->cfg->request_memory);
     ProtobufCAllocator alloc = tw_arena_protobuf_allocator(&q->arena);
     q->req = protobuf_c_message_unpack(b->m->request, &alloc, len, msg);
@@ -552,7 +563,14 @@ static void on_cancel(tw_grpc_call *call, void *arg)
     if (q->pending || q->auditing)
         return; /* sql_done or audit_done finishes it */
     q->status = TW_GRPC_CANCELLED;
-    q->message = (char *)"cancelled by the client (or its deadline passed)";
+    if (!q->args_json) {
+        q->args_json = strdup("{\"request\": \"not received\"}");
+        q->message = (char *)"ended before its request was handled: cancelled by the client, "
+                             "its deadline passed, or the request was refused on the wire "
+                             "(larger than the message limit, bad compression)";
+    } else {
+        q->message = (char *)"cancelled by the client (or its deadline passed)";
+    }
     audit(q);
 }
 
@@ -580,7 +598,8 @@ int query_register(query_service *svc)
     for (size_t i = 0; i < n; i++) {
         svc->bound[i] = (query_bound){.svc = svc, .m = &methods[i]};
         gm[i] = (tw_grpc_method){.path = methods[i].path, .kind = TW_GRPC_UNARY,
-                                 .on_message = on_message, .on_cancel = on_cancel,
+                                 .on_start = on_start, .on_message = on_message,
+                                 .on_cancel = on_cancel,
                                  .arg = &svc->bound[i]};
     }
     return tw_grpc_server_add_methods(svc->daemon->server, gm, n);

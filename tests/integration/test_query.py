@@ -644,6 +644,17 @@ class Query(unittest.TestCase):
         self.assertEqual([r[0] for r in rows], ["3", "1"], "INVALID_ARGUMENT, then CANCELLED")
         self.assertEqual(json.loads(rows[0][2]), {"undecodable_bytes": 4})
         self.assertEqual(json.loads(rows[1][2]), {"serial": "6E5X1016524"})
+        # a request the transport refuses (over the 4 MiB message limit) is audited too
+        mark = self.last_audit_id()
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.daemon.raw_chain(b"\x0a" + b"\x80" * 5 * 1024 * 1024, timeout=20)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        end = time.monotonic() + 10
+        while not self.audit_rows("GetChain", mark) and time.monotonic() < end:
+            time.sleep(0.1)
+        rows = self.audit_rows("GetChain", mark)
+        self.assertEqual([(r[0], json.loads(r[2])) for r in rows],
+                         [("1", {"request": "not received"})])
 
     def test_page_size_capped_by_setting_and_database_down(self):
         url = "host=%s dbname=tidewatch user=query_login" % self.pg.dir

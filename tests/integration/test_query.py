@@ -299,6 +299,8 @@ class Query(unittest.TestCase):
         self.fails(gc, pv.GetChainRequest(serial="6E5X1016523", max_hops=-1), INVALID, "max_hops")
         self.fails(gc, pv.GetChainRequest(hull_number="GB-ABC00042-A3-99!"), INVALID, "hull_number")
         self.fails(gc, pv.GetChainRequest(item_id=-5), INVALID, "item_id")
+        self.fails(gc, pv.GetChainRequest(serial="6E5X10?65?3", max_candidates=-1), INVALID,
+                   "max_candidates")
         self.fails(gc, pv.GetChainRequest(serial="6E5X1016523", maker="x" * 300), INVALID, "maker")
         # bytes that are no GetChainRequest
         with self.assertRaises(grpc.RpcError) as cm:
@@ -469,6 +471,8 @@ class Query(unittest.TestCase):
         self.fails(self.daemon.trace_back, pv.TraceBackRequest(), INVALID,
                    "event_id, source, source_ref")
         self.fails(self.daemon.trace_back, pv.TraceBackRequest(source="x"), INVALID, "source_ref")
+        self.fails(self.daemon.trace_back, pv.TraceBackRequest(event_id=3, max_items=-1), INVALID,
+                   "max_items")
         self.fails(self.daemon.trace_back, pv.TraceBackRequest(event_id=424242),
                    grpc.StatusCode.NOT_FOUND, "event_id")
 
@@ -494,6 +498,8 @@ class Query(unittest.TestCase):
         self.assertTrue(one.truncated)
         self.fails(self.daemon.trace_forward, pv.TraceForwardRequest(), INVALID,
                    "party_id, event_id")
+        self.fails(self.daemon.trace_forward, pv.TraceForwardRequest(party_id=1025, event_id=1),
+                   INVALID, "party_id, event_id")
         self.fails(self.daemon.trace_forward, pv.TraceForwardRequest(event_id=1, max_depth=-1),
                    INVALID, "max_depth")
         self.fails(self.daemon.trace_forward, pv.TraceForwardRequest(party_id=5),

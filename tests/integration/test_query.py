@@ -200,6 +200,22 @@ class Query(unittest.TestCase):
                              "'/%s/%s' ORDER BY id" % (after_id, SERVICE, method))
         return [r.split("|") for r in rows.splitlines()] if rows else []
 
+    def hold_lock(self, seconds):
+        """Lock prov_items for `seconds` in another session; returns once held."""
+        locker = subprocess.Popen(["psql", "-X", "-q", self.pg.url, "-c",
+                                   "BEGIN; LOCK TABLE prov_items IN ACCESS EXCLUSIVE MODE; "
+                                   "SELECT pg_sleep(%s); COMMIT;" % seconds],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 10
+        while self.pg.query("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = "
+                            "l.relation WHERE c.relname = 'prov_items' AND l.mode = "
+                            "'AccessExclusiveLock' AND l.granted") != "1":
+            if time.monotonic() > end:
+                locker.kill()
+                raise AssertionError("the lock was never taken")
+            time.sleep(0.05)
+        return locker
+
     def last_audit_id(self):
         return int(self.pg.query("SELECT coalesce(max(id), 0) FROM query_audit"))
 
@@ -558,17 +574,8 @@ class Query(unittest.TestCase):
     def test_slow_query_times_out_without_blocking_others(self):
         # Hold a lock that GetChain's statements wait for, longer than the
         # daemon's 2 s statement timeout.
-        locker = subprocess.Popen(["psql", "-X", "-q", self.pg.url, "-c",
-                                   "BEGIN; LOCK TABLE prov_items IN ACCESS EXCLUSIVE MODE; "
-                                   "SELECT pg_sleep(6); COMMIT;"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        locker = self.hold_lock(6)
         try:
-            end = time.monotonic() + 5
-            while self.pg.query("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = "
-                                "l.relation WHERE c.relname = 'prov_items' AND l.mode = "
-                                "'AccessExclusiveLock' AND l.granted") != "1":
-                self.assertLess(time.monotonic(), end, "the lock was never taken")
-                time.sleep(0.05)
             start = self.last_audit_id()
             result = {}
 
@@ -630,12 +637,8 @@ class Query(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as cm:
             self.daemon.raw_chain(b"\x0a\xff\xff\xff", timeout=10)
         self.assertEqual(cm.exception.code(), INVALID)
-        locker = subprocess.Popen(["psql", "-X", "-q", self.pg.url, "-c",
-                                   "BEGIN; LOCK TABLE prov_items IN ACCESS EXCLUSIVE MODE; "
-                                   "SELECT pg_sleep(1.5); COMMIT;"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        locker = self.hold_lock(3)
         try:
-            time.sleep(0.3)
             with self.assertRaises(grpc.RpcError) as cm:
                 self.daemon.get_chain(pv.GetChainRequest(serial="6E5X1016524"), timeout=0.5)
             self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)

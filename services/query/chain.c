@@ -142,7 +142,7 @@ static void step_roots(qcall *q, const tw_pg_outcome *o)
     const query_config *cfg = q->svc->cfg;
     char *all = qrows_id_array(q, st->all, st->nall);
     char *mine = qrows_id_array(q, st->roots, st->nroots);
-    char *readings = qfmt(q, "%lld", (long long)(4 * st->max_hops));
+    char *readings = qfmt(q, "%lld", (long long)(4 * cfg->max_hops));
     char *hops = qfmt(q, "%lld", (long long)(st->max_hops + 1));
     char *cap = qfmt(q, "%lld", (long long)cfg->cluster_parties);
     char *names = qfmt(q, "%d", TW_CLUSTER_DEFAULT_MAX_NAMES);

@@ -76,6 +76,11 @@ static const tw_setting extra[] = {
              "that their tokens work on each other; empty: random at start-up (tokens then "
              "die with the process)",
      .secret = 1, .offset = OFF(page_token_key)},
+    {.name = "audit_database_url", .env = "TIDEWATCH_QUERY_AUDIT_DATABASE_URL",
+     .flag = "audit-database-url", .type = TW_SET_STRING, .def = "",
+     .help = "libpq connection string for the audit rows when reads go to a standby (the "
+             "primary); empty: the read connections write them",
+     .secret = 1, .offset = OFF(audit_database_url)},
 };
 
 static query_config cfg;
@@ -90,7 +95,8 @@ static const tw_daemon_spec spec = {
     .cfg = &cfg,
 };
 
-/* SERVING while at least one connection is up. */
+/* SERVING while at least one read connection is up, and the audit
+ * connection when there is one (no answer leaves without its audit row). */
 static void on_db_state(void *arg, int up)
 {
     (void)up;
@@ -98,6 +104,8 @@ static void on_db_state(void *arg, int up)
     int any = 0;
     for (size_t i = 0; i < svc->npg; i++)
         any |= svc->pg[i] && tw_pg_is_up(svc->pg[i]);
+    if (svc->audit_pg && !tw_pg_is_up(svc->audit_pg))
+        any = 0;
     if (any == svc->db_up)
         return;
     svc->db_up = any;
@@ -146,12 +154,29 @@ int main(int argc, char **argv)
             TW_ERROR(NULL, "database: %s", err);
             goto out;
         }
-        for (int i = 0; i < Q_COUNT; i++)
+        /* the audit statement too, unless audit rows have their own
+         * connection (a standby refuses writes) */
+        for (int i = cfg.audit_database_url && cfg.audit_database_url[0] ? 1 : 0; i < Q_COUNT;
+             i++)
             if (tw_pg_prepare(svc.pg[svc.npg], query_sql_table[i].name, query_sql_table[i].text,
                               query_sql_table[i].nparams, NULL) != 0) {
                 TW_ERROR(NULL, "could not register statement %s", query_sql_table[i].name);
                 goto out;
             }
+    }
+    if (cfg.audit_database_url && cfg.audit_database_url[0]) {
+        tw_pg_opts opts = {.name = "query-audit", .on_state = on_db_state, .state_arg = &svc,
+                           .statement_timeout_ms = (int)cfg.statement_timeout_ms,
+                           .idle_in_xact_timeout_ms = cfg.idle_in_xact_timeout_ms
+                                                          ? (int)cfg.idle_in_xact_timeout_ms
+                                                          : -1};
+        svc.audit_pg = tw_pg_new(d.base, cfg.audit_database_url, &opts, err, sizeof err);
+        if (!svc.audit_pg ||
+            tw_pg_prepare(svc.audit_pg, query_sql_table[0].name, query_sql_table[0].text,
+                          query_sql_table[0].nparams, NULL) != 0) {
+            TW_ERROR(NULL, "audit database: %s", svc.audit_pg ? "could not prepare" : err);
+            goto out;
+        }
     }
     if (tw_health_set(d.health, QUERY_SERVICE, TW_HEALTH_NOT_SERVING) != 0 ||
         query_register(&svc) != 0) {
@@ -168,6 +193,10 @@ out:
         svc.pg[i] = NULL;
         tw_pg_free(pg);
     }
+    /* last: the read connections' callbacks may still audit there */
+    tw_pg *apg = svc.audit_pg;
+    svc.audit_pg = NULL;
+    tw_pg_free(apg);
     tw_daemon_free(&d);
     return status;
 }

@@ -284,7 +284,7 @@ static void audit(qcall *q)
     const char *values[] = {q->peer, q->m->path, q->args_json ? q->args_json : "{}", count,
                             status, q->message ? q->message : "", dur};
     q->auditing = 1;
-    tw_pg *pg = pick_pg(q->svc);
+    tw_pg *pg = q->svc->audit_pg ? q->svc->audit_pg : pick_pg(q->svc);
     if (!pg || tw_pg_query(pg, TW_SQL_AUDIT, 7, values, NULL, NULL, 0, audit_done, q) != 0) {
         q->auditing = 0;
         TW_ERROR(NULL, "audit row not submitted");

@@ -51,6 +51,7 @@ typedef struct query_config {
     int64_t trace_items;
     int64_t request_memory;
     char *page_token_key;
+    char *audit_database_url;
 } query_config;
 
 #define QUERY_MAX_METHODS 8
@@ -76,6 +77,10 @@ struct query_service {
     query_config *cfg;
     tw_pg *pg[QUERY_MAX_CONNECTIONS];
     size_t npg;
+    /* Where audit rows go: its own connection when audit_database_url is
+     * set (reads from a standby, audit rows to the primary), else NULL and
+     * the read connections take them. */
+    tw_pg *audit_pg;
     int db_up;
     query_bound bound[QUERY_MAX_METHODS];
     unsigned char token_key[32]; /* HMAC key of page tokens */

@@ -703,6 +703,31 @@ class Query(unittest.TestCase):
             self.assertEqual(down.stop()[0], 0)
             shutil.rmtree(empty, ignore_errors=True)
 
+    def test_audit_database_separate_from_reads(self):
+        url = "host=%s dbname=tidewatch user=query_login" % self.pg.dir
+        # audit rows through their own connection (reads could come from a standby)
+        sep = Daemon(url, ["--audit-database-url", url + " application_name=audit"])
+        try:
+            start = self.last_audit_id()
+            sep.get_chain(pv.GetChainRequest(serial="6E5X1016523"), timeout=10)
+            self.assertEqual([r[0] for r in self.audit_rows("GetChain", start)], ["0"])
+        finally:
+            self.assertEqual(sep.stop()[0], 0)
+        # no audit database: nothing is answered, and health says so
+        empty = tempfile.mkdtemp(prefix="tw-query-noaudit-")
+        blind = Daemon(url, ["--audit-database-url", "host=%s dbname=tidewatch" % empty],
+                       wait=False)
+        try:
+            time.sleep(0.5)
+            self.assertFalse(blind.serving(), "NOT_SERVING while audit rows cannot be written")
+            with self.assertRaises(grpc.RpcError) as cm:
+                blind.get_chain(pv.GetChainRequest(serial="6E5X1016523"), timeout=10)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertIn("audited", cm.exception.details())
+        finally:
+            self.assertEqual(blind.stop()[0], 0)
+            shutil.rmtree(empty, ignore_errors=True)
+
     def test_zz_daemon_logged_no_errors(self):
         # every statement prepared, nothing refused (runs last: named zz)
         errors = [line for line in self.daemon.log_text().splitlines() if " error " in line.lower()

@@ -407,6 +407,27 @@ class Query(unittest.TestCase):
         for bad in forged:
             self.fails(s, pv.SearchItemsRequest(pattern="6E5X30000*", page_size=5, page_token=bad),
                        INVALID, "page_token")
+        # mutated tokens (bounded: 300 seeded mutations): every one refused, none answered
+        # or failing otherwise
+        import random
+        rnd = random.Random(7)
+        alphabet = "0123456789abcdefABCDEF|-'%_\\\x00zé"
+        for i in range(300):
+            t = list(tok)
+            for _ in range(rnd.randint(1, 4)):
+                op = rnd.randrange(3)
+                pos = rnd.randrange(len(t) + 1)
+                if op == 0 and t:
+                    t[min(pos, len(t) - 1)] = rnd.choice(alphabet)
+                elif op == 1:
+                    t.insert(pos, rnd.choice(alphabet))
+                elif t:
+                    del t[min(pos, len(t) - 1)]
+            bad = "".join(t)
+            if bad == tok:
+                continue
+            self.fails(s, pv.SearchItemsRequest(pattern="6E5X30000*", page_size=5, page_token=bad),
+                       INVALID, "page_token")
         # a genuine token with other filters is refused too
         self.fails(s, pv.SearchItemsRequest(pattern="6E5X1*", page_size=5, page_token=tok),
                    INVALID, "page_token")

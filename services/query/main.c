@@ -1,21 +1,202 @@
-/* tidewatch-query: answers investigators: provenance chains and alerts */
-#include "tw_daemon.h"
+/* tidewatch-query: answers investigators: provenance chains and alerts. */
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "query.h"
+#include "sql.h"
+#include "tw_log.h"
+
+#define OFF(f) offsetof(query_config, f)
+
+static const tw_setting extra[] = {
+    {.name = "connections", .env = "TIDEWATCH_QUERY_CONNECTIONS", .flag = "connections",
+     .type = TW_SET_INT, .def = "4", .min = 1, .max = QUERY_MAX_CONNECTIONS,
+     .help = "database connections calls are spread over (each call's SQL goes to the least "
+             "busy one, so a slow call holds up one at most)",
+     .offset = OFF(connections)},
+    {.name = "statement_timeout", .env = "TIDEWATCH_QUERY_STATEMENT_TIMEOUT",
+     .flag = "statement-timeout", .type = TW_SET_DURATION_MS, .def = "10s", .min = 0,
+     .max = 3600 * 1000,
+     .help = "longest one query may run before PostgreSQL cancels it (the call is answered "
+             "DEADLINE_EXCEEDED); 0: the server's setting",
+     .offset = OFF(statement_timeout_ms)},
+    {.name = "idle_in_transaction_timeout", .env = "TIDEWATCH_QUERY_IDLE_IN_TRANSACTION_TIMEOUT",
+     .flag = "idle-in-transaction-timeout", .type = TW_SET_DURATION_MS, .def = "60s", .min = 0,
+     .max = 3600 * 1000,
+     .help = "PostgreSQL ends a daemon session idle inside a transaction this long; 0: the "
+             "server's setting",
+     .offset = OFF(idle_in_xact_timeout_ms)},
+    {.name = "max_hops", .env = "TIDEWATCH_QUERY_MAX_HOPS", .flag = "max-hops",
+     .type = TW_SET_INT, .def = "1000", .min = 1, .max = 100000,
+     .help = "hops per chain (GetChain, traces) and per party (GetParty): the default and the cap",
+     .offset = OFF(max_hops)},
+    {.name = "max_chains", .env = "TIDEWATCH_QUERY_MAX_CHAINS", .flag = "max-chains",
+     .type = TW_SET_INT, .def = "20", .min = 1, .max = 1000,
+     .help = "chains one GetChain key may name (a serial without maker)",
+     .offset = OFF(max_chains)},
+    {.name = "page_max", .env = "TIDEWATCH_QUERY_PAGE_MAX", .flag = "page-max",
+     .type = TW_SET_INT, .def = "200", .min = 1, .max = 10000,
+     .help = "largest page of SearchItems and ListEvents (larger page_size is capped)",
+     .offset = OFF(page_max)},
+    {.name = "max_candidates", .env = "TIDEWATCH_QUERY_MAX_CANDIDATES",
+     .flag = "max-candidates", .type = TW_SET_INT, .def = "50", .min = 1, .max = 1000,
+     .help = "candidates listed for a partial reading at most (GetChain max_candidates is "
+             "capped to it; default 10)",
+     .offset = OFF(max_candidates)},
+    {.name = "candidate_scan", .env = "TIDEWATCH_QUERY_CANDIDATE_SCAN",
+     .flag = "candidate-scan", .type = TW_SET_INT, .def = "2000", .min = 10, .max = 1000000,
+     .help = "items a partial reading's SQL prefilter hands to the ranking at most",
+     .offset = OFF(candidate_scan)},
+    {.name = "max_related", .env = "TIDEWATCH_QUERY_MAX_RELATED", .flag = "max-related",
+     .type = TW_SET_INT, .def = "50", .min = 0, .max = 10000,
+     .help = "related items (same purchase, consignment, buyer cluster) per GetChain",
+     .offset = OFF(max_related)},
+    {.name = "cluster_parties", .env = "TIDEWATCH_QUERY_CLUSTER_PARTIES",
+     .flag = "cluster-parties", .type = TW_SET_INT, .def = "500", .min = 1, .max = 100000,
+     .help = "parties one cluster search visits at most (GetParty, GetChain, TraceForward)",
+     .offset = OFF(cluster_parties)},
+    {.name = "trace_depth", .env = "TIDEWATCH_QUERY_TRACE_DEPTH", .flag = "trace-depth",
+     .type = TW_SET_INT, .def = "5", .min = 0, .max = 50,
+     .help = "handoffs TraceForward follows at most (max_depth is capped to it; default 3)",
+     .offset = OFF(trace_depth)},
+    {.name = "trace_items", .env = "TIDEWATCH_QUERY_TRACE_ITEMS", .flag = "trace-items",
+     .type = TW_SET_INT, .def = "200", .min = 1, .max = 100000,
+     .help = "items a trace answers at most (max_items is capped to it)",
+     .offset = OFF(trace_items)},
+    {.name = "request_memory", .env = "TIDEWATCH_QUERY_REQUEST_MEMORY",
+     .flag = "request-memory", .type = TW_SET_SIZE, .def = "1MiB", .min = 4 << 10,
+     .max = 64 << 20, .help = "memory decoding one request may take (more: INVALID_ARGUMENT)",
+     .offset = OFF(request_memory)},
+    {.name = "page_token_key", .env = "TIDEWATCH_QUERY_PAGE_TOKEN_KEY",
+     .flag = "page-token-key", .type = TW_SET_STRING, .def = "",
+     .help = "secret that signs page tokens (HMAC-SHA-256); give every replica the same one so "
+             "that their tokens work on each other; empty: random at start-up (tokens then "
+             "die with the process)",
+     .secret = 1, .offset = OFF(page_token_key)},
+    {.name = "audit_database_url", .env = "TIDEWATCH_QUERY_AUDIT_DATABASE_URL",
+     .flag = "audit-database-url", .type = TW_SET_STRING, .def = "",
+     .help = "libpq connection string for the audit rows when reads go to a standby (the "
+             "primary); empty: the read connections write them",
+     .secret = 1, .offset = OFF(audit_database_url)},
+};
+
+static query_config cfg;
 
 static const tw_daemon_spec spec = {
     .name = "query",
     .summary = "answers investigators: provenance chains and alerts",
     .default_listen = "127.0.0.1:50052",
     .default_metrics_listen = "127.0.0.1:9102",
+    .extra = extra,
+    .nextra = sizeof extra / sizeof extra[0],
+    .cfg = &cfg,
 };
+
+/* SERVING while at least one read connection is up, and the audit
+ * connection when there is one (no answer leaves without its audit row). */
+static void on_db_state(void *arg, int up)
+{
+    (void)up;
+    query_service *svc = arg;
+    int any = 0;
+    for (size_t i = 0; i < svc->npg; i++)
+        any |= svc->pg[i] && tw_pg_is_up(svc->pg[i]);
+    if (svc->audit_pg && !tw_pg_is_up(svc->audit_pg))
+        any = 0;
+    if (any == svc->db_up)
+        return;
+    svc->db_up = any;
+    if (tw_health_set(svc->daemon->health, QUERY_SERVICE,
+                      any ? TW_HEALTH_SERVING : TW_HEALTH_NOT_SERVING) != 0)
+        TW_ERROR(NULL, "could not update health");
+    TW_LOG(any ? TW_LOG_INFO : TW_LOG_WARN, NULL, "database %s", any ? "connected" : "unavailable");
+}
 
 int main(int argc, char **argv)
 {
-    static const char *const info_paths[] = {"/tidewatch.v1.ProvenanceService/GetServerInfo", "/tidewatch.v1.AlertService/GetServerInfo", NULL};
+    static const char *const info_paths[] = {"/tidewatch.v1.ProvenanceService/GetServerInfo",
+                                             "/tidewatch.v1.AlertService/GetServerInfo", NULL};
     tw_daemon d;
     int rv = tw_daemon_init(&d, &spec, info_paths, argc, argv);
     if (rv != 0)
         return rv < 0 ? 2 : 0;
-    rv = tw_daemon_run(&d);
+
+    query_service svc = {.daemon = &d, .cfg = &cfg};
+    char err[512];
+    int status = 1;
+    if (cfg.page_token_key && cfg.page_token_key[0]) {
+        /* the key as given, hashed to the HMAC block's worth */
+        unsigned int len = 0;
+        if (!EVP_Digest(cfg.page_token_key, strlen(cfg.page_token_key), svc.token_key, &len,
+                        EVP_sha256(), NULL) ||
+            len != sizeof svc.token_key) {
+            TW_ERROR(NULL, "page_token_key: could not hash it");
+            goto out;
+        }
+    } else if (RAND_bytes(svc.token_key, (int)sizeof svc.token_key) != 1) {
+        TW_ERROR(NULL, "page tokens: no random key");
+        goto out;
+    }
+    svc.token_key_len = sizeof svc.token_key;
+    for (svc.npg = 0; svc.npg < (size_t)cfg.connections; svc.npg++) {
+        char name[32];
+        snprintf(name, sizeof name, "query-%zu", svc.npg + 1);
+        tw_pg_opts opts = {.name = name, .on_state = on_db_state, .state_arg = &svc,
+                           .statement_timeout_ms = (int)cfg.statement_timeout_ms,
+                           .idle_in_xact_timeout_ms = cfg.idle_in_xact_timeout_ms
+                                                          ? (int)cfg.idle_in_xact_timeout_ms
+                                                          : -1};
+        svc.pg[svc.npg] = tw_pg_new(d.base, cfg.common.database_url, &opts, err, sizeof err);
+        if (!svc.pg[svc.npg]) {
+            TW_ERROR(NULL, "database: %s", err);
+            goto out;
+        }
+        /* the audit statement too, unless audit rows have their own
+         * connection (a standby refuses writes) */
+        for (int i = cfg.audit_database_url && cfg.audit_database_url[0] ? 1 : 0; i < Q_COUNT;
+             i++)
+            if (tw_pg_prepare(svc.pg[svc.npg], query_sql_table[i].name, query_sql_table[i].text,
+                              query_sql_table[i].nparams, NULL) != 0) {
+                TW_ERROR(NULL, "could not register statement %s", query_sql_table[i].name);
+                goto out;
+            }
+    }
+    if (cfg.audit_database_url && cfg.audit_database_url[0]) {
+        tw_pg_opts opts = {.name = "query-audit", .on_state = on_db_state, .state_arg = &svc,
+                           .statement_timeout_ms = (int)cfg.statement_timeout_ms,
+                           .idle_in_xact_timeout_ms = cfg.idle_in_xact_timeout_ms
+                                                          ? (int)cfg.idle_in_xact_timeout_ms
+                                                          : -1};
+        svc.audit_pg = tw_pg_new(d.base, cfg.audit_database_url, &opts, err, sizeof err);
+        if (!svc.audit_pg ||
+            tw_pg_prepare(svc.audit_pg, query_sql_table[0].name, query_sql_table[0].text,
+                          query_sql_table[0].nparams, NULL) != 0) {
+            TW_ERROR(NULL, "audit database: %s", svc.audit_pg ? "could not prepare" : err);
+            goto out;
+        }
+    }
+    if (tw_health_set(d.health, QUERY_SERVICE, TW_HEALTH_NOT_SERVING) != 0 ||
+        query_register(&svc) != 0) {
+        TW_ERROR(NULL, "could not set up the provenance service");
+        goto out;
+    }
+    status = tw_daemon_run(&d);
+out:
+    /* Calls still waiting for SQL are answered (audited, then freed) from
+     * tw_pg_free's callbacks; their audit rows go to a connection not yet
+     * freed, or are given up. */
+    for (size_t i = 0; i < svc.npg; i++) {
+        tw_pg *pg = svc.pg[i];
+        svc.pg[i] = NULL;
+        tw_pg_free(pg);
+    }
+    /* last: the read connections' callbacks may still audit there */
+    tw_pg *apg = svc.audit_pg;
+    svc.audit_pg = NULL;
+    tw_pg_free(apg);
     tw_daemon_free(&d);
-    return rv;
+    return status;
 }

@@ -1,0 +1,606 @@
+/* One ProvenanceService call from request to audit row to answer.
+ *
+ * on_message decodes the request into the call's arena (capped by
+ * TIDEWATCH_QUERY_REQUEST_MEMORY), renders it as JSON for the audit row
+ * (jansson), and hands it to the method. The method runs batches through
+ * qcall_sql and ends with qcall_reply or qcall_fail. Either one writes the
+ * audit row first (INSERT into query_audit) and answers when PostgreSQL
+ * has it: an OK answer whose row could not be written becomes UNAVAILABLE,
+ * so nothing leaves without its trace. A call the client cancels (or whose
+ * deadline passes) is audited as CANCELLED once its SQL is back. */
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistr.h>
+
+#include "query.h"
+#include "tw_log.h"
+#include "sql.h"
+
+/* ---- helpers ----------------------------------------------------------- */
+
+char *qfmt(qcall *q, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = tw_arena_vprintf(&q->arena, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+int64_t qlimit(int64_t asked, int64_t def, int64_t cap)
+{
+    int64_t v = asked > 0 ? asked : def;
+    return v > cap ? cap : v;
+}
+
+static double elapsed_ms(const qcall *q)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - q->start.tv_sec) * 1e3 +
+           (double)(now.tv_nsec - q->start.tv_nsec) / 1e6;
+}
+
+const char *qfield_error(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max)
+        return "too long";
+    if (u8_check((const uint8_t *)s, n))
+        return "not valid UTF-8";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return "contains control characters";
+    return NULL;
+}
+
+int qtime_param(qcall *q, const Google__Protobuf__Timestamp *t, const char *field, char **out)
+{
+    *out = NULL;
+    if (!t)
+        return 0;
+    if (t->nanos < 0 || t->nanos > 999999999 || t->seconds < -62135596800LL ||
+        t->seconds > 253402300799LL) {
+        qcall_fail(q, TW_GRPC_INVALID_ARGUMENT,
+                   "%s: not a valid time (seconds in years 1-9999, nanos 0-999999999)", field);
+        return -1;
+    }
+    *out = qfmt(q, "%lld.%09d", (long long)t->seconds, (int)t->nanos);
+    if (!*out) {
+        qcall_fail(q, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- request as JSON (for the audit row) ------------------------------- */
+
+static json_t *pb_json(const ProtobufCMessage *m, int depth);
+
+/* Request strings longer than this are audited as their first bytes and
+ * their length ({"prefix": "...", "bytes": n}). */
+#define AUDIT_STRING_MAX 1024
+
+static json_t *pb_string(const char *s)
+{
+    size_t len = strlen(s);
+    if (len > AUDIT_STRING_MAX) {
+        size_t cut = AUDIT_STRING_MAX;
+        json_t *prefix = NULL;
+        while (!prefix && cut > AUDIT_STRING_MAX - 4)
+            prefix = json_stringn(s, cut--); /* back off to a character boundary */
+        return prefix ? json_pack("{s:o,s:I}", "prefix", prefix, "bytes", (json_int_t)len)
+                      : json_pack("{s:I}", "bytes", (json_int_t)len);
+    }
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    /* not UTF-8: kept as hex, so the row can still be written */
+    size_t n = strlen(s);
+    char *hex = malloc(2 * n + 1);
+    if (!hex)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)s[i]);
+    json_t *o = json_pack("{s:s}", "hex", hex);
+    free(hex);
+    return o;
+}
+
+static json_t *pb_field(const ProtobufCFieldDescriptor *f, const void *p, int depth)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32: {
+        int32_t v = *(const int32_t *)p;
+        return v ? json_integer(v) : NULL;
+    }
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32: {
+        uint32_t v = *(const uint32_t *)p;
+        return v ? json_integer((json_int_t)v) : NULL;
+    }
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64: {
+        int64_t v = *(const int64_t *)p;
+        return v ? json_integer((json_int_t)v) : NULL;
+    }
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64: {
+        uint64_t v = *(const uint64_t *)p;
+        return v ? json_integer((json_int_t)v) : NULL;
+    }
+    case PROTOBUF_C_TYPE_FLOAT: {
+        float v = *(const float *)p;
+        return v != 0 ? json_real(v) : NULL;
+    }
+    case PROTOBUF_C_TYPE_DOUBLE: {
+        double v = *(const double *)p;
+        return v != 0 ? json_real(v) : NULL;
+    }
+    case PROTOBUF_C_TYPE_BOOL:
+        return *(const protobuf_c_boolean *)p ? json_true() : NULL;
+    case PROTOBUF_C_TYPE_ENUM: {
+        int v = *(const int *)p;
+        if (!v)
+            return NULL;
+        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
+        return ev ? json_string(ev->name) : json_integer(v);
+    }
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *)p;
+        return s && s[0] ? pb_string(s) : NULL;
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+        const ProtobufCBinaryData *b = p;
+        return b->len ? json_pack("{s:I}", "bytes", (json_int_t)b->len) : NULL;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)p;
+        return sub ? pb_json(sub, depth + 1) : NULL;
+    }
+    }
+    return NULL;
+}
+
+/* Non-default fields by their .proto names; repeated fields as arrays. */
+static json_t *pb_json(const ProtobufCMessage *m, int depth)
+{
+    json_t *o = json_object();
+    if (!o || depth > 8)
+        return o;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *base = (const char *)m;
+        json_t *v = NULL;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            if (n == 0)
+                continue;
+            v = json_array();
+            const char *arr = *(char *const *)(base + f->offset);
+            size_t sz = f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING
+                            ? sizeof(void *)
+                        : f->type == PROTOBUF_C_TYPE_BYTES ? sizeof(ProtobufCBinaryData)
+                        : f->type == PROTOBUF_C_TYPE_INT64 || f->type == PROTOBUF_C_TYPE_SINT64 ||
+                                f->type == PROTOBUF_C_TYPE_SFIXED64 ||
+                                f->type == PROTOBUF_C_TYPE_UINT64 ||
+                                f->type == PROTOBUF_C_TYPE_FIXED64 ||
+                                f->type == PROTOBUF_C_TYPE_DOUBLE
+                            ? 8
+                            : 4;
+            for (size_t k = 0; v && k < n && k < 100; k++) {
+                json_t *e = pb_field(f, arr + k * sz, depth);
+                json_array_append_new(v, e ? e : json_null());
+            }
+        } else {
+            v = pb_field(f, base + f->offset, depth);
+        }
+        if (v)
+            json_object_set_new(o, f->name, v);
+    }
+    return o;
+}
+
+/* ---- the audit row and the answer -------------------------------------- */
+
+static void qcall_free(qcall *q)
+{
+    if (q->cleanup)
+        q->cleanup(q);
+    free(q->args_json);
+    free(q->peer);
+    tw_arena_free(&q->arena);
+    free(q);
+}
+
+static tw_pg *pick_pg(query_service *svc)
+{
+    tw_pg *best = NULL;
+    size_t best_pending = 0;
+    for (size_t i = 0; i < svc->npg; i++) {
+        if (!svc->pg[i] || !tw_pg_is_up(svc->pg[i]))
+            continue;
+        size_t p = tw_pg_pending(svc->pg[i]);
+        if (!best || p < best_pending) {
+            best = svc->pg[i];
+            best_pending = p;
+        }
+    }
+    if (best)
+        return best;
+    for (size_t i = 0; i < svc->npg; i++)
+        if (svc->pg[i])
+            return svc->pg[i]; /* down: it answers NOT_CONNECTED */
+    return NULL;
+}
+
+static void send_answer(qcall *q)
+{
+    tw_grpc_call *call = q->call;
+    q->call = NULL;
+    tw_grpc_call_set_data(call, NULL);
+    if (q->status == TW_GRPC_OK)
+        tw_grpc_call_reply(call, q->resp, q->resp_len);
+    else
+        tw_grpc_call_finish(call, q->status, q->message);
+}
+
+static void audit_done(const tw_pg_outcome *o, void *arg)
+{
+    qcall *q = arg;
+    q->auditing = 0;
+    if (o->kind != TW_PG_OK) {
+        TW_LOG(TW_LOG_WARN, (&(tw_log_ctx){.peer = q->peer, .call = q->m->path}),
+               "audit row not written (%s: %s)%s", tw_pg_kind_name(o->kind), o->message,
+               q->call && q->status == TW_GRPC_OK ? "; the call is answered UNAVAILABLE" : "");
+        if (q->status == TW_GRPC_OK) {
+            q->status = TW_GRPC_UNAVAILABLE;
+            q->message = (char *)"the call could not be audited (database unavailable); retry";
+        }
+    }
+    if (q->call)
+        send_answer(q);
+    qcall_free(q);
+}
+
+/* Write the audit row; the answer follows in audit_done. */
+static void audit(qcall *q)
+{
+    char count[32], status[16], dur[32];
+    snprintf(count, sizeof count, "%ld", q->count);
+    snprintf(status, sizeof status, "%d", q->status);
+    snprintf(dur, sizeof dur, "%.3f", elapsed_ms(q));
+    const char *values[] = {q->peer, q->m->path, q->args_json ? q->args_json : "{}", count,
+                            status, q->message ? q->message : "", dur};
+    q->auditing = 1;
+    tw_pg *pg = q->svc->audit_pg ? q->svc->audit_pg : pick_pg(q->svc);
+    if (!pg || tw_pg_query(pg, TW_SQL_AUDIT, 7, values, NULL, NULL, 0, audit_done, q) != 0) {
+        q->auditing = 0;
+        TW_ERROR(NULL, "audit row not submitted");
+        if (q->status == TW_GRPC_OK) {
+            q->status = TW_GRPC_UNAVAILABLE;
+            q->message = (char *)"the call could not be audited; retry";
+        }
+        if (q->call)
+            send_answer(q);
+        qcall_free(q);
+    }
+}
+
+void qcall_reply(qcall *q, const ProtobufCMessage *resp, long count)
+{
+    size_t len = protobuf_c_message_get_packed_size(resp);
+    if (len > (size_t)q->svc->cfg->common.max_message) {
+        qcall_fail(q, TW_GRPC_RESOURCE_EXHAUSTED,
+                   "the answer would be %zu bytes, over the message limit: ask for fewer "
+                   "(max_hops, page_size, max_items)",
+                   len);
+        return;
+    }
+    q->resp = tw_arena_alloc(&q->arena, len ? len : 1);
+    if (!q->resp) {
+        qcall_fail(q, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    protobuf_c_message_pack(resp, q->resp);
+    q->resp_len = len;
+    q->status = TW_GRPC_OK;
+    q->count = count;
+    q->message = NULL;
+    audit(q);
+}
+
+void qcall_fail(qcall *q, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = tw_arena_vprintf(&q->arena, fmt, ap);
+    va_end(ap);
+    q->status = status;
+    q->message = m ? m : (char *)"error";
+    q->count = 0;
+    audit(q);
+}
+
+/* ---- SQL ------------------------------------------------------------------ */
+
+static void sql_done(const tw_pg_outcome *o, void *arg)
+{
+    qcall *q = arg;
+    q->pending--;
+    if (!q->call) { /* cancelled meanwhile: audit it now */
+        q->status = TW_GRPC_CANCELLED;
+        q->message = (char *)"cancelled by the client (or its deadline passed)";
+        audit(q);
+        return;
+    }
+    if (o->kind == TW_PG_OK) {
+        qcall_step next = q->next;
+        q->next = NULL;
+        next(q, o);
+        return;
+    }
+    if (o->kind == TW_PG_QUERY_ERROR && strcmp(o->sqlstate, "57014") == 0) {
+        qcall_fail(q, TW_GRPC_DEADLINE_EXCEEDED,
+                   "the query ran longer than the statement timeout (%lld ms) and was cancelled: "
+                   "narrow it (a longer pattern, filters, smaller pages)",
+                   (long long)q->svc->cfg->statement_timeout_ms);
+        return;
+    }
+    if (o->kind == TW_PG_QUERY_ERROR) {
+        TW_ERROR((&(tw_log_ctx){.peer = q->peer, .call = q->m->path}),
+                 "statement %d failed: %s %s", o->failed_step, o->sqlstate, o->message);
+        qcall_fail(q, TW_GRPC_INTERNAL, "the database refused a query (%s)", o->sqlstate);
+        return;
+    }
+    qcall_fail(q, TW_GRPC_UNAVAILABLE, "database unavailable (%s); retry",
+               tw_pg_kind_name(o->kind));
+}
+
+void qcall_sql(qcall *q, const tw_pg_stmt *stmts, size_t n, qcall_step next)
+{
+    q->next = next;
+    q->pending++;
+    tw_pg *pg = pick_pg(q->svc);
+    if (!pg || tw_pg_batch(pg, stmts, n, sql_done, q) != 0) {
+        q->pending--;
+        qcall_fail(q, TW_GRPC_INTERNAL, "could not submit a query");
+    }
+}
+
+void qcall_sql1(qcall *q, const char *sql, int nparams, const char *const *values,
+                qcall_step next)
+{
+    tw_pg_stmt st = {.stmt = sql, .nparams = nparams, .values = values};
+    qcall_sql(q, &st, 1, next);
+}
+
+/* ---- page tokens ------------------------------------------------------------ */
+
+#define TOKEN_MAC 16
+#define TOKEN_MAX 256
+
+static int token_mac(query_service *svc, const char *payload, const char *binding, uint8_t *mac)
+{
+    /* Over the position and the binding: a token used with other filters
+     * or edited is refused. */
+    unsigned char full[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    size_t pl = strlen(payload), bl = strlen(binding);
+    unsigned char *msg = malloc(pl + bl + 2);
+    if (!msg)
+        return -1;
+    memcpy(msg, payload, pl);
+    msg[pl] = 0;
+    memcpy(msg + pl + 1, binding, bl + 1);
+    unsigned char *r = HMAC(EVP_sha256(), svc->token_key, (int)svc->token_key_len, msg, pl + bl + 1, full, &len);
+    free(msg);
+    if (!r || len < TOKEN_MAC)
+        return -1;
+    memcpy(mac, full, TOKEN_MAC);
+    return 0;
+}
+
+char *qtoken_encode(qcall *q, const char *kind, const char *binding, const int64_t *v, int n)
+{
+    char payload[160];
+    int off = snprintf(payload, sizeof payload, "%s", kind);
+    for (int i = 0; i < n; i++)
+        off += snprintf(payload + off, sizeof payload - (size_t)off, "|%lld", (long long)v[i]);
+    uint8_t mac[TOKEN_MAC];
+    if (token_mac(q->svc, payload, binding, mac) != 0)
+        return NULL;
+    size_t pl = strlen(payload);
+    char *t = tw_arena_alloc(&q->arena, 2 * (pl + TOKEN_MAC) + 1);
+    if (!t)
+        return NULL;
+    for (size_t i = 0; i < pl; i++)
+        snprintf(t + 2 * i, 3, "%02x", (unsigned char)payload[i]);
+    for (size_t i = 0; i < TOKEN_MAC; i++)
+        snprintf(t + 2 * (pl + i), 3, "%02x", mac[i]);
+    return t;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int qtoken_decode(qcall *q, const char *token, const char *kind, const char *binding, int64_t *v,
+                  int n)
+{
+    if (!token || !token[0])
+        return 1;
+    size_t len = strlen(token);
+    uint8_t raw[TOKEN_MAX / 2 + 1];
+    if (len > TOKEN_MAX || len % 2 || len < 2 * (TOKEN_MAC + 1))
+        goto bad;
+    for (size_t i = 0; i < len / 2; i++) {
+        int hi = hexval(token[2 * i]), lo = hexval(token[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            goto bad;
+        raw[i] = (uint8_t)(hi << 4 | lo);
+    }
+    size_t pl = len / 2 - TOKEN_MAC;
+    char payload[TOKEN_MAX / 2 + 1];
+    memcpy(payload, raw, pl);
+    payload[pl] = '\0';
+    if (strlen(payload) != pl)
+        goto bad;
+    uint8_t mac[TOKEN_MAC];
+    if (token_mac(q->svc, payload, binding, mac) != 0 ||
+        CRYPTO_memcmp(mac, raw + pl, TOKEN_MAC) != 0)
+        goto bad;
+    /* "kind|v0|v1..." as this server wrote it */
+    size_t kl = strlen(kind);
+    if (strncmp(payload, kind, kl) != 0)
+        goto bad;
+    const char *p = payload + kl;
+    for (int i = 0; i < n; i++) {
+        if (*p != '|')
+            goto bad;
+        char *end;
+        errno = 0;
+        long long x = strtoll(p + 1, &end, 10);
+        if (errno || end == p + 1)
+            goto bad;
+        v[i] = x;
+        p = end;
+    }
+    if (*p)
+        goto bad;
+    return 0;
+bad:
+    qcall_fail(q, TW_GRPC_INVALID_ARGUMENT,
+               "page_token: not a token this server issued for this query (pass "
+               "next_page_token unchanged, with the same filters)");
+    return -1;
+}
+
+/* ---- the methods ----------------------------------------------------------- */
+
+/* Headers arrived: the call exists from now on, and is audited whatever
+ * happens to it (a request the transport refuses, too large or badly
+ * compressed, ends in on_cancel). */
+static void on_start(tw_grpc_call *call, void *arg)
+{
+    const query_bound *b = arg;
+    qcall *q = calloc(1, sizeof *q);
+    const char *peer = tw_grpc_call_peer(call);
+    if (q)
+        q->peer = strdup(peer ? peer : "?");
+    if (!q || !q->peer) {
+        if (q)
+            free(q);
+        tw_grpc_call_finish(call, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &q->start);
+    q->svc = b->svc;
+    q->m = b->m;
+    q->call = call;
+    tw_arena_init(&q->arena, 16 * 1024);
+    tw_grpc_call_set_data(call, q);
+}
+
+static void on_message(tw_grpc_call *call, const uint8_t *msg, size_t len, void *arg)
+{
+    const query_bound *b = arg;
+    qcall *q = tw_grpc_call_data(call);
+    if (!q || q->req || q->args_json)
+        return; /* unary: one message; on_start failed otherwise */
+    tw_arena_set_limit(&q->arena, (size_t)b->svc->cfg->request_memory);
+    ProtobufCAllocator alloc = tw_arena_protobuf_allocator(&q->arena);
+    q->req = protobuf_c_message_unpack(b->m->request, &alloc, len, msg);
+    /* The answer is built in the same arena: lift the request's cap. */
+    tw_arena_set_limit(&q->arena, 0);
+    if (!q->req) {
+        char *j = NULL;
+        json_t *o = json_pack("{s:I}", "undecodable_bytes", (json_int_t)len);
+        if (o) {
+            j = json_dumps(o, JSON_COMPACT);
+            json_decref(o);
+        }
+        q->args_json = j;
+        qcall_fail(q, TW_GRPC_INVALID_ARGUMENT, "%s: the request could not be decoded (%zu bytes)",
+                   b->m->request->name, len);
+        return;
+    }
+    json_t *o = pb_json(q->req, 0);
+    if (o) {
+        q->args_json = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+    }
+    if (!q->args_json) {
+        qcall_fail(q, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    b->m->handle(q);
+}
+
+static void on_cancel(tw_grpc_call *call, void *arg)
+{
+    (void)arg;
+    qcall *q = tw_grpc_call_data(call);
+    if (!q)
+        return;
+    q->call = NULL;
+    if (q->pending || q->auditing)
+        return; /* sql_done or audit_done finishes it */
+    q->status = TW_GRPC_CANCELLED;
+    if (!q->args_json) {
+        q->args_json = strdup("{\"request\": \"not received\"}");
+        q->message = (char *)"ended before its request was handled: cancelled by the client, "
+                             "its deadline passed, or the request was refused on the wire "
+                             "(larger than the message limit, bad compression)";
+    } else {
+        q->message = (char *)"cancelled by the client (or its deadline passed)";
+    }
+    audit(q);
+}
+
+static const query_method methods[] = {
+    {"/tidewatch.v1.ProvenanceService/GetChain", "GetChain",
+     &tidewatch__v1__get_chain_request__descriptor, query_get_chain},
+    {"/tidewatch.v1.ProvenanceService/SearchItems", "SearchItems",
+     &tidewatch__v1__search_items_request__descriptor, query_search_items},
+    {"/tidewatch.v1.ProvenanceService/ListEvents", "ListEvents",
+     &tidewatch__v1__list_events_request__descriptor, query_list_events},
+    {"/tidewatch.v1.ProvenanceService/GetParty", "GetParty",
+     &tidewatch__v1__get_party_request__descriptor, query_get_party},
+    {"/tidewatch.v1.ProvenanceService/TraceBack", "TraceBack",
+     &tidewatch__v1__trace_back_request__descriptor, query_trace_back},
+    {"/tidewatch.v1.ProvenanceService/TraceForward", "TraceForward",
+     &tidewatch__v1__trace_forward_request__descriptor, query_trace_forward},
+};
+
+int query_register(query_service *svc)
+{
+    size_t n = sizeof methods / sizeof methods[0];
+    tw_grpc_method gm[sizeof methods / sizeof methods[0]];
+    if (n > QUERY_MAX_METHODS)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        svc->bound[i] = (query_bound){.svc = svc, .m = &methods[i]};
+        gm[i] = (tw_grpc_method){.path = methods[i].path, .kind = TW_GRPC_UNARY,
+                                 .on_start = on_start, .on_message = on_message,
+                                 .on_cancel = on_cancel,
+                                 .arg = &svc->bound[i]};
+    }
+    return tw_grpc_server_add_methods(svc->daemon->server, gm, n);
+}

@@ -1,0 +1,250 @@
+/* tidewatch-query internals: tidewatch.v1.ProvenanceService.
+ *
+ *   main.c     settings, the connection pool, health
+ *   qcall.c    one call's life: decoding, SQL on the pool, the audit row,
+ *              the answer; database errors to gRPC statuses; page tokens
+ *   sql.c      every statement (prepared by name on each connection)
+ *   qrows.c    rows to messages: items (keys, readings, merges), hops,
+ *              places, parties
+ *   qchain.c   the adapter to lib/domain: party clusters (tw_cluster) and
+ *              chain assembly (tw_chain)
+ *   chain.c    GetChain
+ *   search.c   SearchItems and ListEvents
+ *   party.c    GetParty, TraceBack, TraceForward
+ *
+ * Every call gets a qcall with its own arena (the request, the answer and
+ * every intermediate row live there, freed at once when the call ends).
+ * SQL goes through tw_pg with parameters only, as one batch per round trip
+ * on the least busy connection of the pool, so a slow call holds one
+ * connection's pipeline at most, and PostgreSQL's statement_timeout (a
+ * setting) ends it: DEADLINE_EXCEEDED with a message saying so. */
+#ifndef TW_QUERY_H
+#define TW_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "tidewatch/v1/provenance.pb-c.h"
+#include "tw_arena.h"
+#include "tw_daemon.h"
+#include "tw_pg.h"
+
+#define QUERY_MAX_CONNECTIONS 16
+#define QUERY_SERVICE "tidewatch.v1.ProvenanceService"
+
+/* The daemon's settings: the common ones first (see tw_daemon.h). */
+typedef struct query_config {
+    tw_daemon_config common;
+    int64_t connections;
+    int64_t statement_timeout_ms;
+    int64_t idle_in_xact_timeout_ms;
+    int64_t max_hops;
+    int64_t max_chains;
+    int64_t page_max;
+    int64_t max_candidates;
+    int64_t candidate_scan;
+    int64_t max_related;
+    int64_t cluster_parties;
+    int64_t trace_depth;
+    int64_t trace_items;
+    int64_t request_memory;
+    char *page_token_key;
+    char *audit_database_url;
+} query_config;
+
+#define QUERY_MAX_METHODS 8
+
+typedef struct query_service query_service;
+typedef struct qcall qcall;
+
+typedef struct query_method {
+    const char *path;
+    const char *name; /* "GetChain" */
+    const ProtobufCMessageDescriptor *request;
+    void (*handle)(qcall *q);
+} query_method;
+
+/* What a registered method's callbacks get as their argument. */
+typedef struct query_bound {
+    query_service *svc;
+    const query_method *m;
+} query_bound;
+
+struct query_service {
+    tw_daemon *daemon;
+    query_config *cfg;
+    tw_pg *pg[QUERY_MAX_CONNECTIONS];
+    size_t npg;
+    /* Where audit rows go: its own connection when audit_database_url is
+     * set (reads from a standby, audit rows to the primary), else NULL and
+     * the read connections take them. */
+    tw_pg *audit_pg;
+    int db_up;
+    query_bound bound[QUERY_MAX_METHODS];
+    unsigned char token_key[32]; /* HMAC key of page tokens */
+    size_t token_key_len;
+};
+
+/* Called with a batch's outcome, which is TW_PG_OK (failures are answered
+ * by qcall itself) and the call still alive. */
+typedef void (*qcall_step)(qcall *q, const tw_pg_outcome *o);
+
+struct qcall {
+    query_service *svc;
+    const query_method *m;
+    tw_grpc_call *call; /* NULL once cancelled or answered */
+    tw_arena arena;
+    char *peer;
+    char *args_json;
+    struct timespec start;
+    void *req; /* the decoded request (in the arena) */
+    int pending; /* batches in flight */
+    int auditing;
+    int cancelled;
+    qcall_step next;
+    void *state; /* the method's own (in the arena) */
+    void (*cleanup)(qcall *q); /* frees what state holds outside the arena */
+    /* the answer */
+    int status;
+    char *message;
+    uint8_t *resp;
+    size_t resp_len;
+    long count;
+};
+
+/* ---- qcall.c ---- */
+
+/* Register the methods of tidewatch.v1.ProvenanceService. Returns 0 or -1. */
+int query_register(query_service *svc) __attribute__((warn_unused_result));
+
+/* Run n statements as one batch on the least busy connection; `next` gets
+ * the outcome when it is OK and the call is still alive. Parameters are
+ * copied at submission. Failures are answered here (UNAVAILABLE when the
+ * database is away, DEADLINE_EXCEEDED when the statement timeout ended a
+ * statement, INTERNAL otherwise). */
+void qcall_sql(qcall *q, const tw_pg_stmt *stmts, size_t n, qcall_step next);
+
+/* A one-statement convenience: text parameters (NULL = SQL NULL). */
+void qcall_sql1(qcall *q, const char *sql, int nparams, const char *const *values,
+                qcall_step next);
+
+/* Answer OK with `resp` (packed into the arena) and `count` results;
+ * the audit row is written first. */
+void qcall_reply(qcall *q, const ProtobufCMessage *resp, long count);
+
+/* Answer an error (message printf-style); the audit row is written first. */
+void qcall_fail(qcall *q, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Page tokens: opaque to clients, an HMAC-SHA-256 (key: the
+ * page_token_key setting, else random per process) over the position and
+ * `binding` (the request's filters), so a token from another query, a
+ * changed one or a forged one is refused. A token carries up to
+ * four integers. Encode returns an arena string ("" never: NULL on ENOMEM). */
+char *qtoken_encode(qcall *q, const char *kind, const char *binding, const int64_t *v, int n);
+/* 0 with v[0..n) set, or -1 (answered: INVALID_ARGUMENT at page_token). An
+ * empty token is 1 (first page). */
+int qtoken_decode(qcall *q, const char *token, const char *kind, const char *binding, int64_t *v,
+                  int n) __attribute__((warn_unused_result));
+
+/* Text for a parameter, in the arena ("%lld"). */
+char *qfmt(qcall *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Why a request string is unacceptable (longer than max bytes, not
+ * UTF-8, control characters), or NULL when it is fine. */
+const char *qfield_error(const char *s, size_t max);
+
+/* A Timestamp as a float8 parameter ("seconds.nanos"), *out NULL when t is
+ * NULL. -1 when it is out of range (answered: INVALID_ARGUMENT at field). */
+int qtime_param(qcall *q, const Google__Protobuf__Timestamp *t, const char *field, char **out)
+    __attribute__((warn_unused_result));
+
+/* Effective limit: `asked` when 1..cap, `def` when asked <= 0 (capped). */
+int64_t qlimit(int64_t asked, int64_t def, int64_t cap);
+
+/* The methods (chain.c, search.c, party.c): each ends the call with
+ * qcall_reply or qcall_fail, now or after its SQL. */
+void query_get_chain(qcall *q);
+void query_search_items(qcall *q);
+void query_list_events(qcall *q);
+void query_get_party(qcall *q);
+void query_trace_back(qcall *q);
+void query_trace_forward(qcall *q);
+
+/* ---- qrows.c ---- */
+
+/* Column access by name: NULL for SQL NULL or a missing column. */
+const char *qs(const PGresult *r, int row, const char *col);
+int64_t qi(const PGresult *r, int row, const char *col);
+double qd(const PGresult *r, int row, const char *col);
+bool qnull(const PGresult *r, int row, const char *col);
+/* A string column copied into the arena ("" for NULL). */
+char *qstr(qcall *q, const PGresult *r, int row, const char *col);
+/* A timestamp column given as microseconds since the epoch, or NULL. */
+Google__Protobuf__Timestamp *qtime(qcall *q, const PGresult *r, int row, const char *col);
+
+/* A hop row (sql.h HOP_COLS) to a Hop. NULL on ENOMEM. */
+Tidewatch__V1__Hop *qrows_hop(qcall *q, const PGresult *r, int row);
+
+/* Items, grouped by root (a chain's item is its root; keys, readings and
+ * merges of every member). The four statements take $1 = bigint[] of root
+ * ids and $2 = readings per item at most; add them to a batch in this
+ * order and pass their results to qrows_items. */
+extern const char *const QROWS_ITEM_SQL[4];
+typedef struct qitems {
+    Tidewatch__V1__Item **items;
+    size_t n;
+} qitems;
+int qrows_items(qcall *q, PGresult *const *res, qitems *out) __attribute__((warn_unused_result));
+Tidewatch__V1__Item *qitems_find(const qitems *it, int64_t root);
+
+/* "{1,2,3}" for a bigint[] parameter (in the arena). */
+char *qrows_id_array(qcall *q, const int64_t *ids, size_t n);
+
+/* Enum names as the contract spells them. */
+const char *qrows_party_kind(int kind);
+Tidewatch__V1__PartyIdentifier__Kind qrows_ident_kind(const char *name);
+
+/* ---- qchain.c: party clusters and chain assembly ---- */
+
+#include "tw_chain.h"
+#include "tw_cluster.h"
+
+/* Parties as read (PARTY_COLS rows), clustered with tw_cluster. */
+typedef struct qparty {
+    int64_t party_id, event_id;
+    int kind;
+    char *role, *name, *name_key, *country, *address, *address_key, *place;
+    tw_cluster_ident *ids;
+    size_t nids;
+} qparty;
+
+typedef struct qclusters {
+    qparty *p;
+    size_t n;
+    tw_cluster_result *res; /* member i has input_index into p */
+    size_t *cluster_of;     /* p[i] -> cluster index */
+} qclusters;
+
+/* Cluster the parties of `r` plus those of `extra` (may be NULL: carriers
+ * of too common identifiers, so that they are reported as such), at most
+ * max_names names per identifier. Returns 0 (free with qclusters_free) or
+ * -1 (ENOMEM). */
+int qclusters_build(qcall *q, const PGresult *r, const PGresult *extra, size_t max_names,
+                    qclusters *out) __attribute__((warn_unused_result));
+/* 1 + the cluster index of party_id, 0 when it is not among the parties. */
+int64_t qclusters_of(const qclusters *c, int64_t party_id);
+void qclusters_free(qclusters *c);
+/* The identity message of party p[i]. NULL on ENOMEM. */
+Tidewatch__V1__PartyIdentity *qclusters_identity(qcall *q, const qclusters *c, size_t i);
+
+/* Order hops[0..n) of one chain and find its facts with tw_chain (the
+ * parties' clusters from `cl`, may be NULL; readings from `item`, may be
+ * NULL). Hops folded into an earlier one as independent reports add their
+ * source to it. Returns 0 and *out (in the call's arena), or -1. */
+int qchain_assemble(qcall *q, Tidewatch__V1__Hop **hops, size_t n, const qclusters *cl,
+                    const Tidewatch__V1__Item *item, tw_chain_result *out)
+    __attribute__((warn_unused_result));
+
+#endif

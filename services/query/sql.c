@@ -1,0 +1,270 @@
+/* The statements of tidewatch-query (see sql.h). */
+#include "sql.h"
+
+#define ITEM_ROOTS "i.root_id = ANY($1::bigint[])"
+
+/* Search: best key per chain (root), then the filters, then the keyset
+ * (score DESC, root ASC) after ($9, $10), $11 rows. $1/$2 differ by mode. */
+#define SEARCH_TAIL                                                                                \
+    "), best AS (SELECT DISTINCT ON (root_id) root_id, key, score, how FROM m "                     \
+    "ORDER BY root_id, score DESC, key), "                                                         \
+    "f AS (SELECT b.* FROM best b JOIN prov_items r ON r.item_id = b.root_id "                     \
+    "WHERE ($3::smallint = 0 OR r.kind = $3::smallint) "                                           \
+    "AND ($4 = '' OR EXISTS (SELECT 1 FROM prov_items x WHERE x.root_id = b.root_id "              \
+    "AND lower(x.maker) = lower($4))) "                                                            \
+    "AND (($5::float8 IS NULL AND $6::float8 IS NULL AND $7 = '') OR EXISTS (SELECT 1 "             \
+    "FROM prov_hops h JOIN prov_items x ON x.item_id = h.item_id WHERE x.root_id = b.root_id "     \
+    "AND h.status = 0 AND ($5::float8 IS NULL OR h.occurred_at >= to_timestamp($5::float8)) "      \
+    "AND ($6::float8 IS NULL OR h.occurred_at < to_timestamp($6::float8)) "                        \
+    "AND ($7 = '' OR h.place_country = $7 OR h.origin_country = $7)))) "                           \
+    "SELECT f.root_id, f.key, f.score, f.how FROM f "                                              \
+    "WHERE $9::bigint IS NULL OR (f.score, -f.root_id) < ($9::bigint, -$10::bigint) "              \
+    "ORDER BY f.score DESC, f.root_id LIMIT $11"
+
+/* Parties that may share a cluster with party p1 (one step): the same
+ * identifier (not too common: at most $n distinct names carry it) or the
+ * same kind, name and address. */
+#define NEIGHBOURS(n)                                                                              \
+    "SELECT i2.party_id FROM prov_party_identifiers i1 JOIN prov_party_identifiers i2 "            \
+    "ON i2.kind = i1.kind AND i2.value = i1.value WHERE i1.party_id = p1.party_id "                \
+    "AND i1.kind IN ('phone','email','vat','company_number','identity_document') "                 \
+    "AND (SELECT count(*) FROM (SELECT DISTINCT pp.name_key FROM prov_party_identifiers i3 "       \
+    "JOIN prov_parties pp ON pp.party_id = i3.party_id WHERE i3.kind = i1.kind "                   \
+    "AND i3.value = i1.value AND pp.name_key <> '' LIMIT " n "::int + 1) z) <= " n "::int "         \
+    "UNION ALL SELECT p2.party_id FROM prov_parties p2 WHERE p1.name_key <> '' "                   \
+    "AND p1.address_key <> '' AND p2.name_key = p1.name_key "                                      \
+    "AND p2.address_key = p1.address_key AND p2.kind = p1.kind"
+
+#define PARTY_COLS                                                                                 \
+    "p.party_id, p.event_id, p.role, p.kind, p.name, p.name_key, p.country, p.address, "           \
+    "p.address_key, p.place, " PARTY_IDENTS("p")
+
+const query_sql query_sql_table[Q_COUNT] = {
+    [TW_SQL_AUDIT_I] = {TW_SQL_AUDIT,
+                        "INSERT INTO query_audit (peer, method, arguments, result_count, status, "
+                        "message, duration_ms) VALUES ($1, $2, $3::jsonb, $4::int, $5::smallint, "
+                        "$6, $7::float8)",
+                        7},
+    /* $1 key kind, $2 key, $3 maker ('' any), $4 limit */
+    [Q_ROOTS_BY_KEY] = {"q_roots_by_key",
+                        "SELECT r.item_id AS root_id, r.partial, r.last_lat, r.last_lon, "
+                        "extract(epoch FROM r.last_seen)::bigint AS last_seen_s, r.maker, r.model "
+                        "FROM prov_items r WHERE r.item_id IN (SELECT i.root_id FROM "
+                        "prov_item_keys k JOIN prov_items i ON i.item_id = k.item_id "
+                        "WHERE k.key_kind = $1::smallint AND k.key = $2 AND ($3 = '' OR "
+                        "k.maker = '' OR lower(k.maker) = lower($3))) ORDER BY r.item_id "
+                        "LIMIT $4::int",
+                        4},
+    /* $1 item id */
+    [Q_ROOTS_BY_ID] = {"q_roots_by_id",
+                       "SELECT r.item_id AS root_id, r.partial, r.last_lat, r.last_lon, "
+                       "extract(epoch FROM r.last_seen)::bigint AS last_seen_s, r.maker, r.model "
+                       "FROM prov_items r WHERE r.item_id = (SELECT root_id FROM prov_items "
+                       "WHERE item_id = $1::bigint)",
+                       1},
+    /* $1 LIKE on loose keys ('?' as '%'), $2..$3 key length, $4 scan cap */
+    [Q_CANDIDATES] = {"q_candidates",
+                      "WITH c AS (SELECT DISTINCT i.root_id FROM prov_item_keys k JOIN prov_items i "
+                      "ON i.item_id = k.item_id WHERE k.key_kind = 1 AND NOT k.partial AND NOT "
+                      "i.partial AND length(k.key) BETWEEN $2::int AND $3::int AND k.loose LIKE $1 "
+                      "LIMIT $4::int) SELECT r.item_id AS root_id, r.maker, r.model, r.last_lat, "
+                      "r.last_lon, extract(epoch FROM r.last_seen)::bigint AS last_seen_s, "
+                      "string_agg(DISTINCT k2.key, ' ') AS keys FROM c JOIN prov_items r ON "
+                      "r.item_id = c.root_id JOIN prov_items m ON m.root_id = c.root_id JOIN "
+                      "prov_item_keys k2 ON k2.item_id = m.item_id AND k2.key_kind = 1 AND NOT "
+                      "k2.partial GROUP BY r.item_id ORDER BY r.item_id",
+                      4},
+    /* Items of roots $1 (the root first). */
+    [Q_ITEMS] = {"q_items",
+                 "SELECT i.root_id, i.item_id, i.kind, i.maker, i.model, i.partial, "
+                 US("i.first_seen") " AS first_us, " US("i.last_seen") " AS last_us, "
+                 "i.last_lat, i.last_lon, i.last_place, i.last_country FROM prov_items i WHERE "
+                 ITEM_ROOTS " ORDER BY i.root_id, (i.item_id <> i.root_id), i.item_id",
+                 1},
+    [Q_ITEM_KEYS] = {"q_item_keys",
+                     "SELECT i.root_id, k.key_kind, k.key, k.maker, k.item_id FROM prov_item_keys k "
+                     "JOIN prov_items i ON i.item_id = k.item_id WHERE " ITEM_ROOTS
+                     " ORDER BY i.root_id, k.first_event, k.key_kind, k.key, k.maker",
+                     1},
+    /* $2 readings per chain at most */
+    [Q_ITEM_READINGS] = {"q_item_readings",
+                         "SELECT * FROM (SELECT i.root_id, r.key_kind, r.key, r.raw, r.method, "
+                         "r.completeness, r.event_id, r.field, e.source, row_number() OVER "
+                         "(PARTITION BY i.root_id ORDER BY r.event_id, r.field) AS n FROM "
+                         "prov_readings r JOIN prov_items i ON i.item_id = r.item_id LEFT JOIN "
+                         "events e ON e.id = r.event_id WHERE " ITEM_ROOTS ") x WHERE n <= "
+                         "$2::int ORDER BY root_id, event_id, field",
+                         2},
+    [Q_ITEM_MERGES] = {"q_item_merges",
+                       "SELECT DISTINCT i.root_id, m.item_id, m.into_id, m.event_id, m.reason, "
+                       "m.undone_by IS NOT NULL AS undone FROM prov_merges m JOIN prov_items i ON "
+                       "i.item_id IN (m.item_id, m.into_id) WHERE " ITEM_ROOTS
+                       " ORDER BY 1, 4, 2, 3",
+                       1},
+    /* Hops of roots $1, the first $2 of each in chain order. */
+    [Q_CHAIN_HOPS] = {"q_chain_hops",
+                      "SELECT x.* FROM (SELECT i.root_id, row_number() OVER (PARTITION BY "
+                      "i.root_id ORDER BY " HOP_ORDER ") AS n, " HOP_COLS " FROM prov_hops h "
+                      "JOIN prov_items i ON i.item_id = h.item_id" HOP_JOINS " WHERE " ITEM_ROOTS
+                      ") x WHERE x.n <= $2::int ORDER BY x.root_id, x.n",
+                      2},
+    /* The parties of the hops of roots $1 and their neighbours (one step),
+     * $2 at most (the hops' own first), $3 names per identifier. */
+    [Q_CHAIN_PARTIES] = {"q_chain_parties",
+                         "WITH hp AS (SELECT DISTINCT v.p FROM prov_hops h JOIN prov_items i ON "
+                         "i.item_id = h.item_id CROSS JOIN LATERAL (VALUES (h.from_party), "
+                         "(h.to_party), (h.carrier_party)) v(p) WHERE " ITEM_ROOTS
+                         " AND v.p IS NOT NULL), ex AS (SELECT hp.p AS party_id, 0 AS far FROM hp "
+                         "UNION SELECT n.party_id, 1 FROM hp JOIN prov_parties p1 ON p1.party_id = "
+                         "hp.p CROSS JOIN LATERAL (" NEIGHBOURS("$3") ") n), sel AS (SELECT "
+                         "party_id FROM ex GROUP BY party_id ORDER BY min(far), party_id LIMIT "
+                         "$2::int) SELECT " PARTY_COLS " FROM prov_parties p JOIN sel USING "
+                         "(party_id) ORDER BY p.party_id",
+                         3},
+    /* Related items of roots $1 ($2 at most). */
+    [Q_CHAIN_RELATED] =
+        {"q_chain_related",
+         "WITH mine AS (SELECT h.event_id, h.kind, h.consignment_ref, h.to_party, i.root_id FROM "
+         "prov_hops h JOIN prov_items i ON i.item_id = h.item_id WHERE " ITEM_ROOTS
+         " AND h.status = 0), rel AS (SELECT m.root_id, 'same_purchase' AS relation, o.item_id, "
+         "m.event_id, '' AS detail FROM mine m JOIN prov_hops o ON o.event_id = m.event_id AND "
+         "m.kind = 1 AND o.item_id IS NOT NULL AND o.status = 0 UNION SELECT m.root_id, "
+         "'same_consignment', o.item_id, o.event_id, 'consignment ' || m.consignment_ref FROM "
+         "mine m JOIN prov_hops o ON o.consignment_ref = m.consignment_ref AND m.consignment_ref "
+         "<> '' AND o.item_id IS NOT NULL AND o.status = 0 UNION SELECT m.root_id, "
+         "'same_buyer_cluster', o.item_id, o.event_id, 'bought by ' || bp.name FROM mine m JOIN "
+         "prov_parties p1 ON p1.party_id = m.to_party AND m.kind = 1 CROSS JOIN LATERAL ("
+         NEIGHBOURS("50") ") n JOIN prov_hops o ON o.to_party = n.party_id AND o.kind = 1 AND "
+         "o.item_id IS NOT NULL AND o.status = 0 AND o.event_id <> m.event_id JOIN prov_parties "
+         "bp ON bp.party_id = o.to_party) SELECT r.root_id, r.relation, oi.root_id AS other_root, "
+         "min(r.event_id) AS event_id, min(r.detail) AS detail, (SELECT k.key FROM "
+         "prov_item_keys k JOIN prov_items x ON x.item_id = k.item_id WHERE x.root_id = "
+         "oi.root_id ORDER BY k.first_event, k.key LIMIT 1) AS key FROM rel r JOIN prov_items oi "
+         "ON oi.item_id = r.item_id WHERE oi.root_id <> r.root_id GROUP BY r.root_id, "
+         "r.relation, oi.root_id ORDER BY r.root_id, r.relation, other_root LIMIT $2::int",
+         2},
+    /* $1 LIKE strict, $2 LIKE loose, $8 known characters. A key that
+     * matches $1 matches $2 (folding is per character), so only the loose
+     * LIKE filters, on the trigram index. */
+    [Q_SEARCH_LIKE] = {"q_search_like",
+                       "WITH m AS (SELECT i.root_id, k.key, CASE WHEN k.key LIKE $1 THEN 500000 + "
+                       "500000 * $8::int / greatest(length(k.key), 1) ELSE 400000 + 400000 * "
+                       "$8::int / greatest(length(k.key), 1) END::bigint AS score, CASE WHEN k.key "
+                       "LIKE $1 THEN 'pattern' ELSE 'lookalike' END AS how FROM prov_item_keys k "
+                       "JOIN prov_items i ON i.item_id = k.item_id WHERE k.loose LIKE $2"
+                       SEARCH_TAIL,
+                       11},
+    /* $1 strict key, $2 folded key (trigrams, on the index: an equal key
+     * is similar too); $8 unused (0) */
+    [Q_SEARCH_FUZZY] = {"q_search_fuzzy",
+                        "WITH m AS (SELECT i.root_id, k.key, CASE WHEN k.key = $1 THEN 1000000 "
+                        "WHEN k.loose = $2 THEN 900000 ELSE (800000 * similarity(k.loose, $2) + "
+                        "0 * $8::int)::bigint END AS score, CASE WHEN k.key = $1 THEN 'exact' "
+                        "WHEN k.loose = $2 THEN 'lookalike' ELSE 'similar' END AS how FROM "
+                        "prov_item_keys k JOIN prov_items i ON i.item_id = k.item_id WHERE "
+                        "k.loose % $2" SEARCH_TAIL,
+                        11},
+    /* $1/$2 occurred range, $3 kind (0 all), $4 source, $5 after id, $6 rows */
+    [Q_EVENTS] = {"q_events",
+                  "SELECT e.id, e.kind, e.source, e.source_ref, " US("e.occurred_at") " AS occ_us, "
+                  US("e.received_at") " AS rec_us, array_to_string(e.serial_keys, ' ') AS skeys, "
+                  "array_to_string(e.hull_keys, ' ') AS hkeys, e.payload FROM events e WHERE "
+                  "($1::float8 IS NULL OR e.occurred_at >= to_timestamp($1::float8)) AND "
+                  "($2::float8 IS NULL OR e.occurred_at < to_timestamp($2::float8)) AND "
+                  "($3::smallint = 0 OR e.kind = $3::smallint) AND ($4 = '' OR e.source = $4) "
+                  "AND e.id > $5::bigint ORDER BY e.id LIMIT $6::int",
+                  6},
+    /* Breadth-first from party $1 over shared identifiers (at most $3
+     * names each) and name+address, $2 parties at most. */
+    [Q_PARTY_CLUSTER] = {"q_party_cluster",
+                         "WITH RECURSIVE c(party_id) AS (SELECT party_id FROM prov_parties WHERE "
+                         "party_id = $1::bigint UNION SELECT n.party_id FROM c JOIN prov_parties "
+                         "p1 ON p1.party_id = c.party_id CROSS JOIN LATERAL (" NEIGHBOURS("$3")
+                         ") n) SELECT " PARTY_COLS " FROM (SELECT party_id FROM c LIMIT $2::int) s "
+                         "JOIN prov_parties p USING (party_id) ORDER BY p.party_id",
+                         3},
+    /* Identifiers of parties $1 carried by more than $2 names: up to $2 + 1
+     * carriers each with distinct names (so tw_cluster reports them). */
+    [Q_PARTY_COMMON] = {"q_party_common",
+                        "WITH ids AS (SELECT DISTINCT kind, value FROM prov_party_identifiers WHERE "
+                        "party_id = ANY($1::bigint[]) AND kind IN ('phone','email','vat',"
+                        "'company_number','identity_document')), carriers AS (SELECT ids.kind, "
+                        "ids.value, x.party_id FROM ids CROSS JOIN LATERAL (SELECT DISTINCT ON "
+                        "(pp.name_key) pp.party_id FROM prov_party_identifiers i3 JOIN "
+                        "prov_parties pp ON pp.party_id = i3.party_id WHERE i3.kind = ids.kind AND "
+                        "i3.value = ids.value AND pp.name_key <> '' ORDER BY pp.name_key, "
+                        "pp.party_id LIMIT $2::int + 1) x), common AS (SELECT kind, value FROM "
+                        "carriers GROUP BY kind, value HAVING count(*) > $2::int) SELECT DISTINCT "
+                        PARTY_COLS " FROM carriers c JOIN common USING (kind, value) JOIN "
+                        "prov_parties p ON p.party_id = c.party_id WHERE NOT (p.party_id = "
+                        "ANY($1::bigint[])) ORDER BY p.party_id LIMIT 1000",
+                        2},
+    /* Hops of parties $1 (any role), $2 at most, in chain order. */
+    [Q_PARTY_HOPS] = {"q_party_hops",
+                      "SELECT " HOP_COLS " FROM prov_hops h" HOP_JOINS " WHERE h.from_party = "
+                      "ANY($1::bigint[]) OR h.to_party = ANY($1::bigint[]) OR h.carrier_party = "
+                      "ANY($1::bigint[]) ORDER BY " HOP_ORDER " LIMIT $2::int",
+                      2},
+    /* $1 id or ($2, $3) */
+    [Q_EVENT_RESOLVE] = {"q_event_resolve",
+                         "SELECT e.id, e.kind, " US("e.occurred_at") " AS occ_us FROM events e "
+                         "WHERE e.id = $1::bigint OR (e.source = $2 AND e.source_ref = $3) "
+                         "ORDER BY e.id LIMIT 1",
+                         3},
+    /* Chains with a hop in event $1 ($2 at most), with that hop's time. */
+    [Q_EVENT_ITEMS] = {"q_event_items",
+                       "SELECT i.root_id, min(" US("h.occurred_at") ") AS t_us FROM prov_hops h "
+                       "JOIN prov_items i ON i.item_id = h.item_id WHERE h.event_id = $1::bigint "
+                       "GROUP BY i.root_id ORDER BY i.root_id LIMIT $2::int",
+                       2},
+    [Q_EVENT_UNIDENTIFIED] = {"q_event_unidentified",
+                              "SELECT " HOP_COLS " FROM prov_hops h" HOP_JOINS
+                              " WHERE h.event_id = $1::bigint AND h.item_id IS NULL ORDER BY "
+                              "h.line LIMIT 1000",
+                              1},
+    /* Hops of roots $1 up to event $2 at time $3 (float8 seconds, NULL:
+     * every hop up to the event in log order), $4 per chain. */
+    [Q_HOPS_BEFORE] = {"q_hops_before",
+                       "SELECT x.* FROM (SELECT i.root_id, row_number() OVER (PARTITION BY "
+                       "i.root_id ORDER BY " HOP_ORDER ") AS n, " HOP_COLS " FROM prov_hops h "
+                       "JOIN prov_items i ON i.item_id = h.item_id" HOP_JOINS " WHERE " ITEM_ROOTS
+                       " AND (h.event_id = $2::bigint OR ($3::float8 IS NOT NULL AND "
+                       "(h.occurred_at < to_timestamp($3::float8) OR (h.occurred_at = "
+                       "to_timestamp($3::float8) AND h.event_id < $2::bigint))))) x WHERE x.n <= "
+                       "$4::int ORDER BY x.root_id, x.n",
+                       4},
+    /* From event $1 or the receivers $2 (bigint[]): chains and their
+     * handoffs, $3 deep, $4 chains at most, $5 names per identifier. */
+    [Q_FORWARD_WALK] =
+        {"q_forward_walk",
+         "WITH RECURSIVE seed AS (SELECT i.root_id, h.occurred_at AS t FROM prov_hops h JOIN "
+         "prov_items i ON i.item_id = h.item_id WHERE h.status = 0 AND (h.event_id = $1::bigint "
+         "OR h.to_party = ANY($2::bigint[]))), walk(root_id, t, depth) AS (SELECT root_id, "
+         "min(t), 0 FROM seed GROUP BY root_id UNION SELECT i2.root_id, h2.occurred_at, w.depth "
+         "+ 1 FROM walk w JOIN prov_items i ON i.root_id = w.root_id JOIN prov_hops h ON "
+         "h.item_id = i.item_id AND h.status = 0 AND h.to_party IS NOT NULL AND (w.t IS NULL OR "
+         "h.occurred_at >= w.t) JOIN prov_parties p1 ON p1.party_id = h.to_party CROSS JOIN "
+         "LATERAL (SELECT p1.party_id UNION " NEIGHBOURS("$5") ") n JOIN prov_hops h2 ON "
+         "h2.from_party = n.party_id AND h2.status = 0 AND h2.item_id IS NOT NULL AND "
+         "(h.occurred_at IS NULL OR h2.occurred_at >= h.occurred_at) JOIN prov_items i2 ON "
+         "i2.item_id = h2.item_id WHERE w.depth < $3::int AND i2.root_id <> w.root_id) SELECT "
+         "root_id, min(depth) AS depth, " US("min(t)") " AS t_us FROM walk GROUP BY root_id "
+         "ORDER BY min(depth), root_id LIMIT $4::int",
+         5},
+    /* Hops of roots $1 from times $2 (float8[] seconds, parallel; NaN:
+     * every hop), $3 per chain. */
+    [Q_HOPS_AFTER] = {"q_hops_after",
+                      "SELECT x.* FROM (SELECT i.root_id, row_number() OVER (PARTITION BY "
+                      "i.root_id ORDER BY " HOP_ORDER ") AS n, " HOP_COLS " FROM unnest("
+                      "$1::bigint[], $2::float8[]) AS u(root_id, t) JOIN prov_items i ON "
+                      "i.root_id = u.root_id JOIN prov_hops h ON h.item_id = i.item_id" HOP_JOINS
+                      " WHERE u.t = 'NaN'::float8 OR h.occurred_at >= to_timestamp(u.t)) x "
+                      "WHERE x.n <= $3::int ORDER BY x.root_id, x.n",
+                      3},
+    /* Line items without serials received by parties $1. */
+    [Q_PARTY_UNIDENTIFIED] = {"q_party_unidentified",
+                              "SELECT " HOP_COLS " FROM prov_hops h" HOP_JOINS
+                              " WHERE h.item_id IS NULL AND h.to_party = ANY($1::bigint[]) ORDER "
+                              "BY " HOP_ORDER " LIMIT 1000",
+                              1},
+};

@@ -106,6 +106,22 @@ int64_t qclusters_of(const qclusters *c, int64_t party_id)
     return 0;
 }
 
+int64_t qclusters_min_id(const qclusters *c, int64_t party_id)
+{
+    if (!c || !c->res)
+        return 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->p[i].party_id != party_id)
+            continue;
+        int64_t min = party_id;
+        for (size_t j = 0; j < c->n; j++)
+            if (c->cluster_of[j] == c->cluster_of[i] && c->p[j].party_id < min)
+                min = c->p[j].party_id;
+        return min;
+    }
+    return 0;
+}
+
 void qclusters_free(qclusters *c)
 {
     if (c) {
@@ -180,6 +196,10 @@ int qchain_assemble(qcall *q, Tidewatch__V1__Hop **hops, size_t n, const qcluste
     if (!in)
         return -1;
     for (size_t i = 0; i < n; i++) {
+        Tidewatch__V1__PartyRef *sides[3] = {hops[i]->from, hops[i]->to, hops[i]->carrier};
+        for (int k = 0; k < 3; k++)
+            if (sides[k] && sides[k]->id)
+                sides[k]->cluster = qclusters_min_id(cl, sides[k]->id);
         const Tidewatch__V1__Hop *h = hops[i];
         in[i] = (tw_chain_hop){
             .event_id = h->event_id,

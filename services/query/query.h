@@ -235,14 +235,17 @@ int qclusters_build(qcall *q, const PGresult *r, const PGresult *extra, size_t m
                     qclusters *out) __attribute__((warn_unused_result));
 /* 1 + the cluster index of party_id, 0 when it is not among the parties. */
 int64_t qclusters_of(const qclusters *c, int64_t party_id);
+/* The smallest party id of party_id's cluster (PartyRef.cluster), 0 when
+ * party_id is not among the parties. */
+int64_t qclusters_min_id(const qclusters *c, int64_t party_id);
 void qclusters_free(qclusters *c);
 /* The identity message of party p[i]. NULL on ENOMEM. */
 Tidewatch__V1__PartyIdentity *qclusters_identity(qcall *q, const qclusters *c, size_t i);
 
 /* Order hops[0..n) of one chain and find its facts with tw_chain (the
  * parties' clusters from `cl`, may be NULL; readings from `item`, may be
- * NULL). Hops folded into an earlier one as independent reports add their
- * source to it. Returns 0 and *out (in the call's arena), or -1. */
+ * NULL). Sets each hop party's PartyRef.cluster (qclusters_min_id). Hops
+ * folded into an earlier one as independent reports add their source to it. Returns 0 and *out (in the call's arena), or -1. */
 int qchain_assemble(qcall *q, Tidewatch__V1__Hop **hops, size_t n, const qclusters *cl,
                     const Tidewatch__V1__Item *item, tw_chain_result *out)
     __attribute__((warn_unused_result));

@@ -145,10 +145,9 @@ static void step_roots(qcall *q, const tw_pg_outcome *o)
     char *readings = qfmt(q, "%lld", (long long)(4 * cfg->max_hops));
     char *hops = qfmt(q, "%lld", (long long)(st->max_hops + 1));
     char *cap = qfmt(q, "%lld", (long long)cfg->cluster_parties);
-    char *names = qfmt(q, "%d", TW_CLUSTER_DEFAULT_MAX_NAMES);
     char *related = qfmt(q, "%lld", (long long)cfg->max_related);
     const char **v = tw_arena_calloc(&q->arena, 16, sizeof *v);
-    if (!all || !mine || !readings || !hops || !cap || !names || !related || !v) {
+    if (!all || !mine || !readings || !hops || !cap || !related || !v) {
         qcall_fail(q, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
@@ -158,17 +157,16 @@ static void step_roots(qcall *q, const tw_pg_outcome *o)
     v[3] = hops;
     v[4] = mine;
     v[5] = cap;
-    v[6] = names;
-    v[7] = mine;
-    v[8] = related;
+    v[6] = mine;
+    v[7] = related;
     const tw_pg_stmt stmts[] = {
         {.stmt = QROWS_ITEM_SQL[0], .nparams = 1, .values = &v[0]},
         {.stmt = QROWS_ITEM_SQL[1], .nparams = 1, .values = &v[0]},
         {.stmt = QROWS_ITEM_SQL[2], .nparams = 2, .values = &v[0]},
         {.stmt = QROWS_ITEM_SQL[3], .nparams = 1, .values = &v[0]},
         {.stmt = QSQL(Q_CHAIN_HOPS), .nparams = 2, .values = &v[2]},
-        {.stmt = QSQL(Q_CHAIN_PARTIES), .nparams = 3, .values = &v[4]},
-        {.stmt = QSQL(Q_CHAIN_RELATED), .nparams = 2, .values = &v[7]},
+        {.stmt = QSQL(Q_CHAIN_PARTIES), .nparams = 2, .values = &v[4]},
+        {.stmt = QSQL(Q_CHAIN_RELATED), .nparams = 2, .values = &v[6]},
     };
     qcall_sql(q, stmts, sizeof stmts / sizeof stmts[0], step_chains);
 }

@@ -75,7 +75,7 @@ tw_places *prov_load_hubs(const char *data_dir, char *err, size_t errlen)
 static int apply(void *arg, const tw_consumer_event *ev, size_t n, tw_consumer_writes *w)
 {
     prov_service *svc = arg;
-    tw_pgarray arr;
+    tw_pgarray arr = {0};
     int rc = -1;
     tw_pgarray_begin(&arr, TW_OID_JSONB);
     for (size_t i = 0; i < n; i++) {

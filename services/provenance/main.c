@@ -1,20 +1,26 @@
 /* tidewatch-provenance: builds provenance chains from the event log. */
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "provenance.h"
 #include "tw_log.h"
 #include "tw_places.h"
 
+/* Default: the source tree's deploy/data, like tidewatch-ingest (whose
+ * CMake target defines TW_DATA_DIR); without that definition it is found
+ * from this file's path at build time (CMake compiles with absolute paths). */
 #ifndef TW_DATA_DIR
-#define TW_DATA_DIR "deploy/data"
+#define TW_DATA_DIR ""
 #endif
 
 #define OFF(f) offsetof(prov_config, f)
 
 static const tw_setting extra[] = {
     {.name = "data_dir", .env = "TIDEWATCH_DATA_DIR", .flag = "data-dir", .type = TW_SET_STRING,
-     .def = TW_DATA_DIR, .help = "directory with channel-hubs.csv (distances to the coast hubs)",
+     .def = TW_DATA_DIR,
+     .help = "directory with channel-hubs.csv (distances to the coast hubs); default: the "
+             "source tree's deploy/data",
      .offset = OFF(data_dir)},
     {.name = "batch_max", .env = "TIDEWATCH_CONSUMER_BATCH", .flag = "batch", .type = TW_SET_INT,
      .def = "1000", .min = 1, .max = TW_CONSUMER_BATCH_LIMIT,
@@ -70,7 +76,15 @@ int main(int argc, char **argv)
     prov_service svc = {.daemon = &d, .cfg = &cfg};
     char err[512];
     int status = 1;
-    svc.places = prov_load_hubs(cfg.data_dir, err, sizeof err);
+    char dir[1024];
+    const char *data_dir = cfg.data_dir;
+    if (!data_dir[0]) {
+        /* .../services/provenance/main.c -> .../deploy/data */
+        const char *f = __FILE__, *tail = strstr(f, "services/provenance/main.c");
+        snprintf(dir, sizeof dir, "%.*sdeploy/data", tail ? (int)(tail - f) : 0, f);
+        data_dir = dir;
+    }
+    svc.places = prov_load_hubs(data_dir, err, sizeof err);
     if (!svc.places) {
         TW_ERROR(NULL, "hub table: %s", err);
         goto out;

@@ -200,7 +200,9 @@ CREATE INDEX prov_hops_corrects ON prov_hops (corrects) WHERE corrects IS NOT NU
 -- The item a complete (non-partial) key names, or NULL. A reading with a
 -- maker matches the key of that maker, else the key's only entry when that
 -- one has no maker; a reading without a maker matches the key's only entry
--- whatever its maker, else the entry without a maker.
+-- whatever its maker, else the entry without a maker. Once matched, the key
+-- as read (its maker included) is recorded for that item too, so a later
+-- reading of another maker no longer finds a lone entry without a maker.
 CREATE FUNCTION prov_key_item(p_kind smallint, p_key text, p_maker text)
 RETURNS bigint LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -410,15 +412,16 @@ BEGIN
                                     rd->>'loose', true, v_id)
                             ON CONFLICT DO NOTHING;
                         ELSE
-                            v_key_item := prov_key_item((rd->>'key_kind')::smallint, rd->>'key',
-                                                        rd->>'maker');
-                            IF v_key_item IS NULL THEN
-                                v_key_item := v_item;
-                                INSERT INTO prov_item_keys (key_kind, key, maker, item_id, loose,
-                                                            partial, first_event)
-                                VALUES ((rd->>'key_kind')::smallint, rd->>'key', rd->>'maker',
-                                        v_item, rd->>'loose', false, v_id);
-                            END IF;
+                            -- The key as read (with this reading's maker) now names
+                            -- the item it matched, or the equipment's.
+                            v_key_item := coalesce(prov_key_item((rd->>'key_kind')::smallint,
+                                                                 rd->>'key', rd->>'maker'),
+                                                   v_item);
+                            INSERT INTO prov_item_keys (key_kind, key, maker, item_id, loose,
+                                                        partial, first_event)
+                            VALUES ((rd->>'key_kind')::smallint, rd->>'key', rd->>'maker',
+                                    v_key_item, rd->>'loose', false, v_id)
+                            ON CONFLICT DO NOTHING;
                         END IF;
                     END IF;
                     INSERT INTO prov_readings (event_id, field, item_id, key_kind, key, raw, method,

@@ -104,7 +104,7 @@ class Cluster:
                               self.url(db), "-c", sql], capture_output=True, text=True)
         if out.returncode != 0:
             raise AssertionError("psql %s: %s" % (sql, out.stderr))
-        return out.stdout.strip()
+        return out.stdout.rstrip("\n")  # not strip(): "\x1f" counts as blank
 
     def new_db(self, db):
         self.psql("postgres", "CREATE DATABASE %s" % db)
@@ -487,6 +487,23 @@ class Provenance_(unittest.TestCase):
                          [["6E5X3016523", str(item), str(e[0])], ["6E5X3016532", str(item), str(e[0])]])
         self.assertEqual(s.q("SELECT count(*) FROM prov_items WHERE first_event = %d" % e[0]), "1")
         self.assertEqual(s.q("SELECT count(*) FROM prov_merges WHERE event_id = %d" % e[0]), "0")
+
+    def test_readings_without_a_maker_match_only_a_lone_key(self):
+        s = self.main
+        e = self.apply([sale("mk-1", ("6E5X8016523", PLATE, True), make="Yamaha"),
+                        sale("mk-2", ("6E5X8016523", PLATE, True), make="Suzuki"),
+                        sale("mk-3", ("6E5X8016523", PLATE, True), make=""),
+                        sale("mk-4", ("6E5X8016599", PLATE, True), make="Yamaha"),
+                        sale("mk-5", ("6E5X8016599", PLATE, True), make="")])
+        item = lambda i: s.q("SELECT item_id FROM prov_hops WHERE event_id = %d" % e[i])  # noqa: E731
+        # Another maker is another engine; without a maker, two candidates: a new item.
+        self.assertEqual([item(i) for i in range(3)],
+                         [str(e[0] * 1024), str(e[1] * 1024), str(e[2] * 1024)])
+        # One key of that serial: the reading without a maker is that engine.
+        self.assertEqual(item(4), str(e[3] * 1024))
+        self.assertEqual(s.rows("SELECT maker, item_id FROM prov_item_keys "
+                                "WHERE key = '6E5X8016599' ORDER BY maker"),
+                         [["", str(e[3] * 1024)], ["Yamaha", str(e[3] * 1024)]])
 
     def test_merge_and_its_retraction(self):
         s = self.main

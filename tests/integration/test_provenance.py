@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -367,6 +368,12 @@ class Provenance_(unittest.TestCase):
         if errors:
             raise errors[0]
 
+    def release(self, *stacks):
+        """Stop a test's own stacks once it is done with them."""
+        for st in stacks:
+            self.stacks.remove(st)
+            st.stop()
+
     def apply(self, records, st=None):
         """Submit one record per call (ingest orders a group commit by key:
         one per call keeps the log in the order given), wait until applied."""
@@ -471,6 +478,7 @@ class Provenance_(unittest.TestCase):
         self.apply(list(reversed(recs)), b)
         refs = {"o-sale", "o-ship", "o-seize"}
         ca, cb = self.canon(a, refs), self.canon(b, refs)
+        self.release(a, b)
         self.assertEqual(ca, cb)
         # In time order, whatever the arrival: first seen at the sale, last at the seizure.
         self.assertEqual(ca["items"], [("6E5X2016523,6E5X2016599", "f", str(T0), str(T0 + 20 * DAY),
@@ -553,6 +561,33 @@ class Provenance_(unittest.TestCase):
                              "Calais")
         refs = {"k-sale", "k-ship", "k-fix"}
         self.assertEqual(self.canon(a, refs), self.canon(b, refs))
+        self.release(a, b)
+
+    def test_two_corrections_of_one_record_in_any_order(self):
+        """A correction, then a retraction of the same record: the latest
+        in the log decides the status, the first undid the merge, whatever
+        the order the three arrive in."""
+        src = "police.fr.pas-de-calais"
+        proof = seizure("cc-proof", [("6E5-X-9016523", PLATE, True), ("6E5-X-9016532", STAMP, True)])
+        fixed = seizure("x", [("6E5-X-9016523", PLATE, True)])
+        c1 = correction("cc-fix", "cc-proof", src, fixed)
+        c2 = correction("cc-retract", "cc-proof", src)
+        pre = [sale("cc-a", ("6E5-X-9016523", PLATE, True)),
+               sale("cc-b", ("6E5-X-9016532", PLATE, True))]
+        refs = {"cc-a", "cc-b", "cc-proof", "cc-fix", "cc-retract"}
+        models = []
+        for n, order in enumerate([[proof, c1, c2], [c1, proof, c2], [c1, c2, proof]]):
+            st = self.stack("prov_cc_%d" % n)
+            self.apply(pre + order, st)
+            models.append(self.canon(st, refs))
+            self.release(st)
+        self.assertEqual(models[0], models[1])
+        self.assertEqual(models[0], models[2])
+        hops = dict(((h[0], h[1]), h) for h in models[0]["hops"])
+        self.assertEqual(hops[("cc-proof", "0")][3:6], ("2", "cc-retract", ""))
+        self.assertEqual(hops[("cc-fix", "0")][3:6], ("2", "cc-retract", "cc-proof"))
+        self.assertEqual(models[0]["merges"], [("6E5X9016523,6E5X9016532", "cc-proof", "cc-fix")])
+        self.assertEqual(models[0]["groups"], ["6E5X9016523", "6E5X9016532"])
 
     def test_bulk_line_without_serials(self):
         s = self.main
@@ -585,21 +620,39 @@ class Provenance_(unittest.TestCase):
         st = self.stack("prov_crash")
         st.prov.stop()  # consume later, under fire
         recs = generate(4000, seed=7)
-        st.submit(recs)
-        total = int(st.q("SELECT count(*) FROM events"))
+        st.submit(recs[:1000])
         url = self.pg.url("prov_crash", "prov_login")
         rnd = random.Random(11)
         kills = 0
         t0 = time.monotonic()
+        # The rest arrives, a little at a time, while the consumer is being
+        # killed: every kill lands with part of the log still unapplied.
+        failed = []
+
+        def feed():
+            try:
+                for i in range(1000, len(recs), 25):
+                    st.submit(recs[i:i + 25])
+                    time.sleep(0.06)
+            except Exception as e:  # reported by the test below
+                failed.append(e)
+        feeder = threading.Thread(target=feed)
+        feeder.start()
         st.prov = Provenance(url, ["--batch", "10"])
-        while kills < 6 and not st.caught_up():
-            time.sleep(rnd.uniform(0.02, 0.2))
+        mid = 0  # kills that left part of the log unapplied
+        while feeder.is_alive() and kills < 8:
+            time.sleep(rnd.uniform(0.05, 0.5))
             st.prov.kill()
             kills += 1
-            print("kill %d at cursor %s" % (kills, st.q("SELECT last_id FROM consumer_cursors")),
-                  file=sys.stderr)
+            at = int(st.q("SELECT last_id FROM consumer_cursors"))
+            mid += at < len(recs)
+            print("kill %d at cursor %d" % (kills, at), file=sys.stderr)
             st.prov = Provenance(url, ["--batch", "10"])
-        self.assertGreaterEqual(kills, 3, "the replay ended before the consumer could be killed")
+        feeder.join()
+        self.assertEqual(failed, [])
+        total = int(st.q("SELECT count(*) FROM events"))
+        self.assertEqual(total, len(recs))
+        self.assertGreaterEqual(mid, 3, "too few kills landed before the end of the replay")
         st.wait(120)
         print("replay of %d events with %d SIGKILLs: %.1f s" % (total, kills, time.monotonic() - t0),
               file=sys.stderr)

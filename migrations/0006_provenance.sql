@@ -276,8 +276,10 @@ CREATE FUNCTION prov_touch(p_items bigint[]) RETURNS void LANGUAGE sql AS $$
      WHERE i.item_id = t.id
 $$;
 
--- Apply one event (a document built by tw_provrows_json).
-CREATE FUNCTION prov_apply_event(ev jsonb) RETURNS void LANGUAGE plpgsql AS $$
+-- Apply one event (a document built by tw_provrows_json). Returns the items
+-- whose hops it added or changed (their summaries are refreshed by the
+-- caller, once per batch: they depend only on the hops).
+CREATE FUNCTION prov_apply_event(ev jsonb) RETURNS bigint[] LANGUAGE plpgsql AS $$
 DECLARE
     v_id bigint := (ev->>'id')::bigint;
     v_tx xid8 := (ev->>'tx')::xid8;
@@ -448,9 +450,7 @@ BEGIN
            AND event_id IN (SELECT correction_id FROM prov_corrections
                              WHERE target_source = v_src AND target_ref = v_ref);
     END IF;
-    IF cardinality(v_touched) > 0 THEN
-        PERFORM prov_touch(v_touched);
-    END IF;
+    RETURN v_touched;
 END $$;
 
 -- Apply a batch of event documents in the given (log) order.
@@ -458,11 +458,15 @@ CREATE FUNCTION prov_apply(p_events jsonb[]) RETURNS integer LANGUAGE plpgsql AS
 DECLARE
     ev jsonb;
     n integer := 0;
+    v_touched bigint[] := '{}';
 BEGIN
     FOREACH ev IN ARRAY p_events LOOP
-        PERFORM prov_apply_event(ev);
+        v_touched := v_touched || prov_apply_event(ev);
         n := n + 1;
     END LOOP;
+    IF cardinality(v_touched) > 0 THEN
+        PERFORM prov_touch(v_touched);
+    END IF;
     RETURN n;
 END $$;
 

@@ -7,6 +7,7 @@
 
 #include "provenance.h"
 #include "tw_log.h"
+#include "tw_metrics.h"
 #include "tw_pgarray.h"
 #include "tw_places.h"
 #include "tw_provrows.h"
@@ -72,6 +73,17 @@ tw_places *prov_load_hubs(const char *data_dir, char *err, size_t errlen)
     return p;
 }
 
+/* Count an event that contributes nothing (logged by the caller). */
+static void skipped(prov_service *svc)
+{
+    svc->skipped++;
+    if (svc->daemon->metrics &&
+        tw_metrics_counter_add(svc->daemon->metrics, "tidewatch_provenance_skipped_events_total",
+                               "events of the log that could not be decoded (they add no rows)",
+                               NULL, NULL, 1) != 0)
+        TW_ERROR(NULL, "could not count a skipped event");
+}
+
 static int apply(void *arg, const tw_consumer_event *ev, size_t n, tw_consumer_writes *w)
 {
     prov_service *svc = arg;
@@ -91,7 +103,7 @@ static int apply(void *arg, const tw_consumer_event *ev, size_t n, tw_consumer_w
         if (tw_provrows_decode(&in, &svc->arena, &pe, err, sizeof err) != 0) {
             /* Only validated records reach the log; one that does not decode
              * contributes nothing (the same on every replay). */
-            svc->skipped++;
+            skipped(svc);
             TW_WARN(NULL, "event %lld (%s / %s) skipped: %s", (long long)e->id, e->source,
                     e->source_ref, err);
             continue;
@@ -99,7 +111,7 @@ static int apply(void *arg, const tw_consumer_event *ev, size_t n, tw_consumer_w
         size_t len = 0;
         char *json = tw_provrows_json(&pe, e->tx, &len);
         if (!json) {
-            svc->skipped++;
+            skipped(svc);
             TW_WARN(NULL, "event %lld (%s / %s) skipped: cannot encode its rows", (long long)e->id,
                     e->source, e->source_ref);
             continue;

@@ -233,28 +233,34 @@ BEGIN
 END $$;
 
 -- root_id of every item in the merge groups of p_items, recomputed from the
--- merges still in force: the smallest item_id of each connected group.
+-- merges still in force: the smallest item_id of each connected group. One
+-- walk per resulting group, from its smallest item (linear in the merges).
 CREATE FUNCTION prov_reroot(p_items bigint[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    v_roots bigint[];
+    v_left bigint[];
+    v_start bigint;
+    v_group bigint[];
 BEGIN
-    v_roots := ARRAY(SELECT DISTINCT root_id FROM prov_items WHERE item_id = ANY (p_items));
-    WITH RECURSIVE m AS (
-        SELECT item_id FROM prov_items WHERE root_id = ANY (v_roots)
-    ), e AS (
-        SELECT g.item_id AS a, g.into_id AS b FROM prov_merges g
-         WHERE g.undone_by IS NULL AND g.item_id IN (SELECT item_id FROM m)
-        UNION ALL
-        SELECT g.into_id, g.item_id FROM prov_merges g
-         WHERE g.undone_by IS NULL AND g.item_id IN (SELECT item_id FROM m)
-    ), r(s, n) AS (
-        SELECT item_id, item_id FROM m
-        UNION
-        SELECT r.s, e.b FROM r JOIN e ON e.a = r.n
-    )
-    UPDATE prov_items p SET root_id = x.root
-      FROM (SELECT s, min(n) AS root FROM r GROUP BY s) x
-     WHERE p.item_id = x.s AND p.root_id <> x.root;
+    v_left := ARRAY(SELECT item_id FROM prov_items
+                     WHERE root_id IN (SELECT root_id FROM prov_items
+                                        WHERE item_id = ANY (p_items))
+                     ORDER BY item_id);
+    WHILE cardinality(v_left) > 0 LOOP
+        v_start := v_left[1];
+        WITH RECURSIVE r(n) AS (
+            SELECT v_start
+            UNION
+            SELECT x.n FROM r CROSS JOIN LATERAL (
+                SELECT g.into_id FROM prov_merges g WHERE g.item_id = r.n AND g.undone_by IS NULL
+                UNION ALL
+                SELECT g.item_id FROM prov_merges g WHERE g.into_id = r.n AND g.undone_by IS NULL
+            ) x(n)
+        )
+        SELECT array_agg(n) INTO v_group FROM r;
+        UPDATE prov_items SET root_id = v_start
+         WHERE item_id = ANY (v_group) AND root_id <> v_start;
+        v_left := ARRAY(SELECT x FROM unnest(v_left) x WHERE x <> ALL (v_group) ORDER BY x);
+    END LOOP;
 END $$;
 
 -- first_seen, last_seen and the last place of p_items from their active

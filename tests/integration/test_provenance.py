@@ -675,6 +675,15 @@ class ProvenanceModel(unittest.TestCase):
         crashed = st.dump()
         self.assertGreater(len(crashed["prov_merges"].splitlines()), 0, "the scenario merges items")
         self.assertGreater(len(crashed["prov_corrections"].splitlines()), 0)
+        # The scenario exercises every path: merges undone, hops corrected
+        # and retracted, corrections that came before their target, bulk
+        # lines, partial items.
+        self.assertGreater(int(st.q("SELECT count(*) FROM prov_merges WHERE undone_by IS NOT NULL")), 0)
+        self.assertEqual(st.q("SELECT string_agg(DISTINCT status::text, ',') FROM prov_hops"), "0,1,2")
+        self.assertGreater(int(st.q("SELECT count(*) FROM prov_hops h JOIN events c ON c.id = h.corrects "
+                                    "WHERE c.id > h.event_id")), 0)
+        self.assertGreater(int(st.q("SELECT count(*) FROM prov_hops WHERE item_id IS NULL")), 0)
+        self.assertGreater(int(st.q("SELECT count(*) FROM prov_items WHERE partial")), 0)
         st.prov.stop()
         t1 = time.monotonic()
         st.prov = Provenance(url, ["--rebuild", "--batch", "500"])

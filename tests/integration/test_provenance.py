@@ -544,6 +544,20 @@ class ProvenanceModel(unittest.TestCase):
         self.assertEqual(s.rows("SELECT correction_id, target_ref, retraction FROM prov_corrections "
                                 "WHERE correction_id = %d" % c), [[str(c), "m-proof", "t"]])
 
+    def test_retracting_one_link_of_a_chain_of_merges_splits_it(self):
+        s = self.main
+        e = self.apply([sale("ch-a", ("6E5-X-6116523", PLATE, True)),
+                        sale("ch-b", ("6E5-X-6116532", PLATE, True)),
+                        sale("ch-c", ("6E5-X-6116599", PLATE, True)),
+                        seizure("ch-ab", [("6E5-X-6116523", PLATE, True), ("6E5-X-6116532", STAMP, True)]),
+                        seizure("ch-bc", [("6E5-X-6116532", PLATE, True), ("6E5-X-6116599", STAMP, True)])])
+        a, b, c = e[0] * 1024, e[1] * 1024, e[2] * 1024
+        roots = lambda: s.rows("SELECT root_id FROM prov_items WHERE item_id IN (%d, %d, %d) "  # noqa
+                               "ORDER BY item_id" % (a, b, c))
+        self.assertEqual(roots(), [[str(a)], [str(a)], [str(a)]])
+        self.apply([correction("ch-ab-retract", "ch-ab", "police.fr.pas-de-calais")])
+        self.assertEqual(roots(), [[str(a)], [str(b)], [str(b)]])
+
     def test_correction_after_and_before_its_target(self):
         def recs(tag):
             target = shipment(tag + "-ship", [("6E5X5016523", DOC, True)], dest="Dunkerque")

@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 SRC = os.environ.get("TW_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("TW_BUILD_DIR", os.path.join(SRC, "build"))
@@ -198,10 +199,12 @@ class Ingest(Proc):
 
 
 class Provenance(Proc):
-    def __init__(self, url, args=()):
+    def __init__(self, url, args=(), metrics=False):
+        self.metrics_port = free_port() if metrics else 0
+        listen = ["--metrics-listen", "127.0.0.1:%d" % self.metrics_port] if metrics else []
         Proc.__init__(self, "tidewatch-provenance", url,
                       ["--data-dir", os.path.join(SRC, "deploy", "data"), "--poll-interval", "200ms"]
-                      + list(args), "tidewatch.v1.WorkerService")
+                      + listen + list(args), "tidewatch.v1.WorkerService")
         self.status_call = self.channel.unary_unary(
             "/tidewatch.v1.WorkerService/GetStatus",
             request_serializer=wrk.GetWorkerStatusRequest.SerializeToString,
@@ -209,6 +212,16 @@ class Provenance(Proc):
 
     def status(self):
         return self.status_call(wrk.GetWorkerStatusRequest(), timeout=5).consumers[0]
+
+    def metric(self, name, label='consumer="provenance"'):
+        """The value of the /metrics series `name` carrying `label`."""
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port,
+                                    timeout=10) as f:
+            text = f.read().decode()
+        for line in text.splitlines():
+            if line.startswith(name + "{") and label in line.split("}")[0]:
+                return float(line.split()[-1])
+        raise AssertionError("no metric %s{%s} in:\n%s" % (name, label, text))
 
 
 class Stack:
@@ -700,7 +713,7 @@ class ProvenanceModel(unittest.TestCase):
         self.assertGreater(int(st.q("SELECT count(*) FROM prov_items WHERE partial")), 0)
         st.prov.stop()
         t1 = time.monotonic()
-        st.prov = Provenance(url, ["--rebuild", "--batch", "500"])
+        st.prov = Provenance(url, ["--rebuild", "--batch", "500"], metrics=True)
         end = time.monotonic() + 120
         while True:
             stt = st.prov.status()
@@ -721,6 +734,11 @@ class ProvenanceModel(unittest.TestCase):
         stt = st.prov.status()
         self.assertEqual((stt.name, stt.loaded, stt.lag_events), ("provenance", True, 0))
         self.assertEqual(str(stt.cursor_id), st.q("SELECT last_id FROM consumer_cursors"))
+        self.assertEqual(stt.applied_events, total)
+        self.assertGreaterEqual(stt.batches, total // 500)
+        # The same figures in /metrics.
+        self.assertEqual(st.prov.metric("tidewatch_consumer_cursor_lag_events"), 0)
+        self.assertEqual(st.prov.metric("tidewatch_consumer_applied_events_total"), total)
 
 
 def generate(n, seed):

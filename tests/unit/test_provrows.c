@@ -522,3 +522,61 @@ Test(provrows, malformed_input_is_refused)
     cr_assert(strstr(err, "memory limit") != NULL, "%s", err);
     tw_arena_free(&a);
 }
+
+/* A line item without equipment, a correction naming nothing, role names. */
+Test(provrows, edge_cases)
+{
+    /* A seizure of a launch only, plus a line item without equipment: a hop
+     * without equipment (no readings), quantity 1. */
+    Tidewatch__V1__Record *r = record("police.fr", "PV-2");
+    r->body_case = TIDEWATCH__V1__RECORD__BODY_SEIZURE;
+    Tidewatch__V1__Seizure *z = A(sizeof *z);
+    tidewatch__v1__seizure__init(z);
+    z->agency = party(TIDEWATCH__V1__PARTY__KIND__AGENCY, "Border Force", "GB", NULL, NULL);
+    z->place = place("Calais", "FR");
+    z->time = ts(T_SALE);
+    z->items = A(sizeof *z->items);
+    z->items[0] = A(sizeof *z->items[0]);
+    tidewatch__v1__seized_item__init(z->items[0]);
+    z->n_items = 1;
+    r->seizure = z;
+    /* (ingest requires equipment: packed without validating, nothing derived) */
+    size_t plen = tidewatch__v1__record__get_packed_size(r);
+    uint8_t *pbuf = A(plen + 1);
+    tidewatch__v1__record__pack(r, pbuf);
+    tw_provrows_input in = {.event_id = 3, .kind = 3, .source = "police.fr", .source_ref = "PV-2",
+                            .payload = pbuf, .payload_len = plen};
+    tw_prov_event e;
+    char err[256];
+    cr_assert_eq(tw_provrows_decode(&in, &arena, &e, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(e.nlines, 1);
+    cr_assert_null(e.lines[0].equipment);
+    cr_assert_eq(e.lines[0].quantity, 1);
+    cr_assert_not(e.launch);
+    cr_assert_str_eq(e.place.coast_hub, "");
+    cr_assert_not(e.place.has_coords, "nothing derived: the place stays as given");
+    cr_assert_str_eq(e.place.name, "Calais");
+    size_t len;
+    char *js = tw_provrows_json(&e, 1, &len);
+    cr_assert_not_null(js);
+    cr_assert(strstr(js, "\"eq\":null") != NULL, "%s", js);
+    free(js);
+
+    /* A correction that names no record is refused. */
+    Tidewatch__V1__Record *c = record("police.fr", "PV-2-C");
+    c->body_case = TIDEWATCH__V1__RECORD__BODY_CORRECTION;
+    c->correction = A(sizeof *c->correction);
+    tidewatch__v1__correction__init(c->correction);
+    c->correction->reason = (char *)"x";
+    size_t n = tidewatch__v1__record__get_packed_size(c);
+    uint8_t *buf = A(n + 1);
+    tidewatch__v1__record__pack(c, buf);
+    tw_provrows_input ci = {.event_id = 4, .kind = 4, .source = "police.fr", .source_ref = "PV-2-C",
+                            .payload = buf, .payload_len = n};
+    cr_assert_eq(tw_provrows_decode(&ci, &arena, &e, err, sizeof err), -1);
+    cr_assert(strstr(err, "correction") != NULL, "%s", err);
+
+    cr_assert_str_eq(tw_provrows_role_name(TW_PROV_ROLE_CONSIGNEE), "consignee");
+    cr_assert_str_eq(tw_provrows_role_name(6), "?");
+    cr_assert_str_eq(tw_provrows_role_name(-1), "?");
+}

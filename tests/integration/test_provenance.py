@@ -177,6 +177,9 @@ class Proc:
         os.unlink(self.log.name)
         if rc != 0:
             raise AssertionError("%s exited %d:\n%s" % (self.cmd[0], rc, text))
+        for bad in ("Sanitizer", "runtime error:"):
+            if bad in text:
+                raise AssertionError("%s: %s in its log:\n%s" % (self.cmd[0], bad, text))
 
 
 class Ingest(Proc):

@@ -1,0 +1,55 @@
+/* tidewatch-provenance internals: the log consumer that builds the
+ * provenance model (apply.c) and the WorkerService (status.c). */
+#ifndef TW_PROVENANCE_H
+#define TW_PROVENANCE_H
+
+#include <stdint.h>
+
+#include "tw_arena.h"
+#include "tw_consumer.h"
+#include "tw_daemon.h"
+#include "tw_pg.h"
+
+typedef struct tw_places tw_places;
+
+/* The daemon's settings: the common ones first (see tw_daemon.h). */
+typedef struct prov_config {
+    tw_daemon_config common;
+    char *data_dir;
+    int64_t batch_max;
+    int64_t poll_ms;
+    int64_t statement_timeout_ms;
+    int64_t idle_in_xact_timeout_ms;
+    int64_t decode_memory;
+    int rebuild;
+} prov_config;
+
+#define PROV_CONSUMER "provenance"
+#define PROV_SERVICE "tidewatch.v1.WorkerService"
+
+typedef struct prov_service {
+    tw_daemon *daemon;
+    prov_config *cfg;
+    tw_places *places; /* hubs only: nearest Channel-coast hub */
+    tw_pg *pg;
+    tw_consumer *consumer;
+    tw_arena arena;    /* one event's decoding, reset per event */
+    int db_up;
+    uint64_t skipped;  /* events that could not be decoded */
+} prov_service;
+
+/* Load the hub table (data_dir/channel-hubs.csv) without the gazetteer.
+ * Returns the table or NULL with a reason in err. */
+tw_places *prov_load_hubs(const char *data_dir, char *err, size_t errlen) TW_WUR;
+
+/* Create the connection and the consumer (and, with cfg->rebuild, ask for a
+ * rebuild from the start of the log). Returns 0 or -1 (logged). */
+int prov_start(prov_service *svc) TW_WUR;
+
+/* Register WorkerService.GetStatus. Returns 0 or -1. */
+int prov_register(prov_service *svc) TW_WUR;
+
+/* Free the connection, then the consumer, the arena. Safe after a failed start. */
+void prov_stop(prov_service *svc);
+
+#endif

@@ -866,9 +866,15 @@ static void submit_on_message(tw_grpc_call *call, const uint8_t *msg, size_t len
     r->n = n;
     r->results = tw_arena_calloc(&r->arena, n ? n : 1, sizeof *r->results);
     r->slices = tw_arena_alloc(&r->arena, (n ? n : 1) * sizeof *r->slices);
-    /* A request processed over several turns must outlive this call. */
+    /* A request processed over several turns must outlive this call: copy
+     * it whenever submit_run may not take every record in this turn, i.e.
+     * counting each record's SLICE_RECORD_COST as submit_run does (a
+     * request of many small records is under slice_bytes but not one
+     * turn's worth; its later slices read msg after the server had reused
+     * it: records rejected as malformed, or stored altered). */
     const uint8_t *bytes = msg;
-    if (r->results && r->slices && len > (size_t)svc->cfg->slice_bytes) {
+    if (r->results && r->slices &&
+        len + n * (size_t)SLICE_RECORD_COST >= (size_t)svc->cfg->slice_bytes) {
         r->copy = malloc(len);
         if (r->copy)
             memcpy(r->copy, msg, len);

@@ -796,6 +796,29 @@ class Ingest(unittest.TestCase):
         self.assertGreater(len(latencies), 0)
         self.assertLess(grew, 64 << 10, "peak RSS grew by %d KiB" % grew)
 
+    def test_many_small_records_in_one_submit_are_stored_exactly(self):
+        """A Submit under the slice size but of many small records takes
+        more than one loop turn (each record also counts a fixed cost): its
+        later records must still be read from the request as sent, not from
+        a buffer the server has reused meanwhile (they were rejected as
+        malformed, or could be stored altered)."""
+        recs = [purchase("small-%03d" % i, serial="6E5-X-1%06d" % i) for i in range(900)]
+        req = ing.SubmitRequest(records=recs)
+        self.assertLess(req.ByteSize(), 256 << 10, "under one slice in bytes")
+        for attempt in range(3):
+            fresh = Client(self.daemon.port)  # a new connection, as the first call of a client
+            try:
+                resp = fresh.submit(req, timeout=60)
+            finally:
+                fresh.close()
+            bad = [(r.index, list(r.errors)) for r in resp.results
+                   if r.outcome not in (R.ACCEPTED, R.DUPLICATE)]
+            self.assertEqual(bad, [], "attempt %d" % attempt)
+        stored = self.pg.query("SELECT string_agg(source_ref || ' ' || encode(payload, 'hex'), ',' "
+                               "ORDER BY source_ref) FROM events WHERE source_ref LIKE 'small-%'")
+        want = ",".join("%s %s" % (r.source_ref, r.SerializeToString().hex()) for r in recs)
+        self.assertEqual(stored, want, "every record stored byte for byte as sent")
+
     def test_rejections_without_a_usable_key_are_counted_and_logged(self):
         """Records whose source or source_ref is unusable cannot wait in
         quarantine, but they are counted and logged like every rejection;

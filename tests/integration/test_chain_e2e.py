@@ -21,7 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_ingest import BIN, Cluster, free_port  # noqa: E402
+from twtest import BIN, PgCluster, free_port  # noqa: E402
 import grpc  # noqa: E402
 from tidewatch.v1 import ingest_pb2 as ing  # noqa: E402
 from tidewatch.v1 import provenance_pb2 as pv  # noqa: E402
@@ -145,7 +145,9 @@ class Proc:
 class Pipeline(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.pg = Cluster()
+        cls.pg = PgCluster("tw-e2e-pg-")
+        cls.pg.query("CREATE DATABASE tidewatch", db="postgres")
+        cls.pg.url = "host=%s dbname=tidewatch user=postgres" % cls.pg.dir
         out = subprocess.run([os.path.join(BIN, "tidewatch-migrate"), "--database-url", cls.pg.url],
                              capture_output=True, text=True)
         assert out.returncode == 0, out.stderr

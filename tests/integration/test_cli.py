@@ -14,12 +14,10 @@ Environment: TW_BIN_DIR, TW_BUILD_DIR (python modules in build/py). Prints
 
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import unittest
 
 SRC = os.environ.get("TW_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))

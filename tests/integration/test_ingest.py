@@ -15,9 +15,7 @@ build/py), TW_PG_BINDIR (PostgreSQL server binaries). Prints "N passed, M
 failed"."""
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,10 +25,8 @@ import time
 import unittest
 import urllib.request
 
-SRC = os.environ.get("TW_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("TW_BUILD_DIR", os.path.join(SRC, "build"))
-BIN = os.environ.get("TW_BIN_DIR", os.path.join(BUILD, "bin"))
-sys.path.insert(0, os.path.join(BUILD, "py"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from twtest import BIN, PgCluster, free_port  # noqa: E402,F401
 import grpc  # noqa: E402
 from tidewatch.v1 import derived_pb2  # noqa: E402
 from tidewatch.v1 import ingest_pb2 as ing  # noqa: E402
@@ -38,21 +34,6 @@ from tidewatch.v1 import records_pb2 as rec  # noqa: E402
 
 R = ing.RecordResult
 NOW = int(time.time())
-
-
-def pg_bindir():
-    d = os.environ.get("TW_PG_BINDIR")
-    if d:
-        return d
-    out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
-    return out.stdout.strip() or "/usr/lib/postgresql/15/bin"
-
-
-def as_postgres(cmd):
-    """Run a PostgreSQL server command as the postgres user when we are root."""
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--"] + cmd
-    return cmd
 
 
 def varint(n):
@@ -77,63 +58,26 @@ def submit_bytes(records):
     return b"".join(ld_field(1, r) for r in records)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-class Cluster:
+class Cluster(PgCluster):
     """A private PostgreSQL cluster this suite can stop and restart."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="tw-ingest-pg-")
-        os.chmod(self.dir, 0o755)
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-        self.data = os.path.join(self.dir, "data")
-        bindir = pg_bindir()
-        self.pg_ctl = os.path.join(bindir, "pg_ctl")
-        subprocess.run(as_postgres([os.path.join(bindir, "initdb"), "-D", self.data, "-U", "postgres",
-                                    "-A", "trust", "--no-sync"]),
-                       check=True, capture_output=True)
-        self.start()
+        PgCluster.__init__(self, "tw-ingest-pg-")
         self.psql("postgres", "CREATE DATABASE tidewatch")
         self.url = "host=%s dbname=tidewatch user=postgres" % self.dir
 
-    def start(self):
-        subprocess.run(as_postgres([self.pg_ctl, "-D", self.data, "-w", "-l",
-                                    os.path.join(self.dir, "log"), "-o",
-                                    "-k %s -c listen_addresses='' -c fsync=off" % self.dir, "start"]),
-                       check=True, capture_output=True)
-
-    def stop(self):
-        subprocess.run(as_postgres([self.pg_ctl, "-D", self.data, "-w", "-m", "fast", "stop"]),
-                       check=True, capture_output=True)
-
     def psql(self, db, sql):
-        out = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-                              "host=%s dbname=%s user=postgres" % (self.dir, db), "-c", sql],
-                             capture_output=True, text=True)
+        out = self.run_psql(db, sql)
         if out.returncode != 0:
             raise AssertionError("psql %s: %s" % (sql, out.stderr))
         return out.stdout.strip()
 
-    def query(self, sql):
-        return self.psql("tidewatch", sql)
-
     def deadlocks(self):
         """Deadlocks the server has logged so far (immediate, unlike
         pg_stat_database, whose counters are flushed lazily)."""
-        with open(os.path.join(self.dir, "log"), errors="replace") as f:
-            return f.read().count("deadlock detected")
-
-    def destroy(self):
-        try:
-            self.stop()
-        except subprocess.CalledProcessError:
-            pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.log_text().count("deadlock detected")
 
 
 class Client:

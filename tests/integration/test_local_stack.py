@@ -20,25 +20,16 @@ import sys
 import tempfile
 import unittest
 
-SRC = os.environ.get("TW_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.environ.get("TW_BIN_DIR", os.path.join(SRC, "build", "bin"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from twtest import BIN, SRC, as_postgres, pg_bindir  # noqa: E402
+
 BINARIES = ["tidewatch-ingest", "tidewatch-query", "tidewatch-provenance", "tidewatch-alerts",
             "tidewatch-migrate", "tidewatch"]
 SERVICES = ["ingest", "query", "provenance", "alerts"]
 
 
-def pg_bindir():
-    d = os.environ.get("TW_PG_BINDIR")
-    if d:
-        return d
-    out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
-    return out.stdout.strip() or "/usr/lib/postgresql/15/bin"
 
 
-def as_postgres(cmd):
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--"] + cmd
-    return cmd
 
 
 def port_free(port):

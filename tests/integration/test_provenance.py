@@ -26,9 +26,7 @@ build/py), TW_PG_BINDIR. Prints "N passed, M failed"."""
 
 import os
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,10 +35,8 @@ import time
 import unittest
 import urllib.request
 
-SRC = os.environ.get("TW_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("TW_BUILD_DIR", os.path.join(SRC, "build"))
-BIN = os.environ.get("TW_BIN_DIR", os.path.join(BUILD, "bin"))
-sys.path.insert(0, os.path.join(BUILD, "py"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from twtest import BIN, SRC, PgCluster, free_port  # noqa: E402
 import grpc  # noqa: E402
 from tidewatch.v1 import ingest_pb2 as ing  # noqa: E402
 from tidewatch.v1 import records_pb2 as rec  # noqa: E402
@@ -61,52 +57,24 @@ TABLES = {  # every derived table and its primary key
 }
 
 
-def pg_bindir():
-    d = os.environ.get("TW_PG_BINDIR")
-    if d:
-        return d
-    out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
-    return out.stdout.strip() or "/usr/lib/postgresql/15/bin"
 
 
-def as_postgres(cmd):
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--"] + cmd
-    return cmd
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-class Cluster:
+class Cluster(PgCluster):
     """A private PostgreSQL cluster (unix socket only)."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="tw-prov-pg-")
-        os.chmod(self.dir, 0o755)
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-        self.data = os.path.join(self.dir, "data")
-        bindir = pg_bindir()
-        self.pg_ctl = os.path.join(bindir, "pg_ctl")
-        subprocess.run(as_postgres([os.path.join(bindir, "initdb"), "-D", self.data, "-U", "postgres",
-                                    "-A", "trust", "--no-sync"]),
-                       check=True, capture_output=True)
-        subprocess.run(as_postgres([self.pg_ctl, "-D", self.data, "-w", "-l",
-                                    os.path.join(self.dir, "log"), "-o",
-                                    "-k %s -c listen_addresses='' -c fsync=off" % self.dir, "start"]),
-                       check=True, capture_output=True)
+        PgCluster.__init__(self, "tw-prov-pg-")
         self.logins = False
 
     def url(self, db, user="postgres"):
         return "host=%s dbname=%s user=%s" % (self.dir, db, user)
 
     def psql(self, db, sql):
-        out = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-F", "\x1f", "-v", "ON_ERROR_STOP=1",
-                              self.url(db), "-c", sql], capture_output=True, text=True)
+        out = self.run_psql(db, sql, extra=["-F", "\x1f"])
         if out.returncode != 0:
             raise AssertionError("psql %s: %s" % (sql, out.stderr))
         return out.stdout.rstrip("\n")  # not strip(): "\x1f" counts as blank
@@ -122,10 +90,6 @@ class Cluster:
                           "CREATE ROLE prov_login LOGIN IN ROLE tidewatch_provenance")
             self.logins = True
 
-    def destroy(self):
-        subprocess.run(as_postgres([self.pg_ctl, "-D", self.data, "-w", "-m", "fast", "stop"]),
-                       capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Proc:

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,11 +25,8 @@ import threading
 import time
 import unittest
 
-SRC = os.environ.get("TW_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("TW_BUILD_DIR", os.path.join(SRC, "build"))
-BIN = os.environ.get("TW_BIN_DIR", os.path.join(BUILD, "bin"))
-sys.path.insert(0, os.path.join(BUILD, "py"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from twtest import BIN, PgCluster, free_port  # noqa: E402
 import grpc  # noqa: E402
 from google.protobuf import timestamp_pb2  # noqa: E402
 from tidewatch.v1 import provenance_pb2 as pv  # noqa: E402
@@ -41,61 +37,25 @@ SERVICE = "tidewatch.v1.ProvenanceService"
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 
-def pg_bindir():
-    d = os.environ.get("TW_PG_BINDIR")
-    if d:
-        return d
-    out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
-    return out.stdout.strip() or "/usr/lib/postgresql/15/bin"
 
 
-def as_postgres(cmd):
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--"] + cmd
-    return cmd
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-class Cluster:
+class Cluster(PgCluster):
     """A private PostgreSQL cluster (unix socket only)."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="tw-query-pg-")
-        os.chmod(self.dir, 0o755)
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-        self.data = os.path.join(self.dir, "data")
-        bindir = pg_bindir()
-        self.pg_ctl = os.path.join(bindir, "pg_ctl")
-        subprocess.run(as_postgres([os.path.join(bindir, "initdb"), "-D", self.data, "-U", "postgres",
-                                    "-A", "trust", "--no-sync"]), check=True, capture_output=True)
-        subprocess.run(as_postgres([self.pg_ctl, "-D", self.data, "-w", "-l",
-                                    os.path.join(self.dir, "log"), "-o",
-                                    "-k %s -c listen_addresses='' -c fsync=off" % self.dir, "start"]),
-                       check=True, capture_output=True)
+        PgCluster.__init__(self, "tw-query-pg-")
         self.psql("postgres", "CREATE DATABASE tidewatch")
         self.url = "host=%s dbname=tidewatch user=postgres" % self.dir
 
     def psql(self, db, sql, user="postgres", check=True):
-        out = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-                              "host=%s dbname=%s user=%s" % (self.dir, db, user), "-c", sql],
-                             capture_output=True, text=True)
+        out = self.run_psql(db, sql, user)
         if check and out.returncode != 0:
             raise AssertionError("psql %s: %s" % (sql, out.stderr))
         return out if not check else out.stdout.strip()
-
-    def query(self, sql):
-        return self.psql("tidewatch", sql)
-
-    def destroy(self):
-        subprocess.run(as_postgres([self.pg_ctl, "-D", self.data, "-w", "-m", "fast", "stop"]),
-                       capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Daemon:

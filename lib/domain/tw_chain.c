@@ -541,6 +541,45 @@ static const tw_chain_place *start_of(const ctx *c, size_t p)
     return c->h[p]->kind == TW_CHAIN_SHIPMENT ? &c->v[p].origin : &c->v[p].place;
 }
 
+/* The next character of a name with runs of blanks as one ' ' and none
+ * at the end, ASCII letters in lower case; 0 at the end. */
+static int name_next(const char **p)
+{
+    const char *s = *p;
+    if (*s == ' ') {
+        while (*s == ' ')
+            s++;
+        *p = s;
+        return *s ? ' ' : 0;
+    }
+    if (!*s)
+        return 0;
+    *p = s + 1;
+    return *s >= 'A' && *s <= 'Z' ? *s + 32 : (unsigned char)*s;
+}
+
+/* Whether two party names are the same words (blanks folded and trimmed,
+ * ASCII case ignored). NULL or blank: never. */
+static int names_equal(const char *x, const char *y)
+{
+    if (!x || !y)
+        return 0;
+    while (*x == ' ')
+        x++;
+    while (*y == ' ')
+        y++;
+    if (!*x || !*y)
+        return 0;
+    int cx, cy;
+    do {
+        cx = name_next(&x);
+        cy = name_next(&y);
+        if (cx != cy)
+            return 0;
+    } while (cx);
+    return 1;
+}
+
 static int pair_facts(ctx *c, size_t a, size_t b)
 {
     const view *va = &c->v[a], *vb = &c->v[b];
@@ -553,6 +592,9 @@ static int pair_facts(ctx *c, size_t a, size_t b)
     if (to != 0 && from != 0 && to != from &&
         !(hb->kind == TW_CHAIN_SHIPMENT &&
           (from == va->from.cluster || (vb->to.cluster != 0 && vb->to.cluster == to)))) {
+        /* Two records naming the same name without an identifier or an
+         * address that ties them: not shown to be one party, nor two. */
+        int same_name = names_equal(vb->from.name, va->to.name);
         sb_init(&t);
         sb_lit(&t, "custody gap: ");
         sb_hop(&t, c, a, true);
@@ -560,10 +602,15 @@ static int pair_facts(ctx *c, size_t a, size_t b)
         sb_hop(&t, c, b, true);
         sb_lit(&t, " (");
         sb_party(&t, &vb->from);
-        sb_lit(&t, " is not ");
-        sb_party(&t, &va->to);
-        sb_lit(&t, ")");
-        if (add_fact(c, R_CUSTODY_GAP, TW_CHAIN_WARNING, 1 + b, &t, ids, 2))
+        if (same_name) {
+            sb_lit(&t, " both times, but no identifier or address ties the two records)");
+        } else {
+            sb_lit(&t, " is not ");
+            sb_party(&t, &va->to);
+            sb_lit(&t, ")");
+        }
+        if (add_fact(c, R_CUSTODY_GAP, same_name ? TW_CHAIN_INFO : TW_CHAIN_WARNING, 1 + b, &t,
+                     ids, 2))
             return -1;
     }
 

@@ -60,7 +60,12 @@
  *                      the previous movement's sender (a seller shipping
  *                      what it sold) or its consignee is the previous
  *                      movement's receiver (a delivery to the one who holds
- *                      it already). Event ids: the two movements.
+ *                      it already). Event ids: the two movements. When
+ *                      the two are different clusters but bear the same
+ *                      name (blanks and ASCII case aside), nothing shows
+ *                      they are one party or two: the fact is INFO and
+ *                      says "X both times, but no identifier or address
+ *                      ties the two records".
  *   place_gap          a hop starts (origin, or the sale place) more than
  *                      opt->place_gap_km from where the previous one ended
  *                      (consecutive movements, both places known).

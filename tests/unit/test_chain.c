@@ -331,6 +331,17 @@ Test(chain, custody_gap_when_the_next_sender_is_not_the_receiver)
     h[1].from = NOBODY;
     r2 = assemble(h, 2);
     cr_assert_eq(count_kind(&r2, "custody_gap"), 0);
+    /* Another record's "jan  PEETERS", not tied to the buyer by an
+     * identifier or an address: not shown to be another party either. */
+    h[1].from = (tw_chain_party){9, " jan  PEETERS "};
+    r2 = assemble(h, 2);
+    f = fact(&r2, "custody_gap");
+    cr_assert_eq(f->severity, TW_CHAIN_INFO);
+    cr_assert(strstr(f->text, "PEETERS  both times, but no identifier or address ties the two "
+                              "records)") != NULL, "%s", f->text);
+    h[1].from = (tw_chain_party){9, "Jan Peeterson"};
+    r2 = assemble(h, 2);
+    cr_assert_eq(fact(&r2, "custody_gap")->severity, TW_CHAIN_WARNING);
 }
 
 Test(chain, place_gap_when_the_next_hop_starts_elsewhere)

@@ -3,7 +3,8 @@
 tidewatch-ingest, consumed by tidewatch-provenance, served by
 tidewatch-query, all real processes on a real PostgreSQL, each daemon logged
 in as a user that is only a member of its own group role; python3-grpcio is
-the client. The scenario is the one investigators describe: an engine
+the client. The scenario (deploy/demo/chain_scenario.py, which also loads
+it into the local stack) is the one investigators describe: an engine
 bought for cash in Germany, driven to a depot near the coast, seized on a
 beach with its plate and its block stamp disagreeing; the carrier's
 manifest arrives after the seizure; a half-ground serial found elsewhere;
@@ -21,97 +22,14 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from twtest import BIN, PgCluster, free_port  # noqa: E402
+from twtest import BIN, SRC, PgCluster, free_port  # noqa: E402
+sys.path.insert(0, os.path.join(SRC, "deploy", "demo"))
+from chain_scenario import records, retraction  # noqa: E402
 import grpc  # noqa: E402
 from tidewatch.v1 import ingest_pb2 as ing  # noqa: E402
 from tidewatch.v1 import provenance_pb2 as pv  # noqa: E402
 from tidewatch.v1 import records_pb2 as rec  # noqa: E402
 from tidewatch.v1 import worker_pb2 as wk  # noqa: E402
-
-DAY = 86400
-T0 = 1772409600  # 2026-03-02 00:00 UTC
-
-
-def ts(field, seconds):
-    field.seconds = seconds
-
-
-def grade(r, source=rec.Grading.SOURCE_1_RELIABLE, info=rec.Grading.INFORMATION_A_KNOWN_DIRECTLY):
-    r.grading.source = source
-    r.grading.information = info
-    r.grading.handling = rec.Grading.HANDLING_P_LAWFUL_SHARING
-
-
-def engine(item, *readings, make="Yamaha", model="F40FETL"):
-    item.quantity = 1
-    e = item.equipment
-    e.kind, e.make, e.model, e.power_hp = rec.Equipment.ENGINE, make, model, 40
-    for text, method in readings:
-        e.serials.add(text=text, method=method, completeness=(
-            rec.SerialReading.PARTIAL if "?" in text else rec.SerialReading.COMPLETE))
-
-
-def sale(ref, serial, when, buyer, phone, town="Duisburg"):
-    r = rec.Record(source="retailer.de.rhein-boote", source_ref=ref)
-    grade(r)
-    p = r.purchase
-    p.seller.kind, p.seller.name, p.seller.country = rec.Party.COMPANY, "Rhein-Boote GmbH", "DE"
-    p.seller.identifiers.add(kind=rec.PartyIdentifier.VAT, value="DE811907980")
-    p.seller.place.name, p.seller.place.country = "Duisburg", "DE"
-    p.buyer.kind, p.buyer.name, p.buyer.country = rec.Party.PERSON, buyer, "BE"
-    p.buyer.identifiers.add(kind=rec.PartyIdentifier.PHONE, value=phone)
-    p.buyer.place.name, p.buyer.place.country = town, "BE" if town != "Duisburg" else "DE"
-    engine(p.items.add(), (serial, rec.SerialReading.DOCUMENT))
-    p.items[0].unit_price.currency, p.items[0].unit_price.amount_minor = "EUR", 489000
-    p.payment = rec.PAYMENT_METHOD_CASH
-    p.place.name, p.place.country = "Duisburg", "DE"
-    ts(p.time, when)
-    p.invoice_ref = "RB-" + ref
-    return r
-
-
-def shipment(ref, serial, when):
-    r = rec.Record(source="carrier.fr.transports-lefort", source_ref=ref)
-    grade(r, info=rec.Grading.INFORMATION_B_INDIRECTLY_CORROBORATED)
-    s = r.shipment
-    s.shipper.kind, s.shipper.name, s.shipper.country = rec.Party.PERSON, "Jan Peeters", "BE"
-    s.shipper.identifiers.add(kind=rec.PartyIdentifier.PHONE, value="+32 470 12 34 56")
-    s.carrier.kind, s.carrier.name, s.carrier.country = rec.Party.COMPANY, "Transports Lefort", "FR"
-    s.consignee.kind, s.consignee.name, s.consignee.country = rec.Party.COMPANY, "Depot Nord SARL", "FR"
-    s.origin.name, s.origin.country = "Duisburg", "DE"
-    s.destination.name, s.destination.country = "Lille", "FR"
-    ts(s.dispatched, when)
-    ts(s.delivered, when + DAY)
-    s.consignment_ref = "LEF-2026-0412"
-    s.vehicle_registration = "GH-412-KT"
-    engine(s.items.add(), (serial, rec.SerialReading.DOCUMENT))
-    return r
-
-
-def seizure(ref, when, *readings, place="Gravelines"):
-    r = rec.Record(source="police.fr.pas-de-calais", source_ref=ref)
-    grade(r)
-    z = r.seizure
-    z.agency.kind, z.agency.name, z.agency.country = rec.Party.AGENCY, "Police aux frontières", "FR"
-    z.case_ref = "PAF-" + ref
-    z.place.name, z.place.country = place, "FR"
-    ts(z.time, when)
-    it = z.items.add(quantity=1, condition=rec.SeizedItem.USED)
-    e = it.equipment
-    e.kind, e.make, e.model = rec.Equipment.ENGINE, "Yamaha", "F40FETL"
-    for text, method in readings:
-        e.serials.add(text=text, method=method, completeness=(
-            rec.SerialReading.PARTIAL if "?" in text else rec.SerialReading.COMPLETE))
-    return r
-
-
-def retraction(ref, source, target):
-    r = rec.Record(source=source, source_ref=ref)
-    r.correction.corrects.source = source
-    r.correction.corrects.source_ref = target
-    r.correction.reason = "entered against the wrong consignment"
-    return r
-
 
 class Proc:
     def __init__(self, name, url, extra=()):
@@ -193,17 +111,10 @@ class Pipeline(unittest.TestCase):
 
     @classmethod
     def submit_all(cls):
-        # Arrival order is not event order: the seizure first, then the sale,
-        # then the carrier's manifest a week later.
-        cls.submit(seizure("Z-1", T0 + 31 * DAY,
-                           ("6E5-X-1016523", rec.SerialReading.PLATE),
-                           ("6E5X1016532", rec.SerialReading.STAMP)))
-        cls.submit(sale("S-1", "6E5-X-1016523", T0, "Jan Peeters", "+32 470 12 34 56", "Antwerpen"))
-        cls.submit(sale("S-2", "6E5-X-1022211", T0 + 2 * DAY, "J. Peters", "0032470123456", "Antwerpen"))
-        cls.submit(shipment("M-1", "6E5-X-1016523", T0 + 18 * DAY))
-        # A half-ground serial seized elsewhere.
-        cls.submit(seizure("Z-2", T0 + 40 * DAY, ("6E5-X-10?65?3", rec.SerialReading.ETCHED_RECOVERY),
-                           place="Wissant"))
+        # Arrival order is not event order: the seizure first, then the sales,
+        # then the carrier's manifest; one record per call, as they would come.
+        for r in records():
+            cls.submit(r)
         cls.caught_up()
 
     def chain(self, **kw):
@@ -211,8 +122,8 @@ class Pipeline(unittest.TestCase):
                                 pv.GetChainResponse)
 
     def test_chain_in_event_order_whatever_the_arrival(self):
-        r = self.chain(serial="6e5 x 1016523")
-        self.assertEqual(r.normalized, "6E5X1016523")
+        r = self.chain(serial="6e5 x 1094417")
+        self.assertEqual(r.normalized, "6E5X1094417")
         self.assertEqual(len(r.chains), 1)
         c = r.chains[0]
         kinds = [h.kind for h in c.hops if h.status == pv.HOP_STATUS_ACTIVE]
@@ -237,18 +148,18 @@ class Pipeline(unittest.TestCase):
         self.assertGreater(c.hops[1].sources[0].received.seconds, c.hops[2].sources[0].received.seconds - 1)
 
     def test_plate_and_stamp_are_one_item_with_two_keys(self):
-        c = self.chain(serial="6E5X1016532").chains[0]
+        c = self.chain(serial="6E5X1094471").chains[0]
         keys = sorted(k.key for k in c.item.keys)
-        self.assertEqual(keys, ["6E5X1016523", "6E5X1016532"])
+        self.assertEqual(keys, ["6E5X1094417", "6E5X1094471"])
         self.assertIn("readings_disagree", [f.kind for f in c.facts])
-        same = self.chain(serial="6E5X1016523").chains[0]
+        same = self.chain(serial="6E5X1094417").chains[0]
         self.assertEqual(same.item.id, c.item.id)
 
     def test_partial_reading_gets_candidates(self):
-        r = self.chain(serial="6E5X10?65?3")
+        r = self.chain(serial="6E5X10?44?7")
         self.assertTrue(r.candidates, "candidates for a half-ground serial")
         top = r.candidates[0]
-        self.assertIn("6E5X1016523", [k.key for k in top.item.keys])
+        self.assertIn("6E5X1094417", [k.key for k in top.item.keys])
         self.assertTrue(top.reason)
 
     def test_unknown_serial_is_not_found_and_bad_input_names_the_field(self):
@@ -260,7 +171,7 @@ class Pipeline(unittest.TestCase):
         self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
 
     def test_buyers_sharing_a_phone_are_one_cluster(self):
-        c = self.chain(serial="6E5X1016523").chains[0]
+        c = self.chain(serial="6E5X1094417").chains[0]
         buyer = c.hops[0].to.id
         p = self.query.unary("ProvenanceService", "GetParty", pv.GetPartyRequest(party_id=buyer),
                              pv.GetPartyResponse)
@@ -270,9 +181,9 @@ class Pipeline(unittest.TestCase):
         self.assertIn("phone", [link.kind for link in p.links])
 
     def test_search_and_trace(self):
-        s = self.query.unary("ProvenanceService", "SearchItems", pv.SearchItemsRequest(pattern="6E5X1016*"),
+        s = self.query.unary("ProvenanceService", "SearchItems", pv.SearchItemsRequest(pattern="6E5X1094*"),
                              pv.SearchItemsResponse)
-        self.assertIn("6E5X1016523", [m.matched_key for m in s.items])
+        self.assertIn("6E5X1094417", [m.matched_key for m in s.items])
         ev = int(self.pg.query("SELECT id FROM events WHERE source_ref = 'Z-1'"))
         t = self.query.unary("ProvenanceService", "TraceBack", pv.TraceBackRequest(event_id=ev),
                              pv.TraceResponse)
@@ -282,13 +193,13 @@ class Pipeline(unittest.TestCase):
     def test_retraction_shows_the_hop_retracted(self):
         self.submit(retraction("M-1-R", "carrier.fr.transports-lefort", "M-1"))
         self.caught_up()
-        c = self.chain(serial="6E5X1016523").chains[0]
+        c = self.chain(serial="6E5X1094417").chains[0]
         ship = [h for h in c.hops if h.kind == pv.HOP_KIND_SHIPMENT]
         self.assertEqual([h.status for h in ship], [pv.HOP_STATUS_RETRACTED])
 
     def test_every_call_is_audited(self):
         before = int(self.pg.query("SELECT count(*) FROM query_audit"))
-        self.chain(serial="6E5X1016523")
+        self.chain(serial="6E5X1094417")
         with self.assertRaises(grpc.RpcError):
             self.chain(serial="6E5X9999999")
         after = int(self.pg.query("SELECT count(*) FROM query_audit"))

@@ -546,6 +546,11 @@ Logs:       deploy/local.sh logs [-f] [service]      (files in var/log)
 Try:
   # health of every service
   deploy/local.sh status
+  # a provenance scenario (five records arriving out of order), then its chain
+  deploy/demo/chain_scenario.py --target 127.0.0.1:$(port_of ingest)
+  $bin/tidewatch chain 6E5X1094417                  # also --json, --dot, --geojson
+  $bin/tidewatch chain '6E5-X-10?44?7'              # a half-ground serial: candidates
+  $bin/tidewatch party 2049      # the buyer (#2049 on an empty log): its cluster, tied by a phone
   # the CLI (--target: which daemon; query's port by default)
   $bin/tidewatch health --target 127.0.0.1:$(port_of query)
   $bin/tidewatch health --target 127.0.0.1:$(port_of ingest) tidewatch.v1.IngestService

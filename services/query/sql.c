@@ -122,7 +122,9 @@ const query_sql query_sql_table[Q_COUNT] = {
                          "LIMIT $2::int) SELECT " PARTY_COLS " FROM prov_parties p JOIN sel USING "
                          "(party_id) ORDER BY p.party_id",
                          2},
-    /* Related items of roots $1 ($2 at most). */
+    /* Related items of roots $1 ($2 at most). The related items' roots are
+     * looked up one by one (OFFSET 0 keeps the planner from joining them
+     * with a hash over every item: a scan of prov_items per call). */
     [Q_CHAIN_RELATED] =
         {"q_chain_related",
          "WITH mine AS (SELECT h.event_id, h.kind, h.consignment_ref, h.to_party, i.root_id FROM "
@@ -140,8 +142,9 @@ const query_sql query_sql_table[Q_COUNT] = {
          "bp ON bp.party_id = o.to_party) SELECT r.root_id, r.relation, oi.root_id AS other_root, "
          "min(r.event_id) AS event_id, min(r.detail) AS detail, (SELECT k.key FROM "
          "prov_item_keys k JOIN prov_items x ON x.item_id = k.item_id WHERE x.root_id = "
-         "oi.root_id ORDER BY k.first_event, k.key LIMIT 1) AS key FROM rel r JOIN prov_items oi "
-         "ON oi.item_id = r.item_id WHERE oi.root_id <> r.root_id GROUP BY r.root_id, "
+         "oi.root_id ORDER BY k.first_event, k.key LIMIT 1) AS key FROM rel r CROSS JOIN LATERAL "
+         "(SELECT x.root_id FROM prov_items x WHERE x.item_id = r.item_id OFFSET 0) oi "
+         "WHERE oi.root_id <> r.root_id GROUP BY r.root_id, "
          "r.relation, oi.root_id ORDER BY r.root_id, r.relation, other_root LIMIT $2::int",
          2},
     /* $1 LIKE strict, $2 LIKE loose, $8 known characters. A key that

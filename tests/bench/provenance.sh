@@ -172,6 +172,9 @@ kill "$sampler" 2>/dev/null || true
 maxlag=$(sort -n "$work/lag.samples" 2>/dev/null | tail -n 1)
 drain_s=$(sub "$t2" "$t1")
 overall=$(rate "$total" "$(sub "$t2" "$t0")")
+# Fresh statistics for the query phase, as autovacuum gives them within a
+# minute or so of a bulk load (the tables grew from empty during the run).
+val "ANALYZE" >/dev/null
 nitems=$(val "SELECT count(*) FROM prov_items")
 nhops=$(val "SELECT count(*) FROM prov_hops")
 echo "ingest: $records records in ${ingest_s} s = $ingest_rate records/s (acknowledged, durable)"

@@ -1173,9 +1173,8 @@ static size_t session_options(const tw_pg_opts *o, char *buf, size_t len)
     if (o->statement_timeout_ms > 0 && n < len)
         n += (size_t)snprintf(buf + n, len - n, "%s-c statement_timeout=%d", n ? " " : "",
                               o->statement_timeout_ms);
-    if (o->generic_plans && n < len)
-        n += (size_t)snprintf(buf + n, len - n, "%s-c plan_cache_mode=force_generic_plan",
-                              n ? " " : "");
+    if (o->jit_off && n < len)
+        n += (size_t)snprintf(buf + n, len - n, "%s-c jit=off", n ? " " : "");
     return n < len ? n : len - 1;
 }
 
@@ -1275,7 +1274,7 @@ tw_pg *tw_pg_new(struct event_base *base, const char *conninfo, const tw_pg_opts
         pg->opts.max_in_flight = 256;
     if (pg->opts.idle_in_xact_timeout_ms == 0)
         pg->opts.idle_in_xact_timeout_ms = TW_PG_IDLE_IN_XACT_TIMEOUT_MS;
-    char ours[192];
+    char ours[128];
     session_options(&pg->opts, ours, sizeof ours);
     pg->backoff_ms = pg->opts.backoff_min_ms;
     pg->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)pg ^ (uint64_t)getpid();

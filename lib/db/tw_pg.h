@@ -175,12 +175,12 @@ typedef struct tw_pg_opts {
                                   -1 = leave the server's setting */
     int statement_timeout_ms;  /* the session's statement_timeout: 0 = leave
                                   the server's setting (default), > 0 = this */
-    int generic_plans;         /* 1: plan_cache_mode=force_generic_plan, so a
-                                  prepared statement is planned once per
-                                  session instead of at every execution (for
-                                  statements whose best plan does not depend
-                                  on the values: index lookups by key); 0 =
-                                  the server's setting (default) */
+    int jit_off;               /* 1: jit=off for the session. Short lookups
+                                  whose plans PostgreSQL costs high (a generic
+                                  plan over a large table) otherwise pay tens
+                                  of milliseconds of JIT compilation per run
+                                  for a statement that runs in one; 0 = the
+                                  server's setting (default) */
 } tw_pg_opts;
 
 #define TW_PG_IDLE_IN_XACT_TIMEOUT_MS 60000

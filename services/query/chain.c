@@ -168,7 +168,7 @@ static void step_roots(qcall *q, const tw_pg_outcome *o)
         {.stmt = QSQL(Q_CHAIN_PARTIES), .nparams = 2, .values = &v[4]},
         {.stmt = QSQL(Q_CHAIN_RELATED), .nparams = 2, .values = &v[6]},
     };
-    qcall_sql(q, stmts, sizeof stmts / sizeof stmts[0], step_chains);
+    qcall_sql_generic(q, stmts, sizeof stmts / sizeof stmts[0], step_chains);
 }
 
 static Tidewatch__V1__ChainFact *fact_msg(qcall *q, const tw_chain_fact *f)

@@ -144,16 +144,12 @@ int main(int argc, char **argv)
     for (svc.npg = 0; svc.npg < (size_t)cfg.connections; svc.npg++) {
         char name[32];
         snprintf(name, sizeof name, "query-%zu", svc.npg + 1);
-        /* Generic plans: the statements look rows up by key and id arrays,
-         * whose plans do not depend on the values; re-planning each call
-         * cost more than running it (GetChain: about 5 ms of planning
-         * against 3 ms of execution). */
         tw_pg_opts opts = {.name = name, .on_state = on_db_state, .state_arg = &svc,
                            .statement_timeout_ms = (int)cfg.statement_timeout_ms,
                            .idle_in_xact_timeout_ms = cfg.idle_in_xact_timeout_ms
                                                           ? (int)cfg.idle_in_xact_timeout_ms
                                                           : -1,
-                           .generic_plans = 1};
+                           .jit_off = 1};
         svc.pg[svc.npg] = tw_pg_new(d.base, cfg.common.database_url, &opts, err, sizeof err);
         if (!svc.pg[svc.npg]) {
             TW_ERROR(NULL, "database: %s", err);

@@ -348,9 +348,18 @@ static void sql_done(const tw_pg_outcome *o, void *arg)
     if (o->kind == TW_PG_OK) {
         qcall_step next = q->next;
         q->next = NULL;
+        if (q->skip_first) { /* qcall_sql_generic's SET is not the caller's */
+            q->skip_first = 0;
+            tw_pg_outcome mine = *o;
+            mine.results = o->results + 1;
+            mine.nresults = o->nresults - 1;
+            next(q, &mine);
+            return;
+        }
         next(q, o);
         return;
     }
+    q->skip_first = 0;
     if (o->kind == TW_PG_QUERY_ERROR && strcmp(o->sqlstate, "57014") == 0) {
         qcall_fail(q, TW_GRPC_DEADLINE_EXCEEDED,
                    "the query ran longer than the statement timeout (%lld ms) and was cancelled: "
@@ -375,8 +384,25 @@ void qcall_sql(qcall *q, const tw_pg_stmt *stmts, size_t n, qcall_step next)
     tw_pg *pg = pick_pg(q->svc);
     if (!pg || tw_pg_batch(pg, stmts, n, sql_done, q) != 0) {
         q->pending--;
+        q->skip_first = 0;
         qcall_fail(q, TW_GRPC_INTERNAL, "could not submit a query");
     }
+}
+
+void qcall_sql_generic(qcall *q, const tw_pg_stmt *stmts, size_t n, qcall_step next)
+{
+    tw_pg_stmt *all = tw_arena_calloc(&q->arena, n + 1, sizeof *all);
+    if (!all) {
+        qcall_fail(q, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    /* Transaction-local: the batch is one transaction, and the connection's
+     * other work keeps the server's choice. */
+    all[0] = (tw_pg_stmt){
+        .stmt = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"};
+    memcpy(all + 1, stmts, n * sizeof *stmts);
+    q->skip_first = 1;
+    qcall_sql(q, all, n + 1, next);
 }
 
 void qcall_sql1(qcall *q, const char *sql, int nparams, const char *const *values,

@@ -104,6 +104,7 @@ struct qcall {
     int auditing;
     int cancelled;
     qcall_step next;
+    int skip_first; /* the batch in flight began with qcall_sql_generic's SET */
     void *state; /* the method's own (in the arena) */
     void (*cleanup)(qcall *q); /* frees what state holds outside the arena */
     /* the answer */
@@ -125,6 +126,15 @@ int query_register(query_service *svc) __attribute__((warn_unused_result));
  * database is away, DEADLINE_EXCEEDED when the statement timeout ended a
  * statement, INTERNAL otherwise). */
 void qcall_sql(qcall *q, const tw_pg_stmt *stmts, size_t n, qcall_step next);
+
+/* As qcall_sql, with generic plans for this batch only (plan_cache_mode set
+ * for its transaction): each statement is planned once per connection
+ * instead of at every call. For statements that look rows up by keys and
+ * id arrays, whose best plan does not depend on the values (GetChain's:
+ * re-planning cost about 5 ms a call, more than running them); never for
+ * LIKE and trigram searches, whose plans do. `next` sees the results of
+ * stmts only, as with qcall_sql. */
+void qcall_sql_generic(qcall *q, const tw_pg_stmt *stmts, size_t n, qcall_step next);
 
 /* A one-statement convenience: text parameters (NULL = SQL NULL). */
 void qcall_sql1(qcall *q, const char *sql, int nparams, const char *const *values,

@@ -875,19 +875,17 @@ Test(pg, session_settings_on_every_connection)
     cr_assert_str_eq(v, "0");
     show(pg, "application_name", v, sizeof v);
     cr_assert_str_eq(v, "test", "pg_stat_activity names the session");
-    show(pg, "plan_cache_mode", v, sizeof v);
-    cr_assert_str_eq(v, "auto");
+    show(pg, "jit", v, sizeof v);
+    cr_assert_str_eq(v, "on");
     tw_pg_free(pg);
 
-    /* Options: a statement timeout that bites, the guard turned off, and
-     * generic plans. */
+    /* Options: a statement timeout that bites, the guard turned off, no JIT. */
     state_rec s2 = {0};
-    tw_pg_opts o = {.statement_timeout_ms = 300, .idle_in_xact_timeout_ms = -1,
-                    .generic_plans = 1};
+    tw_pg_opts o = {.statement_timeout_ms = 300, .idle_in_xact_timeout_ms = -1, .jit_off = 1};
     pg = connect_pg(db.url, &s2, &o);
     wait_up(&s2, 1);
-    show(pg, "plan_cache_mode", v, sizeof v);
-    cr_assert_str_eq(v, "force_generic_plan");
+    show(pg, "jit", v, sizeof v);
+    cr_assert_str_eq(v, "off");
     show(pg, "statement_timeout", v, sizeof v);
     cr_assert_str_eq(v, "300ms");
     show(pg, "idle_in_transaction_session_timeout", v, sizeof v);

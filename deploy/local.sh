@@ -9,7 +9,8 @@
 #            wait until each is healthy, print what to try
 #   restart  restart daemons (all, or those named; `postgres` the server)
 #   down     stop the daemons (SIGTERM, then SIGKILL after a timeout) and
-#            PostgreSQL; --purge also deletes var/ (the database with it)
+#            PostgreSQL; --purge also deletes var/ (the database with it);
+#            with service names, only those daemons
 #   status   each daemon's pid and the health of its own gRPC service;
 #            PostgreSQL's state and durability
 #   logs     last lines of every log, or of one service; -f follows
@@ -69,6 +70,7 @@ commands:
                       restart the named daemons (default: all four);
                       \`postgres\` restarts the PostgreSQL server
   down [--purge]      stop services and PostgreSQL (--purge: also delete var/)
+  down SERVICE...     stop only these daemons (PostgreSQL and the others keep running)
   status              each daemon's pid and the health of its own gRPC service
                       (e.g. tidewatch.v1.IngestService, NOT_SERVING while its
                       database is unreachable); PostgreSQL's state and
@@ -628,8 +630,20 @@ cmd_restart() {
 }
 
 cmd_down() {
-  local purge=0 name
-  [ "${1:-}" = --purge ] && purge=1
+  local purge=0 name names=()
+  for name in "$@"; do
+    case $name in
+      --purge) purge=1 ;;
+      -*) tw_die "down: unknown option $name" ;;
+      *) index_of "$name" >/dev/null && names+=("$name") ;;
+    esac
+  done
+  if [ "${#names[@]}" -gt 0 ]; then # only these daemons; PostgreSQL stays
+    [ "$purge" = 0 ] || tw_die "down: --purge stops everything; name no service with it"
+    echo "stopping ${names[*]}"
+    for name in "${names[@]}"; do stop_service "$name"; done
+    return 0
+  fi
   echo "stopping services"
   for name in "${SERVICES[@]}"; do stop_service "$name"; done
   if [ -f "$PGDATA_DIR/PG_VERSION" ] && tw_pg_running "$PGDATA_DIR"; then

@@ -171,6 +171,19 @@ class LocalStack(unittest.TestCase):
         self.assertEqual(self.pid("query"), after["query"])
         self.assertIn("SERVING", self.line(out, "ingest"))
 
+        # down with a name stops that daemon only; a wrong name stops nothing.
+        query_pid = self.pid("query")
+        self.ok("down", "alerts")
+        rc, out = self.local("status")
+        self.assertIn("not running", self.line(out, "alerts"))
+        self.assertIn("accepting connections", self.line(out, "postgres"))
+        self.assertEqual(self.pid("query"), query_pid)
+        rc, out = self.local("down", "nosuch")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("unknown service", out)
+        self.assertTrue(running(query_pid), "a wrong name must stop nothing")
+        self.ok("up", "--no-install", "--no-build")
+
         pids = [self.pid(n) for n in SERVICES]
         self.ok("down")
         for p in pids:

@@ -383,6 +383,25 @@ Test(event_log, horizon_functions_see_the_cluster_and_the_lag)
     v = tw_test_query1(daemon, "SELECT lag_events || ' ' || lag_seconds FROM consumer_lag(1000)");
     cr_assert_str_eq(v, "0 0", "caught up");
     free(v);
+    /* Far behind: exact up to 10,000, then estimated from the ids (0008),
+     * still capped; the search path is pinned again after the replace. */
+    exec(admin, "INSERT INTO events (source, source_ref, kind, payload) SELECT 'lag', 'lag-' || g,"
+                " 1, '\\x00' FROM generate_series(1, 25000) g");
+    v = tw_test_query1(daemon, "SELECT lag_events FROM consumer_lag(1000000)");
+    cr_assert_str_eq(v, "25000", "estimated from the ids");
+    free(v);
+    v = tw_test_query1(daemon, "SELECT lag_events FROM consumer_lag(12000)");
+    cr_assert_str_eq(v, "12000", "the cap still holds");
+    free(v);
+    v = tw_test_query1(daemon, "SELECT lag_events FROM consumer_lag(7)");
+    cr_assert_str_eq(v, "7");
+    free(v);
+    v = tw_test_query1(admin, "SELECT array_to_string(proconfig, ',') LIKE 'search_path=pg_catalog%'"
+                              " FROM pg_proc WHERE proname = 'consumer_lag'");
+    cr_assert_str_eq(v, "t");
+    free(v);
+    exec(admin, "UPDATE consumer_cursors SET (last_tx, last_id) = (SELECT tx, id FROM events"
+                " ORDER BY tx DESC, id DESC LIMIT 1)");
 
     /* Nobody else may call them (they are SECURITY DEFINER). */
     char oname[64], ourl[700];

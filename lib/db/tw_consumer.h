@@ -31,8 +31,10 @@
  * Lag: every poll interval it asks consumer_lag() (0004, the same function
  * tw_horizon publishes cluster-wide from ingest) for its own row and sets
  *   tidewatch_consumer_cursor_lag_events{consumer}  committed events after
- *                                                   the cursor (counted up
- *                                                   to lag_max_events)
+ *                                                   the cursor (exact up to
+ *                                                   10,000, estimated from
+ *                                                   the ids above, at most
+ *                                                   lag_max_events; 0008)
  *   tidewatch_consumer_cursor_lag_seconds{consumer} age of the first one
  * plus the counters tidewatch_consumer_applied_events_total{consumer},
  * tidewatch_consumer_batches_total{consumer} and

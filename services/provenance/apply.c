@@ -169,11 +169,15 @@ int prov_start(prov_service *svc)
     const prov_config *cfg = svc->cfg;
     tw_arena_init(&svc->arena, 0);
     tw_arena_set_limit(&svc->arena, (size_t)cfg->decode_memory);
+    /* No JIT: a batch's statements are many short ones, which PostgreSQL
+     * may cost high once the tables are large and would then compile for
+     * longer than they run (as the query daemon's did). */
     tw_pg_opts opts = {.name = PROV_CONSUMER, .on_state = on_db_state, .state_arg = svc,
                        .statement_timeout_ms = (int)cfg->statement_timeout_ms,
                        .idle_in_xact_timeout_ms = cfg->idle_in_xact_timeout_ms
                                                       ? (int)cfg->idle_in_xact_timeout_ms
-                                                      : -1};
+                                                      : -1,
+                       .jit_off = 1};
     svc->pg = tw_pg_new(svc->daemon->base, cfg->common.database_url, &opts, err, sizeof err);
     if (!svc->pg) {
         TW_ERROR(NULL, "database: %s", err);

@@ -155,6 +155,28 @@ static int country_ok(const char *c)
            (c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' && c[2] == '\0');
 }
 
+/* The page size and the time range [after, before) shared by SearchItems
+ * and ListEvents, checked and named after their fields: *after and *before
+ * become SQL parameters (NULL when not given). Returns 0, or -1 once the
+ * call has been failed with INVALID_ARGUMENT. */
+static int page_and_range(qcall *q, int32_t page_size, const Google__Protobuf__Timestamp *a,
+                          const char *a_field, const Google__Protobuf__Timestamp *b,
+                          const char *b_field, char **after, char **before)
+{
+    if (page_size < 0) {
+        qcall_fail(q, TW_GRPC_INVALID_ARGUMENT, "page_size: must not be negative (got %d)",
+                   page_size);
+        return -1;
+    }
+    if (qtime_param(q, a, a_field, after) != 0 || qtime_param(q, b, b_field, before) != 0)
+        return -1;
+    if (*after && *before && strtod(*after, NULL) >= strtod(*before, NULL)) {
+        qcall_fail(q, TW_GRPC_INVALID_ARGUMENT, "%s: must be later than %s", b_field, a_field);
+        return -1;
+    }
+    return 0;
+}
+
 void query_search_items(qcall *q)
 {
     Tidewatch__V1__SearchItemsRequest *req = q->req;
@@ -190,19 +212,10 @@ void query_search_items(qcall *q)
                    "country: an ISO 3166-1 alpha-2 code in capitals (\"FR\")");
         return;
     }
-    if (req->page_size < 0) {
-        qcall_fail(q, TW_GRPC_INVALID_ARGUMENT, "page_size: must not be negative (got %d)",
-                   req->page_size);
-        return;
-    }
     char *after, *before;
-    if (qtime_param(q, req->seen_after, "seen_after", &after) != 0 ||
-        qtime_param(q, req->seen_before, "seen_before", &before) != 0)
+    if (page_and_range(q, req->page_size, req->seen_after, "seen_after", req->seen_before,
+                       "seen_before", &after, &before) != 0)
         return;
-    if (after && before && strtod(after, NULL) >= strtod(before, NULL)) {
-        qcall_fail(q, TW_GRPC_INVALID_ARGUMENT, "seen_before: must be later than seen_after");
-        return;
-    }
     st->page = qlimit(req->page_size, 20, cfg->page_max);
     st->binding = qfmt(q, "search\x1f%s\x1f%d\x1f%s\x1f%s\x1f%s\x1f%s", pat.key, (int)req->kind,
                        req->maker, after ? after : "", before ? before : "", req->country);
@@ -348,19 +361,10 @@ void query_list_events(qcall *q)
         qcall_fail(q, TW_GRPC_INVALID_ARGUMENT, "source: %s", bad);
         return;
     }
-    if (req->page_size < 0) {
-        qcall_fail(q, TW_GRPC_INVALID_ARGUMENT, "page_size: must not be negative (got %d)",
-                   req->page_size);
-        return;
-    }
     char *after, *before;
-    if (qtime_param(q, req->after, "after", &after) != 0 ||
-        qtime_param(q, req->before, "before", &before) != 0)
+    if (page_and_range(q, req->page_size, req->after, "after", req->before, "before", &after,
+                       &before) != 0)
         return;
-    if (after && before && strtod(after, NULL) >= strtod(before, NULL)) {
-        qcall_fail(q, TW_GRPC_INVALID_ARGUMENT, "before: must be later than after");
-        return;
-    }
     st->page = qlimit(req->page_size, 50, cfg->page_max);
     st->binding = qfmt(q, "events\x1f%s\x1f%s\x1f%d\x1f%s", after ? after : "",
                        before ? before : "", kind, req->source);

@@ -113,10 +113,14 @@ int64_t qclusters_min_id(const qclusters *c, int64_t party_id)
     for (size_t i = 0; i < c->n; i++) {
         if (c->p[i].party_id != party_id)
             continue;
+        /* Only the members of its cluster, not every party again. */
+        const tw_cluster *k = &c->res->clusters[c->cluster_of[i]];
         int64_t min = party_id;
-        for (size_t j = 0; j < c->n; j++)
-            if (c->cluster_of[j] == c->cluster_of[i] && c->p[j].party_id < min)
-                min = c->p[j].party_id;
+        for (size_t m = k->first_member; m < k->first_member + k->n_members; m++) {
+            int64_t id = c->p[c->res->members[m].input_index].party_id;
+            if (id < min)
+                min = id;
+        }
         return min;
     }
     return 0;

@@ -161,15 +161,38 @@ void tw_migrations_free(tw_migration_set *set)
 }
 
 /* Run a command without parameters; 0 if it succeeded. */
-static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen)
+/* Run sql; 0 when it succeeded, else -1 with the error in err and, when
+ * sqlstate is not NULL, its SQLSTATE there ("" when none). */
+static int exec_state(PGconn *c, const char *sql, char *err, size_t errlen, char sqlstate[6])
 {
     PGresult *r = PQexec(c, sql);
     ExecStatusType st = PQresultStatus(r);
     int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!ok)
+    if (!ok) {
         snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        if (sqlstate) {
+            const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            snprintf(sqlstate, 6, "%s", s ? s : "");
+        }
+    }
     PQclear(r);
     return ok ? 0 : -1;
+}
+
+static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen)
+{
+    return exec_state(c, sql, err, errlen, NULL);
+}
+
+/* Roles are shared by every database of a cluster, and the advisory lock
+ * is per database: two databases migrated at once can both find a role
+ * missing and both create it, and one fails with unique_violation (or
+ * duplicate_object). Its transaction is rolled back whole, so trying the
+ * same migration again is safe, and it then finds the role. */
+#define MIGRATE_RACE_RETRIES 3
+static int lost_cluster_race(const char *sqlstate)
+{
+    return strcmp(sqlstate, "23505") == 0 || strcmp(sqlstate, "42710") == 0;
 }
 
 static const tw_migration *find_version(const tw_migration_set *set, int version)
@@ -185,7 +208,7 @@ int tw_migrate_apply(PGconn *c, const tw_migration_set *set, tw_migrate_report *
                      size_t errlen)
 {
     memset(report, 0, sizeof *report);
-    char why[1024];
+    char why[1024], why2[256];
     PGresult *r = NULL;
     int locked = 0, rv = -1;
     char *applied = NULL; /* applied[i]: set->items[i] already applied */
@@ -237,21 +260,29 @@ int tw_migrate_apply(PGconn *c, const tw_migration_set *set, tw_migrate_report *
     PQclear(r);
     r = NULL;
 
+    int retries = 0;
     for (size_t i = 0; i < set->n; i++) {
         if (applied[i])
             continue;
         const tw_migration *m = &set->items[i];
-        if (progress)
+        if (progress && retries == 0)
             progress(arg, m);
         if (exec_ok(c, "BEGIN", why, sizeof why) != 0) {
             snprintf(err, errlen, "%s: %s", m->name, why);
             goto out;
         }
-        if (exec_ok(c, m->sql, why, sizeof why) != 0) {
+        char state[6] = "";
+        if (exec_state(c, m->sql, why, sizeof why, state) != 0) {
+            (void)exec_ok(c, "ROLLBACK", why2, sizeof why2);
+            if (lost_cluster_race(state) && retries < MIGRATE_RACE_RETRIES) {
+                retries++;
+                i--; /* the same migration again */
+                continue;
+            }
             snprintf(err, errlen, "%s failed, nothing of it was applied: %s", m->name, why);
-            (void)exec_ok(c, "ROLLBACK", why, sizeof why);
             goto out;
         }
+        retries = 0;
         char version[16];
         snprintf(version, sizeof version, "%d", m->version);
         const char *params[] = {version, m->name, m->sha256};

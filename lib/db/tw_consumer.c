@@ -84,6 +84,11 @@ struct tw_consumer {
     int failing; /* the current run of failures has been logged */
     int conflicting; /* the current run of conflicts has been logged */
 
+    /* A batch waiting for its prepare reads: its events point into held. */
+    PGresult *held;
+    tw_consumer_event *held_ev;
+    size_t held_n;
+
     /* The batch in flight. */
     uint64_t new_tx;
     int64_t new_id;
@@ -408,6 +413,66 @@ static void refuse(tw_consumer *c, const char *why)
     c->busy = 0;
 }
 
+/* Hand events[0..n) and the prepare reads to apply, then submit the
+ * transaction that moves the cursor with the writes. */
+static void apply_batch(tw_consumer *c, const tw_consumer_event *ev, size_t n,
+                        const PGresult *const *reads, size_t nreads)
+{
+    tw_consumer_writes *w = calloc(1, sizeof *w);
+    tw_pg_stmt *stmts = NULL;
+    if (!w) {
+        refuse(c, "out of memory");
+        return;
+    }
+    if (c->apply(c->arg, ev, n, reads, nreads, w) != 0 || w->failed) {
+        refuse(c, w->failed ? "a derived write could not be built" : "the apply callback refused it");
+        goto out;
+    }
+    c->new_tx = ev[n - 1].tx;
+    c->new_id = ev[n - 1].id;
+    c->new_n = n;
+    char old_tx[24], old_id[24], new_tx[24], new_id[24];
+    snprintf(old_tx, sizeof old_tx, "%" PRIu64, c->st.tx);
+    snprintf(old_id, sizeof old_id, "%" PRId64, c->st.id);
+    snprintf(new_tx, sizeof new_tx, "%" PRIu64, c->new_tx);
+    snprintf(new_id, sizeof new_id, "%" PRId64, c->new_id);
+    const char *values[] = {c->name, old_tx, old_id, new_tx, new_id};
+    if (!(stmts = writes_view(w, 2))) {
+        refuse(c, "out of memory");
+        goto out;
+    }
+    stmts[0] = (tw_pg_stmt){.stmt = c->st_advance, .nparams = 5, .values = values};
+    stmts[1] = (tw_pg_stmt){.stmt = SQL_CURSOR_NOTIFY, .nparams = 1, .values = values};
+    if (tw_pg_batch(c->pg, stmts, 2 + w->n, on_applied, c) != 0)
+        refuse(c, "the transaction could not be submitted (invalid derived write?)");
+out:
+    free(stmts);
+    writes_free(w);
+}
+
+static void release_held(tw_consumer *c)
+{
+    PQclear(c->held);
+    free(c->held_ev);
+    c->held = NULL;
+    c->held_ev = NULL;
+    c->held_n = 0;
+}
+
+static void on_prepared(const tw_pg_outcome *o, void *arg)
+{
+    tw_consumer *c = arg;
+    if (o->kind != TW_PG_OK) {
+        if (o->kind != TW_PG_SHUTDOWN)
+            failed(c, "reading what a batch needs", o);
+        release_held(c);
+        c->busy = 0;
+        return;
+    }
+    apply_batch(c, c->held_ev, c->held_n, (const PGresult *const *)o->results, o->nresults);
+    release_held(c);
+}
+
 static void on_read(const tw_pg_outcome *o, void *arg)
 {
     tw_consumer *c = arg;
@@ -429,9 +494,9 @@ static void on_read(const tw_pg_outcome *o, void *arg)
         return;
     }
     tw_consumer_event *ev = calloc((size_t)n, sizeof *ev);
-    tw_consumer_writes *w = calloc(1, sizeof *w);
+    tw_consumer_writes *reads = NULL;
     tw_pg_stmt *stmts = NULL;
-    if (!ev || !w) {
+    if (!ev) {
         refuse(c, "out of memory");
         goto out;
     }
@@ -440,32 +505,37 @@ static void on_read(const tw_pg_outcome *o, void *arg)
             refuse(c, "an event has an unexpected binary layout");
             goto out;
         }
-    if (c->apply(c->arg, ev, (size_t)n, w) != 0 || w->failed) {
-        refuse(c, w->failed ? "a derived write could not be built" : "the apply callback refused it");
+    if (c->opts.prepare) {
+        if (!(reads = calloc(1, sizeof *reads))) {
+            refuse(c, "out of memory");
+            goto out;
+        }
+        if (c->opts.prepare(c->arg, ev, (size_t)n, reads) != 0 || reads->failed) {
+            refuse(c, reads->failed ? "a read could not be built" : "the prepare callback refused it");
+            goto out;
+        }
+    }
+    if (!reads || reads->n == 0) {
+        apply_batch(c, ev, (size_t)n, NULL, 0);
         goto out;
     }
-    c->new_tx = ev[n - 1].tx;
-    c->new_id = ev[n - 1].id;
-    c->new_n = (size_t)n;
-    char old_tx[24], old_id[24], new_tx[24], new_id[24];
-    snprintf(old_tx, sizeof old_tx, "%" PRIu64, c->st.tx);
-    snprintf(old_id, sizeof old_id, "%" PRId64, c->st.id);
-    snprintf(new_tx, sizeof new_tx, "%" PRIu64, c->new_tx);
-    snprintf(new_id, sizeof new_id, "%" PRId64, c->new_id);
-    const char *values[] = {c->name, old_tx, old_id, new_tx, new_id};
-    if (!(stmts = writes_view(w, 2))) {
+    /* Keep the events (they point into r) until the reads are back. */
+    if (!(stmts = writes_view(reads, 0))) {
         refuse(c, "out of memory");
         goto out;
     }
-    stmts[0] = (tw_pg_stmt){.stmt = c->st_advance, .nparams = 5, .values = values};
-    stmts[1] = (tw_pg_stmt){.stmt = SQL_CURSOR_NOTIFY, .nparams = 1, .values = values};
-    if (tw_pg_batch(c->pg, stmts, 2 + w->n, on_applied, c) != 0) {
-        refuse(c, "the transaction could not be submitted (invalid derived write?)");
+    if (tw_pg_batch(c->pg, stmts, reads->n, on_prepared, c) != 0) {
+        refuse(c, "the reads could not be submitted (invalid read?)");
         goto out;
     }
+    c->held = o->results[0];
+    o->results[0] = NULL;
+    c->held_ev = ev;
+    c->held_n = (size_t)n;
+    ev = NULL;
 out:
     free(stmts);
-    writes_free(w);
+    writes_free(reads);
     free(ev);
 }
 
@@ -658,6 +728,7 @@ void tw_consumer_free(tw_consumer *c)
     if (c->timer)
         event_free(c->timer);
     writes_free(c->rebuild);
+    release_held(c);
     free(c);
 }
 

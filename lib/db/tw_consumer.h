@@ -94,13 +94,28 @@ typedef struct tw_consumer_event {
 /* Apply callback: turn events[0..n) (in (tx, id) order, n >= 1) into
  * derived writes by appending statements to w (tw_consumer_writes_add);
  * appending none is fine (the cursor still moves). They run after the
- * cursor move in the same transaction. The callback must not block and
- * must depend only on the events and on the database state its statements
- * read (a replay must give the same result). Return 0 to commit, or -1 to
- * refuse the batch: nothing is written, the cursor stays, and the same
- * batch is offered again at the next poll (logged as an error). */
+ * cursor move in the same transaction. reads[0..nreads) are the results of
+ * the statements the prepare callback asked for (see tw_consumer_opts;
+ * NULL and 0 without one), valid during the call. The callback must not
+ * block and must depend only on the events, on those reads and on the
+ * database state its statements read (a replay must give the same
+ * result). Return 0 to commit, or -1 to refuse the batch: nothing is
+ * written, the cursor stays, and the same batch is offered again at the
+ * next poll (logged as an error). */
 typedef int (*tw_consumer_apply_fn)(void *arg, const tw_consumer_event *events, size_t n,
+                                    const PGresult *const *reads, size_t nreads,
                                     tw_consumer_writes *w);
+
+/* Prepare callback (optional): for events[0..n), append to `reads` the
+ * read-only statements whose results apply needs (for instance the
+ * existing rows a batch's keys name). They run as one transaction before
+ * the apply callback, after the batch was read; as only one instance of a
+ * consumer commits (its cursor check), what they see is what the batch's
+ * writes will find. Appending none calls apply at once. Return 0, or -1 to
+ * refuse the batch (as apply's -1). A failed read is retried like a failed
+ * batch. */
+typedef int (*tw_consumer_prepare_fn)(void *arg, const tw_consumer_event *events, size_t n,
+                                      tw_consumer_writes *reads);
 
 /* Called after a batch has committed (optional): n events applied, the
  * cursor is now (tx, id). */
@@ -120,6 +135,7 @@ typedef struct tw_consumer_opts {
     int64_t lag_max_events; /* lag counting stops here; default TW_CONSUMER_LAG_MAX_EVENTS */
     tw_metrics *metrics;   /* borrowed, may be NULL (no metrics) */
     tw_consumer_committed_fn on_committed; /* may be NULL */
+    tw_consumer_prepare_fn prepare;        /* may be NULL */
 } tw_consumer_opts;
 
 typedef struct tw_consumer_stats {

@@ -84,9 +84,12 @@ static void skipped(prov_service *svc)
         TW_ERROR(NULL, "could not count a skipped event");
 }
 
-static int apply(void *arg, const tw_consumer_event *ev, size_t n, tw_consumer_writes *w)
+static int apply(void *arg, const tw_consumer_event *ev, size_t n, const PGresult *const *reads,
+                 size_t nreads, tw_consumer_writes *w)
 {
     prov_service *svc = arg;
+    (void)reads;
+    (void)nreads;
     tw_pgarray arr = {0};
     int rc = -1;
     tw_pgarray_begin(&arr, TW_OID_JSONB);

@@ -13,9 +13,20 @@ typedef struct tw_test_apply {
     const char *table; /* an identifier made by the test, not a value */
     int sleep_ms;
     int refuse;        /* 1: refuse every batch */
+    /* 1: pos comes from the prepare read (tw_test_prepare_count: the
+     * table's row count before the batch), not from a subquery. */
+    int use_reads;
+    int prepare_refuse; /* 1: tw_test_prepare_count refuses every batch */
+    unsigned prepared;  /* batches tw_test_prepare_count was asked for */
 } tw_test_apply;
 
 /* The tw_consumer_apply_fn for arg = a tw_test_apply. */
-int tw_test_apply_events(void *arg, const tw_consumer_event *ev, size_t n, tw_consumer_writes *w);
+int tw_test_apply_events(void *arg, const tw_consumer_event *ev, size_t n,
+                         const PGresult *const *reads, size_t nreads, tw_consumer_writes *w);
+
+/* A tw_consumer_prepare_fn for arg = a tw_test_apply: one read, the
+ * table's row count. */
+int tw_test_prepare_count(void *arg, const tw_consumer_event *ev, size_t n,
+                          tw_consumer_writes *reads);
 
 #endif

@@ -293,6 +293,35 @@ Test(consumer, a_failing_derived_write_leaves_the_cursor_where_it_was)
     PQfinish(c);
 }
 
+/* The prepare reads run before apply, see the state the batch's writes
+ * will find, and a refusal there moves nothing. */
+Test(consumer, prepare_reads_reach_apply_and_a_refusal_moves_nothing)
+{
+    PGconn *c = tw_test_connect(db.url);
+    insert_events(c, "r", 0, 700);
+    harness h;
+    tw_consumer_opts o = {.name = "reader", .batch_max = 100, .poll_ms = 100,
+                          .prepare = tw_test_prepare_count};
+    start_opts(&h, db.url, &o, "consumed", 0);
+    h.apply.use_reads = 1;
+    h.apply.prepare_refuse = 1;
+    int failed_twice = run_until(cond_failed, &h, 5);
+    cr_assert(failed_twice, "a refusing prepare fails the batch (retried at each poll)");
+    cr_assert_eq(qnum(c, "SELECT count(*) FROM consumed"), 0);
+    cr_assert_eq(qnum(c, "SELECT last_id FROM consumer_cursors WHERE consumer = 'reader'"), 0,
+                 "the cursor did not move");
+    h.apply.prepare_refuse = 0;
+    applied_at_least want = {&h, 700};
+    cr_assert(run_until(cond_applied, &want, 20), "applied %llu of 700",
+              (unsigned long long)stats(&h).applied_events);
+    /* pos = the count read before each batch + rank: right only when every
+     * read saw exactly the rows of the batches before it. */
+    check_table(c, "consumed", 700);
+    cr_assert_geq(h.apply.prepared, 7 + 2);
+    stop(&h);
+    PQfinish(c);
+}
+
 /* ---- (b) NOTIFY wakes it ------------------------------------------------------ */
 
 /* On a private cluster: the horizon is cluster-wide, and a transaction of

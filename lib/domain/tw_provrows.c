@@ -565,7 +565,7 @@ static void put_party(jb *b, json_t *o, const char *k, int64_t id)
     put(b, o, k, id ? json_integer((json_int_t)id) : json_null());
 }
 
-static const char *method_name(int m)
+const char *tw_provrows_method_name(int m)
 {
     switch (m) {
     case 1: return "plate";
@@ -589,7 +589,7 @@ static json_t *reading_json(jb *b, const tw_prov_reading *r)
     put_s(b, o, "loose", r->loose);
     put_s(b, o, "raw", r->raw);
     put_i(b, o, "method", r->method);
-    put_s(b, o, "mname", method_name(r->method));
+    put_s(b, o, "mname", tw_provrows_method_name(r->method));
     put_i(b, o, "completeness", r->completeness);
     put_s(b, o, "format", r->format);
     put_s(b, o, "maker", r->maker);

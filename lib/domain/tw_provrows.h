@@ -197,6 +197,10 @@ int tw_provrows_decode(const tw_provrows_input *in, tw_arena *arena, tw_prov_eve
  * records, so that means the event cannot be applied). */
 char *tw_provrows_json(const tw_prov_event *e, uint64_t tx, size_t *len) TW_WUR;
 
+/* A serial reading's method as the merge reasons name it: "plate",
+ * "stamp", "etched_recovery", "document"; "" else. */
+const char *tw_provrows_method_name(int method);
+
 /* "seller", "buyer", "shipper", "carrier", "consignee", "agency"; "?" else. */
 const char *tw_provrows_role_name(int role);
 

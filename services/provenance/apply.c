@@ -1,6 +1,7 @@
-/* The provenance consumer: each batch of events becomes one call of
- * prov_apply() (migration 0006) with one jsonb document per event, in the
- * transaction that moves the cursor. */
+/* The provenance consumer's wiring: the connection, the consumer, the
+ * rebuild, decoding shared by both applies, and the reference apply (each
+ * batch one call of prov_apply(), migration 0006, with one jsonb document
+ * per event); the default apply is fast.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,8 +74,7 @@ tw_places *prov_load_hubs(const char *data_dir, char *err, size_t errlen)
     return p;
 }
 
-/* Count an event that contributes nothing (logged by the caller). */
-static void skipped(prov_service *svc)
+void prov_skipped(prov_service *svc, const tw_consumer_event *e, const char *why)
 {
     svc->skipped++;
     if (svc->daemon->metrics &&
@@ -82,41 +82,45 @@ static void skipped(prov_service *svc)
                                "events of the log that could not be decoded (they add no rows)",
                                NULL, NULL, 1) != 0)
         TW_ERROR(NULL, "could not count a skipped event");
+    TW_WARN(NULL, "event %lld (%s / %s) skipped: %s", (long long)e->id, e->source, e->source_ref,
+            why);
 }
 
-static int apply(void *arg, const tw_consumer_event *ev, size_t n, const PGresult *const *reads,
-                 size_t nreads, tw_consumer_writes *w)
+int prov_decode(prov_service *svc, const tw_consumer_event *e, tw_prov_event *pe, int count)
 {
-    prov_service *svc = arg;
-    (void)reads;
-    (void)nreads;
+    char err[256];
+    tw_arena_reset(&svc->arena);
+    tw_provrows_input in = {.event_id = e->id, .kind = e->kind, .source = e->source,
+                            .source_ref = e->source_ref, .received_us = e->received_at_us,
+                            .payload = e->payload, .payload_len = e->payload_len,
+                            .derived = e->derived, .derived_len = e->derived_len,
+                            .places = svc->places};
+    if (tw_provrows_decode(&in, &svc->arena, pe, err, sizeof err) == 0)
+        return 0;
+    /* Only validated records reach the log; one that does not decode
+     * contributes nothing (the same on every replay). */
+    if (count)
+        prov_skipped(svc, e, err);
+    return -1;
+}
+
+/* The reference apply (--reference-apply): every event through prov_apply()
+ * in SQL, one jsonb document each. */
+static int apply_sql(prov_service *svc, const tw_consumer_event *ev, size_t n,
+                     tw_consumer_writes *w)
+{
     tw_pgarray arr = {0};
     int rc = -1;
     tw_pgarray_begin(&arr, TW_OID_JSONB);
     for (size_t i = 0; i < n; i++) {
         const tw_consumer_event *e = &ev[i];
         tw_prov_event pe;
-        char err[256];
-        tw_arena_reset(&svc->arena);
-        tw_provrows_input in = {.event_id = e->id, .kind = e->kind, .source = e->source,
-                                .source_ref = e->source_ref, .received_us = e->received_at_us,
-                                .payload = e->payload, .payload_len = e->payload_len,
-                                .derived = e->derived, .derived_len = e->derived_len,
-                                .places = svc->places};
-        if (tw_provrows_decode(&in, &svc->arena, &pe, err, sizeof err) != 0) {
-            /* Only validated records reach the log; one that does not decode
-             * contributes nothing (the same on every replay). */
-            skipped(svc);
-            TW_WARN(NULL, "event %lld (%s / %s) skipped: %s", (long long)e->id, e->source,
-                    e->source_ref, err);
+        if (prov_decode(svc, e, &pe, 1) != 0)
             continue;
-        }
         size_t len = 0;
         char *json = tw_provrows_json(&pe, e->tx, &len);
         if (!json) {
-            skipped(svc);
-            TW_WARN(NULL, "event %lld (%s / %s) skipped: cannot encode its rows", (long long)e->id,
-                    e->source, e->source_ref);
+            prov_skipped(svc, e, "cannot encode its rows");
             continue;
         }
         tw_pgarray_jsonb(&arr, json, len);
@@ -132,7 +136,7 @@ static int apply(void *arg, const tw_consumer_event *ev, size_t n, const PGresul
         const int lengths[] = {(int)arr.len};
         const int formats[] = {1};
         if (arr.len > (size_t)0x7fffffff ||
-            tw_consumer_writes_add(w, &(tw_pg_stmt){.stmt = "prov_apply", .nparams = 1,
+            tw_consumer_writes_add(w, &(tw_pg_stmt){.stmt = PROV_ST_APPLY, .nparams = 1,
                                                     .values = values, .lengths = lengths,
                                                     .formats = formats}) != 0) {
             TW_ERROR(NULL, "could not queue a batch of %zu events", n);
@@ -143,6 +147,21 @@ static int apply(void *arg, const tw_consumer_event *ev, size_t n, const PGresul
 out:
     tw_pgarray_free(&arr);
     return rc;
+}
+
+static int prepare(void *arg, const tw_consumer_event *ev, size_t n, tw_consumer_writes *reads)
+{
+    prov_service *svc = arg;
+    return svc->cfg->reference_apply ? 0 : prov_fast_prepare(svc, ev, n, reads);
+}
+
+static int apply(void *arg, const tw_consumer_event *ev, size_t n, const PGresult *const *reads,
+                 size_t nreads, tw_consumer_writes *w)
+{
+    prov_service *svc = arg;
+    if (svc->cfg->reference_apply)
+        return apply_sql(svc, ev, n, w);
+    return prov_fast_apply(svc, ev, n, reads, nreads, w);
 }
 
 static void on_db_state(void *arg, int up)
@@ -187,12 +206,15 @@ int prov_start(prov_service *svc)
         return -1;
     }
     static const Oid types[] = {3807}; /* jsonb[] */
-    if (tw_pg_prepare(svc->pg, "prov_apply", "SELECT prov_apply($1)", 1, types) != 0) {
+    if (!(svc->fast = prov_fast_new()) ||
+        tw_pg_prepare(svc->pg, PROV_ST_APPLY, "SELECT prov_apply($1)", 1, types) != 0 ||
+        prov_fast_register(svc->pg) != 0) {
         TW_ERROR(NULL, "could not register statements");
         return -1;
     }
     tw_consumer_opts co = {.name = PROV_CONSUMER, .batch_max = (int)cfg->batch_max,
-                           .poll_ms = (int)cfg->poll_ms, .metrics = svc->daemon->metrics};
+                           .poll_ms = (int)cfg->poll_ms, .metrics = svc->daemon->metrics,
+                           .prepare = prepare};
     svc->consumer = tw_consumer_new(svc->daemon->base, svc->pg, &co, apply, svc, err, sizeof err);
     if (!svc->consumer) {
         TW_ERROR(NULL, "consumer: %s", err);
@@ -215,5 +237,7 @@ void prov_stop(prov_service *svc)
     svc->pg = NULL;
     tw_consumer_free(svc->consumer);
     svc->consumer = NULL;
+    prov_fast_free(svc->fast);
+    svc->fast = NULL;
     tw_arena_free(&svc->arena);
 }

@@ -52,6 +52,12 @@ static const tw_setting extra[] = {
      .type = TW_SET_BOOL, .def = "false",
      .help = "empty the derived tables and replay the log from the start, then keep consuming",
      .offset = OFF(rebuild)},
+    {.name = "reference_apply", .env = "TIDEWATCH_PROVENANCE_REFERENCE_APPLY",
+     .flag = "reference-apply", .type = TW_SET_BOOL, .def = "false",
+     .help = "apply every event with prov_apply() in SQL, the reference the default (keys "
+             "resolved in the daemon, rows written with COPY) must equal row for row; several "
+             "times slower, for checking",
+     .offset = OFF(reference_apply)},
 };
 
 static prov_config cfg;

@@ -9,6 +9,7 @@
 #include "tw_consumer.h"
 #include "tw_daemon.h"
 #include "tw_pg.h"
+#include "tw_provrows.h"
 
 typedef struct tw_places tw_places;
 
@@ -22,10 +23,19 @@ typedef struct prov_config {
     int64_t idle_in_xact_timeout_ms;
     int64_t decode_memory;
     int rebuild;
+    int reference_apply;
 } prov_config;
 
 #define PROV_CONSUMER "provenance"
 #define PROV_SERVICE "tidewatch.v1.WorkerService"
+
+typedef struct prov_fast prov_fast;
+
+/* Prepared statements (registered by prov_start). */
+#define PROV_ST_APPLY "prov_apply"
+#define PROV_ST_READ "prov_read"
+#define PROV_ST_MERGE_ROOTS "prov_merge_roots"
+#define PROV_ST_TOUCH "prov_touch"
 
 typedef struct prov_service {
     tw_daemon *daemon;
@@ -34,6 +44,7 @@ typedef struct prov_service {
     tw_pg *pg;
     tw_consumer *consumer;
     tw_arena arena;    /* one event's decoding, reset per event */
+    prov_fast *fast;   /* the default apply's state (fast.c) */
     int db_up;
     uint64_t skipped;  /* events that could not be decoded */
 } prov_service;
@@ -45,6 +56,26 @@ tw_places *prov_load_hubs(const char *data_dir, char *err, size_t errlen) TW_WUR
 /* Create the connection and the consumer (and, with cfg->rebuild, ask for a
  * rebuild from the start of the log). Returns 0 or -1 (logged). */
 int prov_start(prov_service *svc) TW_WUR;
+
+/* Decode event e into *pe (in svc->arena, which is reset first). Returns 0,
+ * or -1 when it cannot be decoded; with count, the event is then counted
+ * and logged as skipped (prov_skipped). */
+int prov_decode(prov_service *svc, const tw_consumer_event *e, tw_prov_event *pe,
+                int count) TW_WUR;
+
+/* Count and log an event that contributes nothing, and why. */
+void prov_skipped(prov_service *svc, const tw_consumer_event *e, const char *why);
+
+/* fast.c: the default apply (see there). prov_fast_new returns NULL when
+ * memory runs out; prov_fast_register registers its statements on pg (0 or
+ * -1); prepare and apply are the tw_consumer callbacks' bodies. */
+prov_fast *prov_fast_new(void) TW_WUR;
+void prov_fast_free(prov_fast *f);
+int prov_fast_register(tw_pg *pg) TW_WUR;
+int prov_fast_prepare(prov_service *svc, const tw_consumer_event *ev, size_t n,
+                      tw_consumer_writes *reads) TW_WUR;
+int prov_fast_apply(prov_service *svc, const tw_consumer_event *ev, size_t n,
+                    const PGresult *const *reads, size_t nreads, tw_consumer_writes *w) TW_WUR;
 
 /* Register WorkerService.GetStatus. Returns 0 or -1. */
 int prov_register(prov_service *svc) TW_WUR;

@@ -276,7 +276,7 @@ def sale(ref, *readings, t=T0, src="retailer.de.boote", buyer="A. Karimi", qty=1
 
 
 def shipment(ref, *lines, t=T0 + 10 * DAY, src="carrier.be.transeuropa", dest="Dunkerque",
-             body=None):
+             body=None, make="Yamaha"):
     """lines: lists of readings (one line each), or an int (a bulk line of that quantity)."""
     r = graded(rec.Record(source=src, source_ref=ref))
     s = body if body is not None else r.shipment
@@ -295,11 +295,11 @@ def shipment(ref, *lines, t=T0 + 10 * DAY, src="carrier.be.transeuropa", dest="D
             item.equipment.kind = rec.Equipment.ENGINE
             item.equipment.description = "outboard engines, no serials recorded"
         else:
-            engine(s.items.add().equipment, *ln)
+            engine(s.items.add().equipment, *ln, make=make)
     return r
 
 
-def seizure(ref, *lines, t=T0 + 20 * DAY, src="police.fr.pas-de-calais"):
+def seizure(ref, *lines, t=T0 + 20 * DAY, src="police.fr.pas-de-calais", make="Yamaha"):
     r = graded(rec.Record(source=src, source_ref=ref))
     z = r.seizure
     z.agency.kind, z.agency.name, z.agency.country = rec.Party.AGENCY, "Gendarmerie nationale", "FR"
@@ -309,7 +309,7 @@ def seizure(ref, *lines, t=T0 + 20 * DAY, src="police.fr.pas-de-calais"):
     z.time.seconds = t
     for ln in lines:
         it = z.items.add(condition=rec.SeizedItem.USED)
-        engine(it.equipment, *ln)
+        engine(it.equipment, *ln, make=make)
     z.launch.people_aboard = 40
     return r
 
@@ -708,10 +708,47 @@ class ProvenanceModel(unittest.TestCase):
         self.assertEqual(st.prov.metric("tidewatch_consumer_applied_events_total"), total)
 
 
-def generate(n, seed):
+    def test_default_apply_equals_the_reference_apply(self):
+        """The default apply (keys resolved in the daemon, rows by COPY, only
+        corrections and corrected records through prov_apply() in SQL) gives
+        every derived table exactly as the reference, prov_apply() for every
+        event: a replay mostly of plain records, several makers and none,
+        merges within and across batches, partial readings, bulk lines."""
+        st = self.stack("prov_ref")
+        st.prov.stop()
+        recs = generate(3000, seed=5, correct=0.04, makes=("Yamaha", "Yamaha", "", "Tohatsu"))
+        for i in range(0, len(recs), 100):
+            st.submit(recs[i:i + 100])
+        total = int(st.q("SELECT count(*) FROM events"))
+        url = self.pg.url("prov_ref", "prov_login")
+
+        def run(args):
+            st.prov = Provenance(url, args)
+            end = time.monotonic() + 120
+            while st.prov.status().applied_events < total or not st.caught_up():
+                self.assertLess(time.monotonic(), end, "provenance did not finish")
+                time.sleep(0.1)
+            return st.dump(), st.prov.log_text()
+        fast, _ = run(["--batch", "300"])
+        st.prov.stop()
+        self.assertGreater(int(st.q("SELECT count(*) FROM prov_merges")), 0)
+        self.assertGreater(int(st.q("SELECT count(*) FROM prov_items WHERE partial")), 0)
+        self.assertGreater(int(st.q("SELECT count(DISTINCT maker) FROM prov_item_keys")), 2)
+        self.assertGreater(int(st.q("SELECT count(*) FROM prov_corrections")), 0)
+        self.assertGreater(int(st.q("SELECT count(*) FROM prov_hops WHERE item_id IS NULL")), 0)
+        self.assertGreater(int(st.q("SELECT count(*) FROM prov_items WHERE item_id <> root_id")), 0)
+        reference, log = run(["--rebuild", "--reference-apply", "--batch", "300"])
+        self.assertIn("derived tables emptied", log)
+        for t in TABLES:
+            self.assertEqual(fast[t], reference[t], "table %s differs from the reference" % t)
+        self.release(st)
+
+def generate(n, seed, correct=0.2, makes=("Yamaha",)):
     """A deterministic mix: sales, shipments, seizures over a pool of engines,
     some read twice (merges), partial readings, bulk lines, corrections and
-    retractions (some sent before their target)."""
+    retractions (some sent before their target). correct: the share of
+    corrections; makes: the makers records name (drawn per record; "" for
+    none)."""
     rnd = random.Random(seed)
     out, held = [], []
     serial = lambda k: "6E5X%07d" % (3000000 + k)  # noqa: E731
@@ -719,22 +756,25 @@ def generate(n, seed):
         k = rnd.randrange(300)
         t = T0 + rnd.randrange(150) * DAY
         x = rnd.random()
+        if correct != 0.2:  # the first 1 - correct of the range to the three kinds
+            x = x * 0.8 / (1 - correct) if x < 1 - correct else 0.8
+        make = rnd.choice(makes) if len(makes) > 1 else makes[0]
         ref = "g-%d" % i
         if x < 0.35:
-            r = sale(ref, (serial(k), PLATE, True), t=t, src="retailer.g%d" % (i % 3))
+            r = sale(ref, (serial(k), PLATE, True), t=t, src="retailer.g%d" % (i % 3), make=make)
         elif x < 0.6:
             lines = [[(serial(k), DOC, True)]]
             if rnd.random() < 0.2:
                 lines.append(rnd.randrange(1, 20))
             r = shipment(ref, *lines, t=t, src="carrier.g%d" % (i % 2),
-                         dest=rnd.choice(["Dunkerque", "Calais", "Boulogne-sur-Mer"]))
+                         dest=rnd.choice(["Dunkerque", "Calais", "Boulogne-sur-Mer"]), make=make)
         elif x < 0.8:
             readings = [(serial(k), PLATE, True)]
             if rnd.random() < 0.3:
                 readings.append((serial(rnd.randrange(300)), STAMP, True))
             if rnd.random() < 0.1:
                 readings = [(serial(k)[:-2] + "??", STAMP, False)]
-            r = seizure(ref, readings, t=t, src="police.g")
+            r = seizure(ref, readings, t=t, src="police.g", make=make)
         else:
             prev = [o for o in out if not o.HasField("correction")]
             if not prev:
@@ -744,7 +784,8 @@ def generate(n, seed):
             if rnd.random() < 0.5:
                 r = correction(ref, target.source_ref, src)
             else:
-                fixed = seizure("x", [(serial(rnd.randrange(300)), PLATE, True)], t=t, src=src)
+                fixed = seizure("x", [(serial(rnd.randrange(300)), PLATE, True)], t=t, src=src,
+                                make=make)
                 r = correction(ref, target.source_ref, src, fixed)
             if rnd.random() < 0.3:
                 # Sent before its target: hold the target back.

@@ -106,16 +106,34 @@ void tw_copytext_f64(tw_copytext *b, bool has, double v)
     raw(b, t, (size_t)n);
 }
 
-void tw_copytext_time(tw_copytext *b, bool has, int64_t us)
+/* us as UTC calendar time in *tm and the microseconds in *frac; 0, or -1
+ * when the year is outside 1..9999. */
+static int utc(int64_t us, struct tm *tm, int64_t *frac)
 {
-    int64_t s = us / 1000000, frac = us % 1000000;
-    if (frac < 0) {
-        frac += 1000000;
+    int64_t s = us / 1000000;
+    *frac = us % 1000000;
+    if (*frac < 0) {
+        *frac += 1000000;
         s -= 1;
     }
     time_t t = (time_t)s;
+    if (!gmtime_r(&t, tm) || tm->tm_year + 1900 < 1 || tm->tm_year + 1900 > 9999)
+        return -1;
+    return 0;
+}
+
+int tw_copytext_time_valid(bool has, int64_t us)
+{
     struct tm tm;
-    if (!has || !gmtime_r(&t, &tm) || tm.tm_year + 1900 < 1 || tm.tm_year + 1900 > 9999) {
+    int64_t frac;
+    return has && utc(us, &tm, &frac) == 0;
+}
+
+void tw_copytext_time(tw_copytext *b, bool has, int64_t us)
+{
+    struct tm tm;
+    int64_t frac;
+    if (!has || utc(us, &tm, &frac) != 0) {
         tw_copytext_null(b);
         return;
     }

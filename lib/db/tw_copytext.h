@@ -29,6 +29,8 @@ void tw_copytext_f64(tw_copytext *b, bool has, double v);
 /* A timestamptz from Unix microseconds, UTC; \N unless has and the year is
  * 1..9999. */
 void tw_copytext_time(tw_copytext *b, bool has, int64_t us);
+/* 1 when tw_copytext_time(has, us) writes a time, 0 when it writes \N. */
+int tw_copytext_time_valid(bool has, int64_t us);
 void tw_copytext_null(tw_copytext *b);
 /* id, or \N when id is 0. */
 void tw_copytext_id(tw_copytext *b, int64_t id);

@@ -94,6 +94,13 @@ void tw_pgarray_int8(tw_pgarray *a, int64_t v)
     element(a, b, 8);
 }
 
+void tw_pgarray_float8(tw_pgarray *a, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    tw_pgarray_int8(a, (int64_t)bits);
+}
+
 void tw_pgarray_timestamptz(tw_pgarray *a, int64_t unix_seconds)
 {
     tw_pgarray_int8(a, (unix_seconds - PG_EPOCH_OFFSET) * 1000000LL);

@@ -11,6 +11,7 @@
 #define TW_OID_BYTEA 17
 #define TW_OID_INT2 21
 #define TW_OID_INT8 20
+#define TW_OID_FLOAT8 701
 #define TW_OID_TEXT 25
 #define TW_OID_TIMESTAMPTZ 1184
 #define TW_OID_JSON 114
@@ -33,6 +34,7 @@ void tw_pgarray_bytes(tw_pgarray *a, const void *p, size_t n); /* bytea */
 void tw_pgarray_int2(tw_pgarray *a, int16_t v);
 void tw_pgarray_int8(tw_pgarray *a, int64_t v);
 void tw_pgarray_timestamptz(tw_pgarray *a, int64_t unix_seconds);
+void tw_pgarray_float8(tw_pgarray *a, double v);
 void tw_pgarray_jsonb(tw_pgarray *a, const char *json, size_t len);
 void tw_pgarray_json(tw_pgarray *a, const char *json, size_t len); /* json: the text itself */
 

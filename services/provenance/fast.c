@@ -15,9 +15,11 @@
  *     keys, readings, hops and merges; a correction or a corrected record
  *     goes through prov_apply() in SQL, after the rows gathered so far (its
  *     effect on keys is the same rule, mirrored here). Merges move roots
- *     with one UPDATE each, after the rows of their segment; the touched
- *     items' summaries are refreshed once at the end (prov_touch()). */
+ *     with one UPDATE each, after the rows of their segment, and the new
+ *     hops are folded into their items' summaries (first and last seen,
+ *     last place) by one UPDATE per segment. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,12 +74,55 @@ static const char SQL_MERGE_ROOTS[] =
     "          FROM prov_items WHERE item_id = ANY ($1::bigint[])) m"
     " WHERE root_id = ANY (m.roots) AND root_id <> m.r";
 
-static const char SQL_TOUCH[] = "SELECT prov_touch($1::bigint[])";
+/* A segment's new hops folded into their items' summaries (what
+ * prov_touch() would compute from all the hops, given that the new ones are
+ * in force and no old one changed): earliest and latest event time, and the
+ * last place unless the item's is later in (time, event, line) order, a
+ * missing time last. Times are Unix microseconds. */
+#define TS(x) "(timestamptz 'epoch' + " x " * interval '1 microsecond')"
+static const char SQL_SUMMARY[] =
+    "UPDATE prov_items i"
+    "   SET first_seen = least(i.first_seen, s.f), last_seen = greatest(i.last_seen, s.l),"
+    "       last_place_at = CASE WHEN s.b THEN s.pat ELSE i.last_place_at END,"
+    "       last_place_event = CASE WHEN s.b THEN s.pev ELSE i.last_place_event END,"
+    "       last_place_line = CASE WHEN s.b THEN s.pline ELSE i.last_place_line END,"
+    "       last_lat = CASE WHEN s.b THEN s.lat ELSE i.last_lat END,"
+    "       last_lon = CASE WHEN s.b THEN s.lon ELSE i.last_lon END,"
+    "       last_place = CASE WHEN s.b THEN s.place ELSE i.last_place END,"
+    "       last_country = CASE WHEN s.b THEN s.country ELSE i.last_country END"
+    "  FROM (SELECT u.*, u.pev IS NOT NULL AND (c.last_place_event IS NULL"
+    "               OR (u.pat IS NOT NULL AND (c.last_place_at IS NULL OR u.pat > c.last_place_at))"
+    "               OR (u.pat IS NOT DISTINCT FROM c.last_place_at"
+    "                   AND (u.pev, u.pline) > (c.last_place_event, c.last_place_line))) AS b"
+    "          FROM (SELECT id, " TS("f") " AS f, " TS("l") " AS l, " TS("pat") " AS pat,"
+    "                       pev, pline::integer AS pline, lat, lon, place, country"
+    "                  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],"
+    "                              $5::bigint[], $6::bigint[], $7::float8[], $8::float8[],"
+    "                              $9::text[], $10::text[])"
+    "                       AS x(id, f, l, pat, pev, pline, lat, lon, place, country)) u"
+    "          JOIN prov_items c ON c.item_id = u.id) s"
+    " WHERE i.item_id = s.id";
+
+/* One new hop of an item, for its summary. */
+typedef struct sumrec {
+    int64_t item;
+    int has_t;           /* occurred_at not NULL */
+    int64_t t;
+    int has_place;       /* place_name <> '' OR place_lat IS NOT NULL */
+    int64_t event;
+    int line;
+    int has_coords;
+    double lat, lon;
+    const char *name, *country; /* in prov_fast.seg */
+} sumrec;
 
 struct prov_fast {
     tw_provkeys *keys;
     tw_copytext t[T_N];
-    tw_pgarray touched;
+    /* The segment's new hops with an item (their strings in seg). */
+    sumrec *sums;
+    size_t nsums, capsums;
+    tw_arena seg;
     /* Merges of the segment: their item arrays, in order. */
     tw_pgarray *merges;
     size_t nmerges, capmerges;
@@ -94,6 +139,8 @@ prov_fast *prov_fast_new(void)
         free(f);
         return NULL;
     }
+    if (f)
+        tw_arena_init(&f->seg, 0);
     return f;
 }
 
@@ -111,9 +158,10 @@ void prov_fast_free(prov_fast *f)
     tw_provkeys_free(f->keys);
     for (int i = 0; i < T_N; i++)
         tw_copytext_free(&f->t[i]);
-    tw_pgarray_free(&f->touched);
     merges_clear(f);
     free(f->merges);
+    free(f->sums);
+    tw_arena_free(&f->seg);
     free(f->pairs);
     free(f);
 }
@@ -349,6 +397,34 @@ static void merge_rows(prov_fast *f, tw_arena *a, const tw_prov_event *e,
         f->failed = 1;
 }
 
+/* Note the hop of line l (item) for the segment's summaries. */
+static void add_sum(prov_fast *f, const tw_prov_event *e, const tw_prov_line *l, int64_t item)
+{
+    if (f->nsums == f->capsums) {
+        size_t nc = f->capsums ? f->capsums * 2 : 256;
+        sumrec *nv = realloc(f->sums, nc * sizeof *nv);
+        if (!nv) {
+            f->failed = 1;
+            return;
+        }
+        f->sums = nv;
+        f->capsums = nc;
+    }
+    const tw_prov_place *p = &e->place;
+    int coords = p->has_coords && isfinite(p->lat) && isfinite(p->lon);
+    sumrec *r = &f->sums[f->nsums++];
+    *r = (sumrec){.item = item, .has_t = tw_copytext_time_valid(e->has_time, e->time_us),
+                  .t = e->time_us, .has_place = p->name[0] || (p->has_coords && isfinite(p->lat)),
+                  .event = e->event_id, .line = l->line, .has_coords = coords, .lat = p->lat,
+                  .lon = p->lon};
+    if (r->has_place) {
+        r->name = tw_arena_strdup(&f->seg, p->name);
+        r->country = tw_arena_strdup(&f->seg, p->country);
+        if (!r->name || !r->country)
+            f->failed = 1;
+    }
+}
+
 /* Resolve line l's equipment against the keys known so far and record its
  * keys; with rows, also write its item, keys, readings, merges and hop.
  * The rule is prov_apply_event's (migration 0006). */
@@ -446,7 +522,7 @@ static void apply_line(prov_fast *f, tw_arena *a, const tw_prov_event *e, const 
             }
         }
         if (item && rows)
-            tw_pgarray_int8(&f->touched, item);
+            add_sum(f, e, l, item);
     }
     if (rows)
         hop_row(f, e, l, item);
@@ -507,7 +583,100 @@ static int add_int8_stmt(tw_consumer_writes *w, const char *stmt, const tw_pgarr
                                                    .lengths = lengths, .formats = formats});
 }
 
-/* Queue the rows gathered so far, then the segment's merges. */
+static int by_item(const void *a, const void *b)
+{
+    const sumrec *x = a, *y = b;
+    return (x->item > y->item) - (x->item < y->item);
+}
+
+/* r is later than best as prov_touch orders place hops: by event time
+ * (a missing time last), then event id, then line. */
+static int later_place(const sumrec *r, const sumrec *best)
+{
+    if (r->has_t != best->has_t)
+        return r->has_t;
+    if (r->has_t && r->t != best->t)
+        return r->t > best->t;
+    return r->event != best->event ? r->event > best->event : r->line > best->line;
+}
+
+/* Queue the summary update of the segment's items (one row per item). */
+static int summaries(prov_fast *f, tw_consumer_writes *w)
+{
+    enum { A_ID, A_F, A_L, A_PAT, A_PEV, A_PLINE, A_LAT, A_LON, A_PLACE, A_COUNTRY, A_N };
+    static const Oid oids[A_N] = {TW_OID_INT8, TW_OID_INT8, TW_OID_INT8, TW_OID_INT8,
+                                  TW_OID_INT8, TW_OID_INT8, TW_OID_FLOAT8, TW_OID_FLOAT8,
+                                  TW_OID_TEXT, TW_OID_TEXT};
+    tw_pgarray a[A_N];
+    memset(a, 0, sizeof a);
+    for (int k = 0; k < A_N; k++)
+        tw_pgarray_begin(&a[k], oids[k]);
+    qsort(f->sums, f->nsums, sizeof *f->sums, by_item);
+    for (size_t i = 0; i < f->nsums;) {
+        size_t j = i;
+        const sumrec *first = NULL, *last = NULL, *place = NULL;
+        for (; j < f->nsums && f->sums[j].item == f->sums[i].item; j++) {
+            const sumrec *r = &f->sums[j];
+            if (r->has_t && (!first || r->t < first->t))
+                first = r;
+            if (r->has_t && (!last || r->t > last->t))
+                last = r;
+            if (r->has_place && (!place || later_place(r, place)))
+                place = r;
+        }
+        tw_pgarray_int8(&a[A_ID], f->sums[i].item);
+        if (first) {
+            tw_pgarray_int8(&a[A_F], first->t);
+            tw_pgarray_int8(&a[A_L], last->t);
+        } else {
+            tw_pgarray_null(&a[A_F]);
+            tw_pgarray_null(&a[A_L]);
+        }
+        if (place && place->has_t)
+            tw_pgarray_int8(&a[A_PAT], place->t);
+        else
+            tw_pgarray_null(&a[A_PAT]);
+        if (place) {
+            tw_pgarray_int8(&a[A_PEV], place->event);
+            tw_pgarray_int8(&a[A_PLINE], place->line);
+            tw_pgarray_text(&a[A_PLACE], place->name);
+            tw_pgarray_text(&a[A_COUNTRY], place->country);
+        } else {
+            tw_pgarray_null(&a[A_PEV]);
+            tw_pgarray_null(&a[A_PLINE]);
+            tw_pgarray_null(&a[A_PLACE]);
+            tw_pgarray_null(&a[A_COUNTRY]);
+        }
+        if (place && place->has_coords) {
+            tw_pgarray_float8(&a[A_LAT], place->lat);
+            tw_pgarray_float8(&a[A_LON], place->lon);
+        } else {
+            tw_pgarray_null(&a[A_LAT]);
+            tw_pgarray_null(&a[A_LON]);
+        }
+        i = j;
+    }
+    const char *values[A_N];
+    int lengths[A_N], formats[A_N];
+    int rc = 0;
+    for (int k = 0; k < A_N; k++) {
+        if (tw_pgarray_finish(&a[k]) != 0 || a[k].len > 0x7fffffff)
+            rc = -1;
+        values[k] = (const char *)a[k].data;
+        lengths[k] = (int)a[k].len;
+        formats[k] = 1;
+    }
+    if (rc == 0)
+        rc = tw_consumer_writes_add(w, &(tw_pg_stmt){.stmt = PROV_ST_SUMMARY, .nparams = A_N,
+                                                     .values = values, .lengths = lengths,
+                                                     .formats = formats});
+    for (int k = 0; k < A_N; k++)
+        tw_pgarray_free(&a[k]);
+    return rc;
+}
+
+/* Queue the rows gathered so far, then the segment's merges and the
+ * summaries of its items. */
 static int flush(prov_fast *f, tw_consumer_writes *w)
 {
     int rc = 0;
@@ -524,6 +693,10 @@ static int flush(prov_fast *f, tw_consumer_writes *w)
     for (size_t i = 0; i < f->nmerges && rc == 0; i++)
         rc = add_int8_stmt(w, PROV_ST_MERGE_ROOTS, &f->merges[i]);
     merges_clear(f);
+    if (rc == 0 && f->nsums > 0)
+        rc = summaries(f, w);
+    f->nsums = 0;
+    tw_arena_reset(&f->seg);
     return rc;
 }
 
@@ -582,11 +755,11 @@ int prov_fast_apply(prov_service *svc, const tw_consumer_event *ev, size_t n,
     prov_fast *f = svc->fast;
     int rc = -1;
     f->failed = 0;
-    tw_pgarray_free(&f->touched);
-    tw_pgarray_begin(&f->touched, TW_OID_INT8);
     for (int i = 0; i < T_N; i++)
         tw_copytext_reset(&f->t[i]);
     merges_clear(f);
+    f->nsums = 0;
+    tw_arena_reset(&f->seg);
     if (load_reads(f, reads, nreads) != 0) {
         TW_ERROR(NULL, "a batch's read came back in an unexpected shape, or memory ran out");
         goto out;
@@ -641,17 +814,12 @@ int prov_fast_apply(prov_service *svc, const tw_consumer_event *ev, size_t n,
             apply_line(f, &svc->arena, &pe, &pe.lines[l], 0);
     }
     tw_arena_reset(&svc->arena);
-    if (f->failed || flush(f, w) != 0 || tw_pgarray_finish(&f->touched) != 0) {
+    if (f->failed || flush(f, w) != 0) {
         TW_ERROR(NULL, "out of memory building a batch of %zu events", n);
-        goto out;
-    }
-    if (f->touched.count > 0 && add_int8_stmt(w, PROV_ST_TOUCH, &f->touched) != 0) {
-        TW_ERROR(NULL, "could not queue a batch of %zu events", n);
         goto out;
     }
     rc = 0;
 out:
-    tw_pgarray_free(&f->touched);
     return rc;
 }
 
@@ -660,7 +828,7 @@ int prov_fast_register(tw_pg *pg)
     static const Oid merge_types[] = {1016}; /* bigint[] */
     if (tw_pg_prepare(pg, PROV_ST_READ, SQL_READ, 4, NULL) != 0 ||
         tw_pg_prepare(pg, PROV_ST_MERGE_ROOTS, SQL_MERGE_ROOTS, 1, merge_types) != 0 ||
-        tw_pg_prepare(pg, PROV_ST_TOUCH, SQL_TOUCH, 1, merge_types) != 0)
+        tw_pg_prepare(pg, PROV_ST_SUMMARY, SQL_SUMMARY, 10, NULL) != 0)
         return -1;
     return 0;
 }

@@ -35,7 +35,7 @@ typedef struct prov_fast prov_fast;
 #define PROV_ST_APPLY "prov_apply"
 #define PROV_ST_READ "prov_read"
 #define PROV_ST_MERGE_ROOTS "prov_merge_roots"
-#define PROV_ST_TOUCH "prov_touch"
+#define PROV_ST_SUMMARY "prov_summary"
 
 typedef struct prov_service {
     tw_daemon *daemon;

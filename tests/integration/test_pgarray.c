@@ -62,3 +62,28 @@ Test(pgarray_pg, binary_arrays_unnest)
         tw_pgarray_free(arrays[k]);
     PQfinish(c);
 }
+
+Test(pgarray_pg, float8_arrays_read_back_as_the_same_doubles)
+{
+    PGconn *c = tw_test_connect(db.url);
+    tw_pgarray f = {0};
+    tw_pgarray_begin(&f, TW_OID_FLOAT8);
+    tw_pgarray_float8(&f, 50.98661234567891);
+    tw_pgarray_null(&f);
+    tw_pgarray_float8(&f, -0.1);
+    cr_assert_eq(tw_pgarray_finish(&f), 0);
+    const char *values[] = {(const char *)f.data};
+    const int lengths[] = {(int)f.len}, formats[] = {1};
+    PGresult *r = PQexecParams(c,
+                               "SELECT coalesce(x::text, 'NULL'), x = 50.98661234567891::float8 "
+                               "FROM unnest($1::float8[]) WITH ORDINALITY AS u(x, o) ORDER BY o",
+                               1, NULL, values, lengths, formats, 0);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    cr_assert_eq(PQntuples(r), 3);
+    cr_assert_str_eq(PQgetvalue(r, 0, 1), "t", "exactly the double sent");
+    cr_assert_str_eq(PQgetvalue(r, 1, 0), "NULL");
+    cr_assert_str_eq(PQgetvalue(r, 2, 0), "-0.1");
+    PQclear(r);
+    tw_pgarray_free(&f);
+    PQfinish(c);
+}

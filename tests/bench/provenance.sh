@@ -9,7 +9,9 @@
 #      consumes the log. Printed: the ingest rate, the consumer's rate over
 #      the same window and their ratio (target >= 1.0: it keeps up), the
 #      consumer's largest lag seen, and how long it took to drain after
-#      ingest stopped.
+#      ingest stopped. Then the ceiling: the derived rows COPYed by
+#      PostgreSQL into empty tables with the same indexes, as events/s (no
+#      consumer can write them faster), and both rates as ratios to it.
 #   2. GetChain and SearchItems from 16 concurrent clients
 #      (tidewatch-query-load) with keys drawn from the items provenance
 #      built: calls/s and latency p50 / p90 / p99 (target: GetChain p99
@@ -39,7 +41,7 @@ while getopts n:m:c:d:b:s:h opt; do
     d) seconds=$OPTARG ;;
     b) build=$OPTARG ;;
     s) seed=$OPTARG ;;
-    *) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 for v in "$records" "$items" "$clients" "$seconds" "$seed"; do
@@ -172,6 +174,22 @@ kill "$sampler" 2>/dev/null || true
 maxlag=$(sort -n "$work/lag.samples" 2>/dev/null | tail -n 1)
 drain_s=$(sub "$t2" "$t1")
 overall=$(rate "$total" "$(sub "$t2" "$t0")")
+# The ceiling: the very rows provenance derived, COPYed by PostgreSQL itself
+# into empty tables with the same indexes (no decoding, no identity work,
+# one session). No consumer writing these rows can beat it; its ratio to the
+# ingest rate bounds the consumer's on this machine.
+derived="prov_items prov_item_keys prov_readings prov_parties prov_party_identifiers prov_hops prov_merges"
+val "CREATE SCHEMA ceiling" >/dev/null
+for t in $derived; do
+  val "CREATE TABLE ceiling.$t (LIKE public.$t INCLUDING ALL); COPY public.$t TO '$work/$t.copy'" >/dev/null
+done
+c0=$(now_s)
+for t in $derived; do val "COPY ceiling.$t FROM '$work/$t.copy'" >/dev/null; done
+c1=$(now_s)
+val "DROP SCHEMA ceiling CASCADE" >/dev/null
+for t in $derived; do rm -f "$work/$t.copy"; done
+ceiling_s=$(sub "$c1" "$c0")
+ceiling_rate=$(rate "$total" "$ceiling_s")
 # Fresh statistics for the query phase, as autovacuum gives them within a
 # minute or so of a bulk load (the tables grew from empty during the run).
 val "ANALYZE" >/dev/null
@@ -181,6 +199,7 @@ echo "ingest: $records records in ${ingest_s} s = $ingest_rate records/s (acknow
 echo "provenance while ingest ran: $during events = $consumer_rate events/s; ratio to ingest $(ratio "$consumer_rate" "$ingest_rate") (target >= 1.0)"
 echo "provenance overall: $total events in $(sub "$t2" "$t0") s = $overall events/s; drained ${drain_s} s after ingest ended; largest lag sampled ${maxlag:-0} events"
 echo "derived: $nitems items, $nhops hops"
+echo "ceiling: the same rows by COPY into empty indexed tables: ${ceiling_s} s = $ceiling_rate events/s (ingest's rate is $(ratio "$ingest_rate" "$ceiling_rate") of it; provenance overall $(ratio "$overall" "$ceiling_rate"))"
 echo
 
 # ------------------------------------------------------------- 2. queries --

@@ -104,10 +104,8 @@ int prov_decode(prov_service *svc, const tw_consumer_event *e, tw_prov_event *pe
     return -1;
 }
 
-/* The reference apply (--reference-apply): every event through prov_apply()
- * in SQL, one jsonb document each. */
-static int apply_sql(prov_service *svc, const tw_consumer_event *ev, size_t n,
-                     tw_consumer_writes *w)
+int prov_apply_sql(prov_service *svc, const tw_consumer_event *ev, size_t n,
+                   tw_consumer_writes *w)
 {
     tw_pgarray arr = {0};
     int rc = -1;
@@ -160,7 +158,7 @@ static int apply(void *arg, const tw_consumer_event *ev, size_t n, const PGresul
 {
     prov_service *svc = arg;
     if (svc->cfg->reference_apply)
-        return apply_sql(svc, ev, n, w);
+        return prov_apply_sql(svc, ev, n, w);
     return prov_fast_apply(svc, ev, n, reads, nreads, w);
 }
 

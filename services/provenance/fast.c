@@ -132,6 +132,23 @@ struct prov_fast {
     int failed;
 };
 
+/* Room for one more element in *v (n used of *cap, each size bytes).
+ * Returns 0, or -1 (and f->failed) when memory runs out. */
+static int room(prov_fast *f, void **v, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *nv = realloc(*v, nc * size);
+    if (!nv) {
+        f->failed = 1;
+        return -1;
+    }
+    *v = nv;
+    *cap = nc;
+    return 0;
+}
+
 prov_fast *prov_fast_new(void)
 {
     prov_fast *f = calloc(1, sizeof *f);
@@ -343,16 +360,8 @@ static int pair_seen(prov_fast *f, int64_t item, int64_t into)
     for (size_t i = 0; i < f->npairs; i++)
         if (f->pairs[2 * i] == item && f->pairs[2 * i + 1] == into)
             return 1;
-    if (f->npairs == f->cappairs) {
-        size_t nc = f->cappairs ? f->cappairs * 2 : 8;
-        int64_t *np = realloc(f->pairs, nc * 2 * sizeof *np);
-        if (!np) {
-            f->failed = 1;
-            return 1;
-        }
-        f->pairs = np;
-        f->cappairs = nc;
-    }
+    if (room(f, (void **)&f->pairs, f->npairs, &f->cappairs, 2 * sizeof *f->pairs) != 0)
+        return 1;
     f->pairs[2 * f->npairs] = item;
     f->pairs[2 * f->npairs + 1] = into;
     f->npairs++;
@@ -378,16 +387,8 @@ static void merge_rows(prov_fast *f, tw_arena *a, const tw_prov_event *e,
         tw_copytext_str(t, reason);
         tw_copytext_end(t);
     }
-    if (f->nmerges == f->capmerges) {
-        size_t nc = f->capmerges ? f->capmerges * 2 : 4;
-        tw_pgarray *nv = realloc(f->merges, nc * sizeof *nv);
-        if (!nv) {
-            f->failed = 1;
-            return;
-        }
-        f->merges = nv;
-        f->capmerges = nc;
-    }
+    if (room(f, (void **)&f->merges, f->nmerges, &f->capmerges, sizeof *f->merges) != 0)
+        return;
     tw_pgarray *arr = &f->merges[f->nmerges++];
     memset(arr, 0, sizeof *arr);
     tw_pgarray_begin(arr, TW_OID_INT8);
@@ -400,16 +401,8 @@ static void merge_rows(prov_fast *f, tw_arena *a, const tw_prov_event *e,
 /* Note the hop of line l (item) for the segment's summaries. */
 static void add_sum(prov_fast *f, const tw_prov_event *e, const tw_prov_line *l, int64_t item)
 {
-    if (f->nsums == f->capsums) {
-        size_t nc = f->capsums ? f->capsums * 2 : 256;
-        sumrec *nv = realloc(f->sums, nc * sizeof *nv);
-        if (!nv) {
-            f->failed = 1;
-            return;
-        }
-        f->sums = nv;
-        f->capsums = nc;
-    }
+    if (room(f, (void **)&f->sums, f->nsums, &f->capsums, sizeof *f->sums) != 0)
+        return;
     const tw_prov_place *p = &e->place;
     int coords = p->has_coords && isfinite(p->lat) && isfinite(p->lon);
     sumrec *r = &f->sums[f->nsums++];
@@ -783,35 +776,14 @@ int prov_fast_apply(prov_service *svc, const tw_consumer_event *ev, size_t n,
                 apply_line(f, &svc->arena, &pe, &pe.lines[l], 1);
             continue;
         }
-        /* Through prov_apply() in SQL, after everything before it. */
-        size_t len = 0;
-        char *json = tw_provrows_json(&pe, e->tx, &len);
-        if (!json) {
-            prov_skipped(svc, e, "cannot encode its rows");
-            continue;
-        }
-        tw_pgarray one = {0};
-        tw_pgarray_begin(&one, TW_OID_JSONB);
-        tw_pgarray_jsonb(&one, json, len);
-        free(json);
-        int bad = tw_pgarray_finish(&one) != 0 || flush(f, w) != 0;
-        if (!bad) {
-            const char *values[] = {(const char *)one.data};
-            const int lengths[] = {(int)one.len};
-            const int formats[] = {1};
-            bad = one.len > 0x7fffffff ||
-                  tw_consumer_writes_add(w, &(tw_pg_stmt){.stmt = PROV_ST_APPLY, .nparams = 1,
-                                                          .values = values, .lengths = lengths,
-                                                          .formats = formats}) != 0;
-        }
-        tw_pgarray_free(&one);
-        if (bad) {
+        /* Its keys, as prov_apply_event records them; then the event
+         * itself through prov_apply() in SQL, after everything before it. */
+        for (size_t l = 0; l < pe.nlines; l++)
+            apply_line(f, &svc->arena, &pe, &pe.lines[l], 0);
+        if (f->failed || flush(f, w) != 0 || prov_apply_sql(svc, e, 1, w) != 0) {
             f->failed = 1;
             break;
         }
-        /* Its keys, as prov_apply_event records them. */
-        for (size_t l = 0; l < pe.nlines; l++)
-            apply_line(f, &svc->arena, &pe, &pe.lines[l], 0);
     }
     tw_arena_reset(&svc->arena);
     if (f->failed || flush(f, w) != 0) {

@@ -66,6 +66,13 @@ int prov_decode(prov_service *svc, const tw_consumer_event *e, tw_prov_event *pe
 /* Count and log an event that contributes nothing, and why. */
 void prov_skipped(prov_service *svc, const tw_consumer_event *e, const char *why);
 
+/* The reference apply (--reference-apply, and fast.c's corrections):
+ * queue ev[0..n) as one prov_apply() call, one jsonb document per event
+ * (events that cannot be decoded or encoded are skipped and counted).
+ * Resets svc->arena. Returns 0, or -1 when memory runs out. */
+int prov_apply_sql(prov_service *svc, const tw_consumer_event *ev, size_t n,
+                   tw_consumer_writes *w) TW_WUR;
+
 /* fast.c: the default apply (see there). prov_fast_new returns NULL when
  * memory runs out; prov_fast_register registers its statements on pg (0 or
  * -1); prepare and apply are the tw_consumer callbacks' bodies. */

@@ -81,6 +81,16 @@ static const tw_setting extra[] = {
      .help = "libpq connection string for the audit rows when reads go to a standby (the "
              "primary); empty: the read connections write them",
      .secret = 1, .offset = OFF(audit_database_url)},
+    {.name = "audit_batch", .env = "TIDEWATCH_QUERY_AUDIT_BATCH", .flag = "audit-batch",
+     .type = TW_SET_INT, .def = "256", .min = 1, .max = 10000,
+     .help = "audit rows one INSERT writes at most: the rows of calls that end while the "
+             "previous INSERT commits go in the next one together",
+     .offset = OFF(audit_batch)},
+    {.name = "audit_queue", .env = "TIDEWATCH_QUERY_AUDIT_QUEUE", .flag = "audit-queue",
+     .type = TW_SET_INT, .def = "4096", .min = 1, .max = 1000000,
+     .help = "calls waiting for their audit row at most (each holds its answer); past it a "
+             "call is answered at once without a row, an OK answer as UNAVAILABLE",
+     .offset = OFF(audit_queue)},
 };
 
 static query_config cfg;

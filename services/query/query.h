@@ -52,6 +52,8 @@ typedef struct query_config {
     int64_t request_memory;
     char *page_token_key;
     char *audit_database_url;
+    int64_t audit_batch; /* audit rows per INSERT at most */
+    int64_t audit_queue; /* calls waiting for their audit row at most */
 } query_config;
 
 #define QUERY_MAX_METHODS 8
@@ -81,6 +83,12 @@ struct query_service {
      * set (reads from a standby, audit rows to the primary), else NULL and
      * the read connections take them. */
     tw_pg *audit_pg;
+    /* Audit rows of concurrent calls go in one INSERT (qcall.c): while one
+     * is in flight, the calls that end meanwhile wait here, in order, and
+     * the next INSERT takes them all (audit_batch at most). */
+    qcall *audit_head, *audit_tail;
+    size_t audit_waiting;   /* calls in the list */
+    struct qaudit_flight *audit_flight; /* the INSERT in flight, or NULL */
     int db_up;
     query_bound bound[QUERY_MAX_METHODS];
     unsigned char token_key[32]; /* HMAC key of page tokens */
@@ -101,8 +109,10 @@ struct qcall {
     struct timespec start;
     void *req; /* the decoded request (in the arena) */
     int pending; /* batches in flight */
-    int auditing;
+    int auditing; /* waiting for its audit row (queued or in flight) */
     int cancelled;
+    qcall *audit_next; /* in the service's audit list */
+    int64_t audit_us;  /* duration as audited (microseconds) */
     qcall_step next;
     int skip_first; /* the batch in flight began with qcall_sql_generic's SET */
     void *state; /* the method's own (in the arena) */

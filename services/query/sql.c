@@ -40,10 +40,14 @@
     "p.address_key, p.place, " PARTY_IDENTS("p")
 
 const query_sql query_sql_table[Q_COUNT] = {
+    /* The audit rows of many calls: parallel arrays (binary), one row per
+     * element, in order; $7 durations in microseconds. */
     [TW_SQL_AUDIT_I] = {TW_SQL_AUDIT,
                         "INSERT INTO query_audit (peer, method, arguments, result_count, status, "
-                        "message, duration_ms) VALUES ($1, $2, $3::jsonb, $4::int, $5::smallint, "
-                        "$6, $7::float8)",
+                        "message, duration_ms) SELECT u.p, u.m, u.a, u.c::int, u.s, u.msg, "
+                        "u.us / 1000.0::float8 FROM unnest($1::text[], $2::text[], $3::jsonb[], "
+                        "$4::int8[], $5::int2[], $6::text[], $7::int8[]) WITH ORDINALITY AS "
+                        "u(p, m, a, c, s, msg, us, o) ORDER BY u.o",
                         7},
     /* $1 key kind, $2 key, $3 maker ('' any), $4 limit */
     [Q_ROOTS_BY_KEY] = {"q_roots_by_key",

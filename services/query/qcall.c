@@ -465,6 +465,7 @@ static void sql_done(const tw_pg_outcome *o, void *arg)
 {
     qcall *q = arg;
     q->pending--;
+    q->hop_cols_for = NULL; /* the results it was for may be gone */
     if (!q->call) { /* cancelled meanwhile: audit it now */
         q->status = TW_GRPC_CANCELLED;
         q->message = (char *)"cancelled by the client (or its deadline passed)";
@@ -524,8 +525,7 @@ void qcall_sql_generic(qcall *q, const tw_pg_stmt *stmts, size_t n, qcall_step n
     }
     /* Transaction-local: the batch is one transaction, and the connection's
      * other work keeps the server's choice. */
-    all[0] = (tw_pg_stmt){
-        .stmt = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"};
+    all[0] = (tw_pg_stmt){.stmt = QSQL(Q_GENERIC_PLANS)};
     memcpy(all + 1, stmts, n * sizeof *stmts);
     q->skip_first = 1;
     qcall_sql(q, all, n + 1, next);

@@ -116,6 +116,8 @@ struct qcall {
     qcall_step next;
     int skip_first; /* the batch in flight began with qcall_sql_generic's SET */
     void *state; /* the method's own (in the arena) */
+    int *hop_cols; /* qrows_hop's column numbers of hop_cols_for (qrows.c) */
+    const PGresult *hop_cols_for;
     void (*cleanup)(qcall *q); /* frees what state holds outside the arena */
     /* the answer */
     int status;

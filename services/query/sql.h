@@ -60,6 +60,7 @@ typedef enum {
     Q_FORWARD_WALK,
     Q_HOPS_AFTER,
     Q_PARTY_UNIDENTIFIED,
+    Q_GENERIC_PLANS,
     Q_COUNT
 } query_sql_id;
 

@@ -24,6 +24,7 @@
 #include "query.h"
 #include "sql.h"
 #include "tw_log.h"
+#include "tw_metrics.h"
 #include "tw_pgarray.h"
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -280,6 +281,11 @@ typedef struct qaudit_flight {
     qcall *calls[]; /* n, in row order */
 } qaudit_flight;
 
+size_t query_audit_in_flight(const query_service *svc)
+{
+    return svc->audit_flight ? svc->audit_flight->n : 0;
+}
+
 /* The call's row could not be written: OK answers become UNAVAILABLE. */
 static void audit_failed(qcall *q, const char *message)
 {
@@ -369,7 +375,7 @@ static int audit_send(query_service *svc)
         lengths[c] = (int)a[c].len;
         formats[c] = 1;
     }
-    tw_pg *pg = svc->audit_pg ? svc->audit_pg : pick_pg(svc);
+    tw_pg *pg = svc->audit_pg; /* NULL once freed at shutdown */
     if (ok && pg &&
         tw_pg_query(pg, TW_SQL_AUDIT, AUDIT_COLS, values, lengths, formats, 0, audit_done, f) == 0)
         svc->audit_flight = f;
@@ -409,6 +415,10 @@ static void audit(qcall *q)
         TW_LOG(TW_LOG_WARN, (&(tw_log_ctx){.peer = q->peer, .call = q->m->path}),
                "audit queue full (%zu calls waiting for their rows): answered without a row%s",
                busy, q->call && q->status == TW_GRPC_OK ? " (UNAVAILABLE)" : "");
+        if (tw_metrics_counter_add(svc->daemon->metrics, "tidewatch_query_audit_refused_total",
+                                   "Calls answered without an audit row: the audit queue was "
+                                   "full.", NULL, NULL, 1) != 0)
+            TW_ERROR(NULL, "metrics: could not count a refused call");
         audit_failed(q, "too many calls are waiting for their audit rows (the database is "
                         "not keeping up); retry");
         audit_finish(q);

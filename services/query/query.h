@@ -79,9 +79,9 @@ struct query_service {
     query_config *cfg;
     tw_pg *pg[QUERY_MAX_CONNECTIONS];
     size_t npg;
-    /* Where audit rows go: its own connection when audit_database_url is
-     * set (reads from a standby, audit rows to the primary), else NULL and
-     * the read connections take them. */
+    /* Where audit rows go: a connection of their own, to audit_database_url
+     * when set (reads from a standby, audit rows to the primary), else to
+     * database_url. NULL once freed at shutdown (rows then fail). */
     tw_pg *audit_pg;
     /* Audit rows of concurrent calls go in one INSERT (qcall.c): while one
      * is in flight, the calls that end meanwhile wait here, in order, and
@@ -131,6 +131,9 @@ struct qcall {
 
 /* Register the methods of tidewatch.v1.ProvenanceService. Returns 0 or -1. */
 int query_register(query_service *svc) __attribute__((warn_unused_result));
+
+/* Calls whose audit rows are in the INSERT in flight (0 when none is). */
+size_t query_audit_in_flight(const query_service *svc);
 
 /* Run n statements as one batch on the least busy connection; `next` gets
  * the outcome when it is OK and the call is still alive. Parameters are

@@ -142,29 +142,32 @@ static const char *condition_name(int c)
 
 /* ---- hops ------------------------------------------------------------------------- */
 
-/* The columns qrows_hop reads (HOP_COLS), looked up once per result: by
- * name at every row they cost more than the rest of the daemon's work on a
- * chain (PQfnumber compares the name with every column's). */
+/* The columns qrows_hop reads (HOP_COLS, mostly in its order), looked up
+ * once per result: by name at every row they cost more than the rest of
+ * the daemon's work on a chain (PQfnumber compares the name with every
+ * column's). */
 enum {
-    HC_EVENT_ID, HC_KIND, HC_ITEM_ID, HC_OCC, HC_EXP, HC_DEL, HC_REC, HC_QUANTITY,
-    HC_PRICE, HC_CURRENCY, HC_PAYMENT, HC_INVOICE, HC_CONSIGNMENT, HC_VEHICLE, HC_CASE,
-    HC_CONDITION, HC_LAUNCH, HC_STATUS, HC_CORRECTED_BY, HC_CORRECTS, HC_LINE, HC_SOURCE,
-    HC_SOURCE_REF, HC_G_SOURCE, HC_G_INFO, HC_G_HANDLING,
+    HC_EVENT_ID, HC_ITEM_ID, HC_KIND, HC_STATUS, HC_CORRECTED_BY, HC_CORRECTS, HC_LINE,
+    HC_QUANTITY, HC_OCC, HC_EXP, HC_DEL, HC_REC, HC_SOURCE, HC_SOURCE_REF, HC_G_SOURCE,
+    HC_G_INFO, HC_G_HANDLING,
     HC_ORIGIN_NAME, HC_ORIGIN_COUNTRY, HC_ORIGIN_LAT, HC_ORIGIN_LON,
     HC_PLACE_NAME, HC_PLACE_COUNTRY, HC_PLACE_LAT, HC_PLACE_LON, HC_HUB, HC_HUB_KIND,
     HC_COAST_HUB, HC_COAST_HUB_KM,
+    HC_CURRENCY, HC_PRICE, HC_PAYMENT, HC_INVOICE, HC_CONSIGNMENT, HC_VEHICLE, HC_CASE,
+    HC_CONDITION, HC_LAUNCH,
     HC_PARTY, /* three parties of six columns each: id, name, kind, country, place, role */
     HC_N = HC_PARTY + 18
 };
 
 static const char *const hop_col_names[HC_N] = {
-    "event_id", "kind", "item_id", "occ_us", "exp_us", "del_us", "rec_us", "quantity",
-    "unit_price_minor", "currency", "payment", "invoice_ref", "consignment_ref", "vehicle",
-    "case_ref", "condition", "launch", "status", "corrected_by", "corrects", "line_field",
-    "source", "source_ref", "grading_source", "grading_info", "grading_handling",
+    "event_id", "item_id", "kind", "status", "corrected_by", "corrects", "line_field",
+    "quantity", "occ_us", "exp_us", "del_us", "rec_us", "source", "source_ref",
+    "grading_source", "grading_info", "grading_handling",
     "origin_name", "origin_country", "origin_lat", "origin_lon",
     "place_name", "place_country", "place_lat", "place_lon", "place_hub", "place_hub_kind",
     "coast_hub", "coast_hub_km",
+    "currency", "unit_price_minor", "payment", "invoice_ref", "consignment_ref", "vehicle",
+    "case_ref", "condition", "launch",
     "from_party", "f_name", "f_kind", "f_country", "f_place", "f_role",
     "to_party", "t_name", "t_kind", "t_country", "t_place", "t_role",
     "carrier_party", "c_name", "c_kind", "c_country", "c_place", "c_role",
@@ -179,8 +182,20 @@ static const int *hop_cols(qcall *q, const PGresult *r)
         return q->hop_cols;
     if (!q->hop_cols && !(q->hop_cols = tw_arena_alloc(&q->arena, HC_N * sizeof(int))))
         return NULL;
-    for (int i = 0; i < HC_N; i++)
-        q->hop_cols[i] = PQfnumber(r, hop_col_names[i]);
+    /* PQfnumber's exact match, searched from the column after the last
+     * one found (the names mostly follow HOP_COLS's order) */
+    int n = PQnfields(r), next = 0;
+    for (int i = 0; i < HC_N; i++) {
+        q->hop_cols[i] = -1;
+        for (int k = 0; k < n; k++) {
+            int j = (next + k) % n;
+            if (strcmp(PQfname(r, j), hop_col_names[i]) == 0) {
+                q->hop_cols[i] = j;
+                next = j + 1;
+                break;
+            }
+        }
+    }
     q->hop_cols_for = r;
     return q->hop_cols;
 }

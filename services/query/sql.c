@@ -105,11 +105,13 @@ const query_sql query_sql_table[Q_COUNT] = {
                        "i.item_id IN (m.item_id, m.into_id) WHERE " ITEM_ROOTS
                        " ORDER BY 1, 4, 2, 3",
                        1},
-    /* Hops of roots $1, the first $2 of each in chain order. */
+    /* Hops of roots $1, the first $2 of each in chain order. Their parties
+     * by id only: GetChain takes them from Q_CHAIN_PARTIES' rows (which
+     * read them anyway), and Q_PARTIES_BY_ID those beyond its cap. */
     [Q_CHAIN_HOPS] = {"q_chain_hops",
                       "SELECT x.* FROM (SELECT i.root_id, row_number() OVER (PARTITION BY "
-                      "i.root_id ORDER BY " HOP_ORDER ") AS n, " HOP_COLS " FROM prov_hops h "
-                      "JOIN prov_items i ON i.item_id = h.item_id" HOP_JOINS " WHERE " ITEM_ROOTS
+                      "i.root_id ORDER BY " HOP_ORDER ") AS n, " HOP_BASE_COLS " FROM prov_hops h "
+                      "JOIN prov_items i ON i.item_id = h.item_id WHERE " ITEM_ROOTS
                       ") x WHERE x.n <= $2::int ORDER BY x.root_id, x.n",
                       2},
     /* The parties on the hops of roots $1, $2 at most. Only they: tw_cluster
@@ -294,4 +296,9 @@ const query_sql query_sql_table[Q_COUNT] = {
      * batch's transaction only (prepared: not parsed at every call). */
     [Q_GENERIC_PLANS] = {"q_generic_plans",
                          "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", 0},
+    /* Parties $1 (bigint[]) as a hop shows them. */
+    [Q_PARTIES_BY_ID] = {"q_parties_by_id",
+                         "SELECT p.party_id, p.role, p.kind, p.name, p.country, p.place FROM "
+                         "prov_parties p WHERE p.party_id = ANY($1::bigint[]) ORDER BY p.party_id",
+                         1},
 };

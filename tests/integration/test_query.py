@@ -260,6 +260,8 @@ class Query(unittest.TestCase):
         self.assertIn(("same_purchase", 1025), rel)
         self.assertIn(("same_buyer_cluster", 4096), rel)
         self.assertNotIn(1024, {r.item_id for r in c.related})
+        buyer = [r for r in c.related if r.relation == "same_buyer_cluster"][0]
+        self.assertTrue(buyer.detail.startswith("bought by "), buyer.detail)
 
     def test_chain_by_merged_key_item_id_and_hull(self):
         by_stamp = self.daemon.get_chain(pv.GetChainRequest(serial="6E5X1016532"), timeout=10)
@@ -271,6 +273,25 @@ class Query(unittest.TestCase):
         self.assertEqual([c.item.id for c in boat.chains], [3074])
         self.assertEqual(boat.chains[0].item.kind, pv.ITEM_KIND_BOAT)
         self.assertEqual([h.event_id for h in boat.chains[0].hops], [3])
+
+    def test_chain_parties_beyond_the_cluster_cap_keep_their_names(self):
+        # With one party clustered, the hops' other parties are read on their
+        # own (a third round trip): the hops show the same parties as always.
+        url = "host=%s dbname=tidewatch user=query_login" % self.pg.dir
+        d = Daemon(url, ["--cluster-parties", "1"])
+        try:
+            req = pv.GetChainRequest(serial="6E5X1016523")
+            full = self.daemon.get_chain(req, timeout=10).chains[0]
+            capped = d.get_chain(req, timeout=10).chains[0]
+        finally:
+            self.assertEqual(d.stop()[0], 0)
+
+        def parties(c):
+            return [[(p.id, p.name, p.kind, p.country, p.place, p.role) if p.id else None
+                     for p in (h.__getattribute__("from"), h.to, h.carrier)] for h in c.hops]
+        self.assertEqual(parties(capped), parties(full))
+        self.assertEqual(parties(full)[1][1][1], "A. Karimi")
+        self.assertGreater(sum(1 for hop in parties(full) for p in hop if p), 2)
 
     def test_chain_max_hops_truncates_keeping_the_earliest(self):
         resp = self.daemon.get_chain(pv.GetChainRequest(serial="6E5X1016523", max_hops=2),

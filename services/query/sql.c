@@ -141,8 +141,9 @@ const query_sql query_sql_table[Q_COUNT] = {
      * looked up one by one (OFFSET 0 keeps the planner from joining them
      * with a hash over every item: a scan of prov_items per call). The
      * buyer's cluster is NEIGHBOURS in one pass: each identifier's carriers
-     * read once (with their names: too common when more than 50 distinct
-     * names carry it), the identifiers of the buyer by its party id alone
+     * read once (too common when more than 50 distinct names carry it:
+     * their names are read only when more than 50 parties carry it), the
+     * identifiers of the buyer by its party id alone
      * ("kind || ''": an IN list on the index would descend it once per
      * kind); the buyer's name ("bought by") is read for the rows kept only;
      * hops without a consignment do not look for others (m.consignment_ref
@@ -163,9 +164,9 @@ const query_sql query_sql_table[Q_COUNT] = {
          "o.to_party FROM mine m JOIN prov_parties p1 ON p1.party_id = m.to_party AND m.kind = 1 "
          "CROSS JOIN LATERAL (SELECT unnest(c.ids) AS party_id FROM prov_party_identifiers i1 "
          "CROSS JOIN LATERAL (SELECT array_agg(i3.party_id) AS ids FROM prov_party_identifiers i3 "
-         "JOIN prov_parties pp ON pp.party_id = i3.party_id WHERE i3.kind = i1.kind AND i3.value "
-         "= i1.value HAVING count(DISTINCT pp.name_key) FILTER (WHERE pp.name_key <> '') <= 50) c "
-         "WHERE i1.party_id = p1.party_id AND (i1.kind || '') IN ('phone','email','vat',"
+         "WHERE i3.kind = i1.kind AND i3.value = i1.value) c WHERE (cardinality(c.ids) <= 50 OR "
+         "(SELECT count(DISTINCT pp.name_key) FILTER (WHERE pp.name_key <> '') FROM prov_parties "
+         "pp WHERE pp.party_id = ANY(c.ids)) <= 50) AND i1.party_id = p1.party_id AND (i1.kind || '') IN ('phone','email','vat',"
          "'company_number','identity_document') UNION ALL SELECT p2.party_id FROM prov_parties p2 "
          "WHERE p1.name_key <> '' AND p1.address_key <> '' AND p2.name_key <> '' AND p2.name_key "
          "= p1.name_key AND p2.address_key = p1.address_key AND p2.kind = p1.kind) n JOIN "

@@ -7,8 +7,9 @@
  * audit row written first (query_audit; the rows of concurrent calls go in
  * one INSERT, see "audit rows" below) and answers when PostgreSQL has
  * committed it: an OK answer whose row could not be written becomes
- * UNAVAILABLE, so nothing leaves without its trace. A call the client cancels (or whose
- * deadline passes) is audited as CANCELLED once its SQL is back. */
+ * UNAVAILABLE, so nothing leaves without its trace. A call the client
+ * cancels (or whose deadline passes) is audited as CANCELLED once its SQL
+ * is back. */
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>

@@ -22,8 +22,8 @@
     "h.invoice_ref, h.consignment_ref, h.vehicle, h.case_ref, h.condition, h.launch"
 /* One hop with its parties (from, to, carrier) by name. */
 #define HOP_COLS                                                                                   \
-    HOP_BASE_COLS ", fp.name AS f_name, fp.kind AS f_kind, fp.country AS f_country, fp.place AS f_place, "          \
-    "fp.role AS f_role, tp.name AS t_name, tp.kind AS t_kind, tp.country AS t_country, "            \
+    HOP_BASE_COLS ", fp.name AS f_name, fp.kind AS f_kind, fp.country AS f_country, "              \
+    "fp.place AS f_place, fp.role AS f_role, tp.name AS t_name, tp.kind AS t_kind, tp.country AS t_country, "            \
     "tp.place AS t_place, tp.role AS t_role, cp.name AS c_name, cp.kind AS c_kind, "               \
     "cp.country AS c_country, cp.place AS c_place, cp.role AS c_role"
 #define HOP_JOINS                                                                                  \

@@ -810,6 +810,33 @@ class Query(unittest.TestCase):
                 lock.release()
             self.assertEqual(d.stop()[0], 0)
 
+    def test_call_cancelled_while_its_audit_row_waits_is_audited_once(self):
+        url = "host=%s dbname=tidewatch user=query_login" % self.pg.dir
+        d = Daemon(url, [], metrics=True)
+        lock = None
+        try:
+            start = self.last_audit_id()
+            lock = AuditLock(self.pg.url)
+            first, res = self.calls_in_threads(d, [1])
+            d.wait_metric("tidewatch_query_audit_in_flight_calls", 1)
+            # its answer is ready, its row queued; the client gives up meanwhile
+            with self.assertRaises(grpc.RpcError) as cm:
+                d.get_chain(pv.GetChainRequest(serial="6E5X1016523", max_hops=2), timeout=1)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+            d.wait_metric("tidewatch_query_audit_queued_calls", 1)
+            lock.release()
+            for t in first:
+                t.join(60)
+            self.assertEqual(res, {1: (grpc.StatusCode.OK, "")})
+            # both rows, once each; the cancelled call's as it was decided
+            d.wait_metric("tidewatch_query_audit_queued_calls", 0)
+            d.wait_metric("tidewatch_query_audit_in_flight_calls", 0)
+            self.assertEqual(sorted(r[0] for r in self.audited_hops(start)), ["1", "2"])
+        finally:
+            if lock:
+                lock.release()
+            self.assertEqual(d.stop()[0], 0)
+
     def test_health_serving(self):
         self.assertTrue(self.daemon.serving())
 

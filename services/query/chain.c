@@ -8,11 +8,14 @@
  *      what the '?' allow, at most candidate_scan), ranked in C by
  *      tw_candidate;
  *   3. one batch: the items (keys, readings, merges) of the chains and
- *      candidates, the chains' hops (max_hops + 1 each), the parties of
- *      those hops and their neighbours (tw_cluster), related items;
- *   4. each chain assembled by tw_chain (order, corroboration, facts).
+ *      candidates, the chains' hops (max_hops + 1 each; parties by id), the
+ *      parties of those hops (cluster_parties at most, for tw_cluster, and
+ *      whose names the hops show), related items;
+ *   4. only when a shown hop's party is beyond that cap: those parties;
+ *   5. each chain assembled by tw_chain (order, corroboration, facts).
  * NOT_FOUND when the key names no chain and has no candidate. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -39,7 +42,21 @@ typedef struct chain_state {
     size_t nranked;
     const char *roots_param;
     int64_t unassembled; /* a chain tw_chain refused (0: none) */
+    PGresult *res[7];    /* step 3's results, taken (freed by chain_cleanup) */
+    PGresult *extra;     /* step 4's parties, or NULL */
 } chain_state;
+
+/* A party row by id (Q_CHAIN_PARTIES' or Q_PARTIES_BY_ID's). */
+typedef struct prow {
+    int64_t id;
+    const PGresult *r;
+    int row;
+} prow;
+
+typedef struct ptable {
+    prow *v;
+    size_t n;
+} ptable;
 
 static void step_chains(qcall *q, const tw_pg_outcome *o);
 
@@ -186,10 +203,54 @@ static Tidewatch__V1__ChainFact *fact_msg(qcall *q, const tw_chain_fact *f)
     return m;
 }
 
+static int prow_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const prow *)a)->id, y = ((const prow *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* The party rows of r1 and r2 (may be NULL), sorted by id. -1 on ENOMEM. */
+static int ptable_build(qcall *q, const PGresult *r1, const PGresult *r2, ptable *t)
+{
+    size_t n1 = r1 ? (size_t)PQntuples(r1) : 0, n2 = r2 ? (size_t)PQntuples(r2) : 0;
+    t->n = 0;
+    t->v = tw_arena_calloc(&q->arena, n1 + n2 + 1, sizeof *t->v);
+    if (!t->v)
+        return -1;
+    for (size_t i = 0; i < n1 + n2; i++) {
+        const PGresult *r = i < n1 ? r1 : r2;
+        int row = (int)(i < n1 ? i : i - n1);
+        t->v[t->n++] = (prow){.id = qi(r, row, "party_id"), .r = r, .row = row};
+    }
+    qsort(t->v, t->n, sizeof *t->v, prow_cmp);
+    return 0;
+}
+
+static const prow *ptable_find(const ptable *t, int64_t id)
+{
+    prow key = {.id = id};
+    return t->n ? bsearch(&key, t->v, t->n, sizeof *t->v, prow_cmp) : NULL;
+}
+
+/* A hop's party (by id from Q_CHAIN_HOPS) gets its name, kind, country,
+ * place and role from its row; one without a row keeps them empty. */
+static void fill_party(qcall *q, const ptable *t, Tidewatch__V1__PartyRef *pr)
+{
+    const prow *p = pr ? ptable_find(t, pr->id) : NULL;
+    if (!p)
+        return;
+    pr->name = qstr(q, p->r, p->row, "name");
+    pr->kind = (char *)qrows_party_kind((int)qi(p->r, p->row, "kind"));
+    pr->country = qstr(q, p->r, p->row, "country");
+    pr->place = qstr(q, p->r, p->row, "place");
+    pr->role = qstr(q, p->r, p->row, "role");
+}
+
 /* Build chain `root` from the batch's rows. NULL on ENOMEM. */
 static Tidewatch__V1__Chain *build_chain(qcall *q, chain_state *st, int64_t root,
                                          const qitems *items, const PGresult *rh,
-                                         const PGresult *rrel, const qclusters *cl)
+                                         const PGresult *rrel, const qclusters *cl,
+                                         const ptable *pt)
 {
     Tidewatch__V1__Chain *c = tw_arena_alloc(&q->arena, sizeof *c);
     if (!c)
@@ -210,8 +271,13 @@ static Tidewatch__V1__Chain *build_chain(qcall *q, chain_state *st, int64_t root
             c->truncated = true;
             break;
         }
-        if (!(hops[k++] = qrows_hop(q, rh, row)))
+        Tidewatch__V1__Hop *h = qrows_hop(q, rh, row);
+        if (!h)
             return NULL;
+        fill_party(q, pt, h->from);
+        fill_party(q, pt, h->to);
+        fill_party(q, pt, h->carrier);
+        hops[k++] = h;
     }
     nh = k;
     tw_chain_result res;
@@ -256,15 +322,82 @@ static Tidewatch__V1__Chain *build_chain(qcall *q, chain_state *st, int64_t root
     return c;
 }
 
+static void chain_cleanup(qcall *q)
+{
+    chain_state *st = q->state;
+    for (size_t i = 0; i < sizeof st->res / sizeof st->res[0]; i++)
+        PQclear(st->res[i]);
+    PQclear(st->extra);
+}
+
+static void assemble(qcall *q);
+
+static void step_extra(qcall *q, const tw_pg_outcome *o)
+{
+    chain_state *st = q->state;
+    st->extra = o->results[0];
+    o->results[0] = NULL;
+    assemble(q);
+}
+
+/* Step 3's rows: taken, then the parties of shown hops beyond the cap of
+ * Q_CHAIN_PARTIES are read (rare: a chain with more parties than
+ * cluster_parties), or the chains are assembled now. */
 static void step_chains(qcall *q, const tw_pg_outcome *o)
 {
     chain_state *st = q->state;
+    q->cleanup = chain_cleanup;
+    for (size_t i = 0; i < sizeof st->res / sizeof st->res[0] && i < o->nresults; i++) {
+        st->res[i] = o->results[i];
+        o->results[i] = NULL;
+    }
+    const PGresult *rh = st->res[4];
+    ptable pt;
+    int nh = PQntuples(rh);
+    int64_t *missing = tw_arena_calloc(&q->arena, 3 * (size_t)nh + 1, sizeof *missing);
+    if (!missing || ptable_build(q, st->res[5], NULL, &pt) != 0) {
+        qcall_fail(q, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    static const char *const cols[] = {"from_party", "to_party", "carrier_party"};
+    size_t nmissing = 0;
+    for (int c = 0; c < 3; c++) {
+        int col = PQfnumber(rh, cols[c]);
+        for (int row = 0; col >= 0 && row < nh; row++) {
+            if (PQgetisnull(rh, row, col))
+                continue;
+            int64_t id = strtoll(PQgetvalue(rh, row, col), NULL, 10);
+            int dup = ptable_find(&pt, id) != NULL;
+            for (size_t j = 0; !dup && j < nmissing; j++)
+                dup = missing[j] == id;
+            if (!dup)
+                missing[nmissing++] = id;
+        }
+    }
+    if (nmissing == 0) {
+        assemble(q);
+        return;
+    }
+    const char *v[1] = {qrows_id_array(q, missing, nmissing)};
+    if (!v[0]) {
+        qcall_fail(q, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    qcall_sql1(q, QSQL(Q_PARTIES_BY_ID), 1, v, step_extra);
+}
+
+static void assemble(qcall *q)
+{
+    chain_state *st = q->state;
+    PGresult *const *res = st->res;
     qitems items;
     qclusters cl;
+    ptable pt;
     Tidewatch__V1__GetChainResponse resp = TIDEWATCH__V1__GET_CHAIN_RESPONSE__INIT;
     resp.normalized = (char *)(st->key ? st->key : "");
-    if (qrows_items(q, o->results, &items) != 0 ||
-        qclusters_build(q, o->results[5], NULL, TW_CLUSTER_DEFAULT_MAX_NAMES, &cl) != 0) {
+    memset(&cl, 0, sizeof cl);
+    if (ptable_build(q, res[5], st->extra, &pt) != 0 || qrows_items(q, res, &items) != 0 ||
+        qclusters_build(q, res[5], NULL, TW_CLUSTER_DEFAULT_MAX_NAMES, &cl) != 0) {
         qclusters_free(&cl);
         qcall_fail(q, TW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
@@ -274,7 +407,7 @@ static void step_chains(qcall *q, const tw_pg_outcome *o)
     int ok = resp.chains && resp.candidates;
     for (size_t i = 0; ok && i < st->nroots; i++) {
         Tidewatch__V1__Chain *c =
-            build_chain(q, st, st->roots[i], &items, o->results[4], o->results[6], &cl);
+            build_chain(q, st, st->roots[i], &items, res[4], res[6], &cl, &pt);
         if (!c)
             ok = 0;
         else if (c->item) /* vanished between the two batches: left out */

@@ -8,6 +8,7 @@
 #include "query.h"
 #include "sql.h"
 #include "tw_log.h"
+#include "tw_metrics.h"
 
 #define OFF(f) offsetof(query_config, f)
 
@@ -79,8 +80,18 @@ static const tw_setting extra[] = {
     {.name = "audit_database_url", .env = "TIDEWATCH_QUERY_AUDIT_DATABASE_URL",
      .flag = "audit-database-url", .type = TW_SET_STRING, .def = "",
      .help = "libpq connection string for the audit rows when reads go to a standby (the "
-             "primary); empty: the read connections write them",
+             "primary); empty: database_url (audit rows always have a connection of their own)",
      .secret = 1, .offset = OFF(audit_database_url)},
+    {.name = "audit_batch", .env = "TIDEWATCH_QUERY_AUDIT_BATCH", .flag = "audit-batch",
+     .type = TW_SET_INT, .def = "256", .min = 1, .max = 10000,
+     .help = "audit rows one INSERT writes at most: the rows of calls that end while the "
+             "previous INSERT commits go in the next one together",
+     .offset = OFF(audit_batch)},
+    {.name = "audit_queue", .env = "TIDEWATCH_QUERY_AUDIT_QUEUE", .flag = "audit-queue",
+     .type = TW_SET_INT, .def = "4096", .min = 1, .max = 1000000,
+     .help = "calls waiting for their audit row at most (each holds its answer); past it a "
+             "call is answered at once without a row, an OK answer as UNAVAILABLE",
+     .offset = OFF(audit_queue)},
 };
 
 static query_config cfg;
@@ -96,7 +107,7 @@ static const tw_daemon_spec spec = {
 };
 
 /* SERVING while at least one read connection is up, and the audit
- * connection when there is one (no answer leaves without its audit row). */
+ * connection (no answer leaves without its audit row). */
 static void on_db_state(void *arg, int up)
 {
     (void)up;
@@ -113,6 +124,19 @@ static void on_db_state(void *arg, int up)
                       any ? TW_HEALTH_SERVING : TW_HEALTH_NOT_SERVING) != 0)
         TW_ERROR(NULL, "could not update health");
     TW_LOG(any ? TW_LOG_INFO : TW_LOG_WARN, NULL, "database %s", any ? "connected" : "unavailable");
+}
+
+/* Metrics of the audit queue (qcall.c). */
+static size_t audit_queued(void *arg)
+{
+    const query_service *svc = arg;
+    return svc->audit_waiting;
+}
+
+static size_t audit_in_flight(void *arg)
+{
+    const query_service *svc = arg;
+    return query_audit_in_flight(svc);
 }
 
 int main(int argc, char **argv)
@@ -155,23 +179,28 @@ int main(int argc, char **argv)
             TW_ERROR(NULL, "database: %s", err);
             goto out;
         }
-        /* the audit statement too, unless audit rows have their own
-         * connection (a standby refuses writes) */
-        for (int i = cfg.audit_database_url && cfg.audit_database_url[0] ? 1 : 0; i < Q_COUNT;
-             i++)
+        /* every statement but the audit INSERT (its own connection) */
+        for (int i = 1; i < Q_COUNT; i++)
             if (tw_pg_prepare(svc.pg[svc.npg], query_sql_table[i].name, query_sql_table[i].text,
                               query_sql_table[i].nparams, NULL) != 0) {
                 TW_ERROR(NULL, "could not register statement %s", query_sql_table[i].name);
                 goto out;
             }
     }
-    if (cfg.audit_database_url && cfg.audit_database_url[0]) {
+    /* Audit rows have a connection of their own: to the primary when reads
+     * go to a standby (which refuses writes), else to the same database;
+     * either way no read waits in a pipeline behind an audit commit (a WAL
+     * flush, or a lock on query_audit). */
+    {
+        const char *aurl = cfg.audit_database_url && cfg.audit_database_url[0]
+                               ? cfg.audit_database_url
+                               : cfg.common.database_url;
         tw_pg_opts opts = {.name = "query-audit", .on_state = on_db_state, .state_arg = &svc,
                            .statement_timeout_ms = (int)cfg.statement_timeout_ms,
                            .idle_in_xact_timeout_ms = cfg.idle_in_xact_timeout_ms
                                                           ? (int)cfg.idle_in_xact_timeout_ms
                                                           : -1};
-        svc.audit_pg = tw_pg_new(d.base, cfg.audit_database_url, &opts, err, sizeof err);
+        svc.audit_pg = tw_pg_new(d.base, aurl, &opts, err, sizeof err);
         if (!svc.audit_pg ||
             tw_pg_prepare(svc.audit_pg, query_sql_table[0].name, query_sql_table[0].text,
                           query_sql_table[0].nparams, NULL) != 0) {
@@ -179,7 +208,13 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (tw_health_set(d.health, QUERY_SERVICE, TW_HEALTH_NOT_SERVING) != 0 ||
+    if (tw_metrics_gauge_callback(d.metrics, "tidewatch_query_audit_queued_calls",
+                                  "Calls whose audit row waits for the next INSERT.",
+                                  audit_queued, &svc) != 0 ||
+        tw_metrics_gauge_callback(d.metrics, "tidewatch_query_audit_in_flight_calls",
+                                  "Calls whose audit row is in the INSERT in flight.",
+                                  audit_in_flight, &svc) != 0 ||
+        tw_health_set(d.health, QUERY_SERVICE, TW_HEALTH_NOT_SERVING) != 0 ||
         query_register(&svc) != 0) {
         TW_ERROR(NULL, "could not set up the provenance service");
         goto out;

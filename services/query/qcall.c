@@ -3,25 +3,30 @@
  * on_message decodes the request into the call's arena (capped by
  * TIDEWATCH_QUERY_REQUEST_MEMORY), renders it as JSON for the audit row
  * (jansson), and hands it to the method. The method runs batches through
- * qcall_sql and ends with qcall_reply or qcall_fail. Either one writes the
- * audit row first (INSERT into query_audit) and answers when PostgreSQL
- * has it: an OK answer whose row could not be written becomes UNAVAILABLE,
- * so nothing leaves without its trace. A call the client cancels (or whose
- * deadline passes) is audited as CANCELLED once its SQL is back. */
+ * qcall_sql and ends with qcall_reply or qcall_fail. Either one has the
+ * audit row written first (query_audit; the rows of concurrent calls go in
+ * one INSERT, see "audit rows" below) and answers when PostgreSQL has
+ * committed it: an OK answer whose row could not be written becomes
+ * UNAVAILABLE, so nothing leaves without its trace. A call the client
+ * cancels (or whose deadline passes) is audited as CANCELLED once its SQL
+ * is back. */
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistr.h>
 
 #include "query.h"
-#include "tw_log.h"
 #include "sql.h"
+#include "tw_log.h"
+#include "tw_metrics.h"
+#include "tw_pgarray.h"
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -256,46 +261,178 @@ static void send_answer(qcall *q)
         tw_grpc_call_finish(call, q->status, q->message);
 }
 
-static void audit_done(const tw_pg_outcome *o, void *arg)
+/* ---- audit rows, many calls per INSERT ---------------------------------------
+ *
+ * One INSERT is in flight at a time (per daemon). Calls that end while it
+ * runs (its commit waits for the WAL flush) queue in the service's list, in
+ * order; when it is answered, the next INSERT takes up to audit_batch of
+ * them as seven binary arrays unnested into rows (sql.c TW_SQL_AUDIT): one
+ * statement and one commit for many calls. Each call is answered only when
+ * the INSERT holding its row has committed; if that INSERT fails, every OK
+ * answer in it becomes UNAVAILABLE (errors keep their status), so nothing
+ * leaves without its trace. At most audit_queue calls wait (queued or in
+ * flight); past that, a call is answered at once without a row (OK becomes
+ * UNAVAILABLE: the database is not keeping up with the audit). */
+
+#define AUDIT_COLS 7
+
+typedef struct qaudit_flight {
+    query_service *svc;
+    size_t n;
+    qcall *calls[]; /* n, in row order */
+} qaudit_flight;
+
+size_t query_audit_in_flight(const query_service *svc)
 {
-    qcall *q = arg;
-    q->auditing = 0;
-    if (o->kind != TW_PG_OK) {
-        TW_LOG(TW_LOG_WARN, (&(tw_log_ctx){.peer = q->peer, .call = q->m->path}),
-               "audit row not written (%s: %s)%s", tw_pg_kind_name(o->kind), o->message,
-               q->call && q->status == TW_GRPC_OK ? "; the call is answered UNAVAILABLE" : "");
-        if (q->status == TW_GRPC_OK) {
-            q->status = TW_GRPC_UNAVAILABLE;
-            q->message = (char *)"the call could not be audited (database unavailable); retry";
-        }
+    return svc->audit_flight ? svc->audit_flight->n : 0;
+}
+
+/* The call's row could not be written: OK answers become UNAVAILABLE. */
+static void audit_failed(qcall *q, const char *message)
+{
+    if (q->status == TW_GRPC_OK) {
+        q->status = TW_GRPC_UNAVAILABLE;
+        q->message = (char *)message;
     }
+}
+
+/* The audit is over (row written or not): answer (unless cancelled), free. */
+static void audit_finish(qcall *q)
+{
+    q->auditing = 0;
     if (q->call)
         send_answer(q);
     qcall_free(q);
 }
 
-/* Write the audit row; the answer follows in audit_done. */
+static void audit_pump(query_service *svc);
+
+static void audit_done(const tw_pg_outcome *o, void *arg)
+{
+    qaudit_flight *f = arg;
+    query_service *svc = f->svc;
+    svc->audit_flight = NULL;
+    if (o->kind != TW_PG_OK)
+        TW_LOG(TW_LOG_WARN, NULL, "%zu audit row%s not written (%s: %s); their OK answers become "
+               "UNAVAILABLE", f->n, f->n == 1 ? "" : "s", tw_pg_kind_name(o->kind), o->message);
+    for (size_t i = 0; i < f->n; i++) {
+        qcall *q = f->calls[i];
+        if (o->kind != TW_PG_OK)
+            audit_failed(q, "the call could not be audited (database unavailable); retry");
+        audit_finish(q);
+    }
+    free(f);
+    audit_pump(svc);
+}
+
+/* The next INSERT: up to audit_batch queued calls as arrays. Returns 0
+ * when it is in flight, -1 when it could not be submitted (the calls taken
+ * are answered; the caller tries again with the rest). */
+static int audit_send(query_service *svc)
+{
+    size_t n = svc->audit_waiting;
+    if (n > (size_t)svc->cfg->audit_batch)
+        n = (size_t)svc->cfg->audit_batch;
+    qaudit_flight *f = malloc(sizeof *f + n * sizeof f->calls[0]);
+    if (!f) {
+        n = 1; /* out of memory: this one is answered unaudited */
+    } else {
+        f->svc = svc;
+        f->n = n;
+    }
+    static const Oid oids[AUDIT_COLS] = {TW_OID_TEXT, TW_OID_TEXT, TW_OID_JSONB, TW_OID_INT8,
+                                         TW_OID_INT2, TW_OID_TEXT, TW_OID_INT8};
+    tw_pgarray a[AUDIT_COLS];
+    memset(a, 0, sizeof a);
+    for (int c = 0; c < AUDIT_COLS; c++)
+        tw_pgarray_begin(&a[c], oids[c]);
+    qcall *taken = NULL;
+    for (size_t i = 0; i < n; i++) {
+        qcall *q = svc->audit_head;
+        svc->audit_head = q->audit_next;
+        if (!svc->audit_head)
+            svc->audit_tail = NULL;
+        svc->audit_waiting--;
+        q->audit_next = taken; /* kept for answering on failure */
+        taken = q;
+        if (f)
+            f->calls[i] = q;
+        const char *args = q->args_json ? q->args_json : "{}";
+        tw_pgarray_text(&a[0], q->peer);
+        tw_pgarray_text(&a[1], q->m->path);
+        tw_pgarray_jsonb(&a[2], args, strlen(args));
+        tw_pgarray_int8(&a[3], q->count);
+        tw_pgarray_int2(&a[4], (int16_t)q->status);
+        tw_pgarray_text(&a[5], q->message ? q->message : "");
+        tw_pgarray_int8(&a[6], q->audit_us);
+    }
+    int ok = f != NULL;
+    const char *values[AUDIT_COLS];
+    int lengths[AUDIT_COLS], formats[AUDIT_COLS];
+    for (int c = 0; c < AUDIT_COLS; c++) {
+        if (tw_pgarray_finish(&a[c]) != 0 || a[c].len > INT32_MAX)
+            ok = 0;
+        values[c] = (const char *)a[c].data;
+        lengths[c] = (int)a[c].len;
+        formats[c] = 1;
+    }
+    tw_pg *pg = svc->audit_pg; /* NULL once freed at shutdown */
+    if (ok && pg &&
+        tw_pg_query(pg, TW_SQL_AUDIT, AUDIT_COLS, values, lengths, formats, 0, audit_done, f) == 0)
+        svc->audit_flight = f;
+    else
+        ok = 0;
+    for (int c = 0; c < AUDIT_COLS; c++)
+        tw_pgarray_free(&a[c]);
+    if (ok)
+        return 0;
+    TW_ERROR(NULL, "%zu audit row%s not submitted; their OK answers become UNAVAILABLE", n,
+             n == 1 ? "" : "s");
+    free(f);
+    while (taken) {
+        qcall *q = taken;
+        taken = q->audit_next;
+        q->audit_next = NULL;
+        audit_failed(q, "the call could not be audited; retry");
+        audit_finish(q);
+    }
+    return -1;
+}
+
+static void audit_pump(query_service *svc)
+{
+    while (!svc->audit_flight && svc->audit_head && audit_send(svc) == 0)
+        ;
+}
+
+/* Queue the call's audit row; the answer follows when it is written. */
 static void audit(qcall *q)
 {
-    char count[32], status[16], dur[32];
-    snprintf(count, sizeof count, "%ld", q->count);
-    snprintf(status, sizeof status, "%d", q->status);
-    snprintf(dur, sizeof dur, "%.3f", elapsed_ms(q));
-    const char *values[] = {q->peer, q->m->path, q->args_json ? q->args_json : "{}", count,
-                            status, q->message ? q->message : "", dur};
+    query_service *svc = q->svc;
+    q->audit_us = (int64_t)(elapsed_ms(q) * 1000.0 + 0.5);
     q->auditing = 1;
-    tw_pg *pg = q->svc->audit_pg ? q->svc->audit_pg : pick_pg(q->svc);
-    if (!pg || tw_pg_query(pg, TW_SQL_AUDIT, 7, values, NULL, NULL, 0, audit_done, q) != 0) {
-        q->auditing = 0;
-        TW_ERROR(NULL, "audit row not submitted");
-        if (q->status == TW_GRPC_OK) {
-            q->status = TW_GRPC_UNAVAILABLE;
-            q->message = (char *)"the call could not be audited; retry";
-        }
-        if (q->call)
-            send_answer(q);
-        qcall_free(q);
+    size_t busy = svc->audit_waiting + (svc->audit_flight ? svc->audit_flight->n : 0);
+    if (busy >= (size_t)svc->cfg->audit_queue) {
+        TW_LOG(TW_LOG_WARN, (&(tw_log_ctx){.peer = q->peer, .call = q->m->path}),
+               "audit queue full (%zu calls waiting for their rows): answered without a row%s",
+               busy, q->call && q->status == TW_GRPC_OK ? " (UNAVAILABLE)" : "");
+        if (tw_metrics_counter_add(svc->daemon->metrics, "tidewatch_query_audit_refused_total",
+                                   "Calls answered without an audit row: the audit queue was "
+                                   "full.", NULL, NULL, 1) != 0)
+            TW_ERROR(NULL, "metrics: could not count a refused call");
+        audit_failed(q, "too many calls are waiting for their audit rows (the database is "
+                        "not keeping up); retry");
+        audit_finish(q);
+        return;
     }
+    q->audit_next = NULL;
+    if (svc->audit_tail)
+        svc->audit_tail->audit_next = q;
+    else
+        svc->audit_head = q;
+    svc->audit_tail = q;
+    svc->audit_waiting++;
+    audit_pump(svc);
 }
 
 void qcall_reply(qcall *q, const ProtobufCMessage *resp, long count)
@@ -339,6 +476,7 @@ static void sql_done(const tw_pg_outcome *o, void *arg)
 {
     qcall *q = arg;
     q->pending--;
+    q->hop_cols_for = NULL; /* the results it was for may be gone */
     if (!q->call) { /* cancelled meanwhile: audit it now */
         q->status = TW_GRPC_CANCELLED;
         q->message = (char *)"cancelled by the client (or its deadline passed)";
@@ -398,8 +536,7 @@ void qcall_sql_generic(qcall *q, const tw_pg_stmt *stmts, size_t n, qcall_step n
     }
     /* Transaction-local: the batch is one transaction, and the connection's
      * other work keeps the server's choice. */
-    all[0] = (tw_pg_stmt){
-        .stmt = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"};
+    all[0] = (tw_pg_stmt){.stmt = QSQL(Q_GENERIC_PLANS)};
     memcpy(all + 1, stmts, n * sizeof *stmts);
     q->skip_first = 1;
     qcall_sql(q, all, n + 1, next);

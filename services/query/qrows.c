@@ -142,112 +142,211 @@ static const char *condition_name(int c)
 
 /* ---- hops ------------------------------------------------------------------------- */
 
-/* The party of a hop whose columns are prefixed `p` ("f", "t", "c"). */
-static Tidewatch__V1__PartyRef *party_ref(qcall *q, const PGresult *r, int row, const char *idcol,
-                                          char p)
+/* The columns qrows_hop reads (HOP_COLS, mostly in its order), looked up
+ * once per result: by name at every row they cost more than the rest of
+ * the daemon's work on a chain (PQfnumber compares the name with every
+ * column's). */
+enum {
+    HC_EVENT_ID, HC_ITEM_ID, HC_KIND, HC_STATUS, HC_CORRECTED_BY, HC_CORRECTS, HC_LINE,
+    HC_QUANTITY, HC_OCC, HC_EXP, HC_DEL, HC_REC, HC_SOURCE, HC_SOURCE_REF, HC_G_SOURCE,
+    HC_G_INFO, HC_G_HANDLING,
+    HC_ORIGIN_NAME, HC_ORIGIN_COUNTRY, HC_ORIGIN_LAT, HC_ORIGIN_LON,
+    HC_PLACE_NAME, HC_PLACE_COUNTRY, HC_PLACE_LAT, HC_PLACE_LON, HC_HUB, HC_HUB_KIND,
+    HC_COAST_HUB, HC_COAST_HUB_KM,
+    HC_CURRENCY, HC_PRICE, HC_PAYMENT, HC_INVOICE, HC_CONSIGNMENT, HC_VEHICLE, HC_CASE,
+    HC_CONDITION, HC_LAUNCH,
+    HC_PARTY, /* three parties of six columns each: id, name, kind, country, place, role */
+    HC_N = HC_PARTY + 18
+};
+
+static const char *const hop_col_names[HC_N] = {
+    "event_id", "item_id", "kind", "status", "corrected_by", "corrects", "line_field",
+    "quantity", "occ_us", "exp_us", "del_us", "rec_us", "source", "source_ref",
+    "grading_source", "grading_info", "grading_handling",
+    "origin_name", "origin_country", "origin_lat", "origin_lon",
+    "place_name", "place_country", "place_lat", "place_lon", "place_hub", "place_hub_kind",
+    "coast_hub", "coast_hub_km",
+    "currency", "unit_price_minor", "payment", "invoice_ref", "consignment_ref", "vehicle",
+    "case_ref", "condition", "launch",
+    "from_party", "f_name", "f_kind", "f_country", "f_place", "f_role",
+    "to_party", "t_name", "t_kind", "t_country", "t_place", "t_role",
+    "carrier_party", "c_name", "c_kind", "c_country", "c_place", "c_role",
+};
+
+/* Column numbers of r (-1: absent), cached in the call until its next
+ * batch completes (qcall.c forgets them there: a result freed by then
+ * could share its address with a new one). NULL on ENOMEM. */
+static const int *hop_cols(qcall *q, const PGresult *r)
 {
-    if (qnull(r, row, idcol))
+    if (q->hop_cols && q->hop_cols_for == r)
+        return q->hop_cols;
+    if (!q->hop_cols && !(q->hop_cols = tw_arena_alloc(&q->arena, HC_N * sizeof(int))))
+        return NULL;
+    /* PQfnumber's exact match, searched from the column after the last
+     * one found (the names mostly follow HOP_COLS's order) */
+    int n = PQnfields(r), next = 0;
+    for (int i = 0; i < HC_N; i++) {
+        q->hop_cols[i] = -1;
+        for (int k = 0; k < n; k++) {
+            int j = (next + k) % n;
+            if (strcmp(PQfname(r, j), hop_col_names[i]) == 0) {
+                q->hop_cols[i] = j;
+                next = j + 1;
+                break;
+            }
+        }
+    }
+    q->hop_cols_for = r;
+    return q->hop_cols;
+}
+
+/* Column c of row: NULL for SQL NULL or an absent column. */
+static const char *cv(const PGresult *r, int row, int c)
+{
+    return c < 0 || PQgetisnull(r, row, c) ? NULL : PQgetvalue(r, row, c);
+}
+
+static int64_t ci(const PGresult *r, int row, int c)
+{
+    const char *v = cv(r, row, c);
+    if (!v)
+        return 0;
+    if (v[0] == 't' && v[1] == '\0')
+        return 1; /* boolean true */
+    return strtoll(v, NULL, 10);
+}
+
+static double cd(const PGresult *r, int row, int c)
+{
+    const char *v = cv(r, row, c);
+    return v ? strtod(v, NULL) : 0;
+}
+
+static char *cstr(qcall *q, const PGresult *r, int row, int c)
+{
+    const char *v = cv(r, row, c);
+    char *s = tw_arena_strdup(&q->arena, v ? v : "");
+    return s ? s : (char *)"";
+}
+
+static Google__Protobuf__Timestamp *ctime_us(qcall *q, const PGresult *r, int row, int c)
+{
+    const char *v = cv(r, row, c);
+    if (!v)
+        return NULL;
+    int64_t us = strtoll(v, NULL, 10);
+    Google__Protobuf__Timestamp *t = tw_arena_alloc(&q->arena, sizeof *t);
+    if (!t)
+        return NULL;
+    google__protobuf__timestamp__init(t);
+    int64_t s = us / 1000000, rem = us % 1000000;
+    if (rem < 0) {
+        rem += 1000000;
+        s--;
+    }
+    t->seconds = s;
+    t->nanos = (int32_t)(rem * 1000);
+    return t;
+}
+
+/* The party of a hop: columns col[0..6) (id, name, kind, country, place,
+ * role). */
+static Tidewatch__V1__PartyRef *party_ref(qcall *q, const PGresult *r, int row, const int *col)
+{
+    if (!cv(r, row, col[0]))
         return NULL;
     Tidewatch__V1__PartyRef *pr = tw_arena_alloc(&q->arena, sizeof *pr);
     if (!pr)
         return NULL;
     tidewatch__v1__party_ref__init(pr);
-    char col[16];
-    pr->id = qi(r, row, idcol);
-    snprintf(col, sizeof col, "%c_name", p);
-    pr->name = qstr(q, r, row, col);
-    snprintf(col, sizeof col, "%c_kind", p);
-    pr->kind = (char *)qrows_party_kind((int)qi(r, row, col));
-    snprintf(col, sizeof col, "%c_country", p);
-    pr->country = qstr(q, r, row, col);
-    snprintf(col, sizeof col, "%c_place", p);
-    pr->place = qstr(q, r, row, col);
-    snprintf(col, sizeof col, "%c_role", p);
-    pr->role = qstr(q, r, row, col);
+    pr->id = ci(r, row, col[0]);
+    pr->name = cstr(q, r, row, col[1]);
+    pr->kind = (char *)qrows_party_kind((int)ci(r, row, col[2]));
+    pr->country = cstr(q, r, row, col[3]);
+    pr->place = cstr(q, r, row, col[4]);
+    pr->role = cstr(q, r, row, col[5]);
     return pr;
 }
 
-static Tidewatch__V1__HopPlace *hop_place(qcall *q, const PGresult *r, int row, const char *p,
+/* A place: columns col[0..4) (name, country, lat, lon), then with `full`
+ * col[4..8) (hub, hub kind, coast hub, its distance). */
+static Tidewatch__V1__HopPlace *hop_place(qcall *q, const PGresult *r, int row, const int *col,
                                           int full)
 {
-    char name[32], country[32], lat[32], lon[32];
-    snprintf(name, sizeof name, "%s_name", p);
-    snprintf(country, sizeof country, "%s_country", p);
-    snprintf(lat, sizeof lat, "%s_lat", p);
-    snprintf(lon, sizeof lon, "%s_lon", p);
-    const char *n = qs(r, row, name), *c = qs(r, row, country);
-    bool coords = !qnull(r, row, lat) && !qnull(r, row, lon);
+    const char *n = cv(r, row, col[0]), *c = cv(r, row, col[1]);
+    bool coords = cv(r, row, col[2]) && cv(r, row, col[3]);
     if ((!n || !n[0]) && (!c || !c[0]) && !coords)
         return NULL;
     Tidewatch__V1__HopPlace *hp = tw_arena_alloc(&q->arena, sizeof *hp);
     if (!hp)
         return NULL;
     tidewatch__v1__hop_place__init(hp);
-    hp->name = qstr(q, r, row, name);
-    hp->country = qstr(q, r, row, country);
+    hp->name = cstr(q, r, row, col[0]);
+    hp->country = cstr(q, r, row, col[1]);
     hp->has_coordinates = coords;
-    hp->lat = qd(r, row, lat);
-    hp->lon = qd(r, row, lon);
+    hp->lat = cd(r, row, col[2]);
+    hp->lon = cd(r, row, col[3]);
     if (full) {
-        hp->hub = qstr(q, r, row, "place_hub");
-        hp->hub_kind = qstr(q, r, row, "place_hub_kind");
-        hp->coast_hub = qstr(q, r, row, "coast_hub");
-        hp->coast_hub_km = qd(r, row, "coast_hub_km");
+        hp->hub = cstr(q, r, row, col[4]);
+        hp->hub_kind = cstr(q, r, row, col[5]);
+        hp->coast_hub = cstr(q, r, row, col[6]);
+        hp->coast_hub_km = cd(r, row, col[7]);
     }
     return hp;
 }
 
 Tidewatch__V1__Hop *qrows_hop(qcall *q, const PGresult *r, int row)
 {
+    const int *c = hop_cols(q, r);
     Tidewatch__V1__Hop *h = tw_arena_alloc(&q->arena, sizeof *h);
     Tidewatch__V1__SourceRef *src = tw_arena_alloc(&q->arena, sizeof *src);
     Tidewatch__V1__SourceRef **srcs = tw_arena_alloc(&q->arena, sizeof *srcs);
     Tidewatch__V1__Grading *g = tw_arena_alloc(&q->arena, sizeof *g);
-    if (!h || !src || !srcs || !g)
+    if (!c || !h || !src || !srcs || !g)
         return NULL;
     tidewatch__v1__hop__init(h);
     tidewatch__v1__source_ref__init(src);
     tidewatch__v1__grading__init(g);
-    h->event_id = qi(r, row, "event_id");
-    h->kind = (Tidewatch__V1__HopKind)qi(r, row, "kind");
-    h->item_id = qi(r, row, "item_id");
-    h->time = qtime(q, r, row, "occ_us");
-    h->expected = qtime(q, r, row, "exp_us");
-    h->delivered = qtime(q, r, row, "del_us");
-    h->received = qtime(q, r, row, "rec_us");
-    h->from = party_ref(q, r, row, "from_party", 'f');
-    h->to = party_ref(q, r, row, "to_party", 't');
-    h->carrier = party_ref(q, r, row, "carrier_party", 'c');
-    h->origin = hop_place(q, r, row, "origin", 0);
-    h->place = hop_place(q, r, row, "place", 1);
-    int64_t qty = qi(r, row, "quantity");
+    h->event_id = ci(r, row, c[HC_EVENT_ID]);
+    h->kind = (Tidewatch__V1__HopKind)ci(r, row, c[HC_KIND]);
+    h->item_id = ci(r, row, c[HC_ITEM_ID]);
+    h->time = ctime_us(q, r, row, c[HC_OCC]);
+    h->expected = ctime_us(q, r, row, c[HC_EXP]);
+    h->delivered = ctime_us(q, r, row, c[HC_DEL]);
+    h->received = ctime_us(q, r, row, c[HC_REC]);
+    h->from = party_ref(q, r, row, c + HC_PARTY);
+    h->to = party_ref(q, r, row, c + HC_PARTY + 6);
+    h->carrier = party_ref(q, r, row, c + HC_PARTY + 12);
+    h->origin = hop_place(q, r, row, c + HC_ORIGIN_NAME, 0);
+    h->place = hop_place(q, r, row, c + HC_PLACE_NAME, 1);
+    int64_t qty = ci(r, row, c[HC_QUANTITY]);
     h->quantity = qty > 0 ? (uint32_t)qty : 0;
-    if (!qnull(r, row, "unit_price_minor")) {
+    if (cv(r, row, c[HC_PRICE])) {
         Tidewatch__V1__Money *m = tw_arena_alloc(&q->arena, sizeof *m);
         if (m) {
             tidewatch__v1__money__init(m);
-            m->currency = qstr(q, r, row, "currency");
-            m->amount_minor = qi(r, row, "unit_price_minor");
+            m->currency = cstr(q, r, row, c[HC_CURRENCY]);
+            m->amount_minor = ci(r, row, c[HC_PRICE]);
             h->unit_price = m;
         }
     }
-    h->payment = (Tidewatch__V1__PaymentMethod)qi(r, row, "payment");
-    h->invoice_ref = qstr(q, r, row, "invoice_ref");
-    h->consignment_ref = qstr(q, r, row, "consignment_ref");
-    h->vehicle_registration = qstr(q, r, row, "vehicle");
-    h->case_ref = qstr(q, r, row, "case_ref");
-    h->condition = (char *)condition_name((int)qi(r, row, "condition"));
-    h->launch = qi(r, row, "launch") != 0;
-    h->status = (Tidewatch__V1__HopStatus)qi(r, row, "status");
-    h->corrected_by = qi(r, row, "corrected_by");
-    h->corrects = qi(r, row, "corrects");
-    h->line = qstr(q, r, row, "line_field");
+    h->payment = (Tidewatch__V1__PaymentMethod)ci(r, row, c[HC_PAYMENT]);
+    h->invoice_ref = cstr(q, r, row, c[HC_INVOICE]);
+    h->consignment_ref = cstr(q, r, row, c[HC_CONSIGNMENT]);
+    h->vehicle_registration = cstr(q, r, row, c[HC_VEHICLE]);
+    h->case_ref = cstr(q, r, row, c[HC_CASE]);
+    h->condition = (char *)condition_name((int)ci(r, row, c[HC_CONDITION]));
+    h->launch = ci(r, row, c[HC_LAUNCH]) != 0;
+    h->status = (Tidewatch__V1__HopStatus)ci(r, row, c[HC_STATUS]);
+    h->corrected_by = ci(r, row, c[HC_CORRECTED_BY]);
+    h->corrects = ci(r, row, c[HC_CORRECTS]);
+    h->line = cstr(q, r, row, c[HC_LINE]);
     src->event_id = h->event_id;
-    src->source = qstr(q, r, row, "source");
-    src->source_ref = qstr(q, r, row, "source_ref");
-    g->source = (Tidewatch__V1__Grading__SourceEvaluation)qi(r, row, "grading_source");
-    g->information = (Tidewatch__V1__Grading__InformationAssessment)qi(r, row, "grading_info");
-    g->handling = (Tidewatch__V1__Grading__Handling)qi(r, row, "grading_handling");
+    src->source = cstr(q, r, row, c[HC_SOURCE]);
+    src->source_ref = cstr(q, r, row, c[HC_SOURCE_REF]);
+    g->source = (Tidewatch__V1__Grading__SourceEvaluation)ci(r, row, c[HC_G_SOURCE]);
+    g->information = (Tidewatch__V1__Grading__InformationAssessment)ci(r, row, c[HC_G_INFO]);
+    g->handling = (Tidewatch__V1__Grading__Handling)ci(r, row, c[HC_G_HANDLING]);
     src->grading = g;
     src->received = h->received;
     srcs[0] = src;

@@ -52,6 +52,8 @@ typedef struct query_config {
     int64_t request_memory;
     char *page_token_key;
     char *audit_database_url;
+    int64_t audit_batch; /* audit rows per INSERT at most */
+    int64_t audit_queue; /* calls waiting for their audit row at most */
 } query_config;
 
 #define QUERY_MAX_METHODS 8
@@ -77,10 +79,16 @@ struct query_service {
     query_config *cfg;
     tw_pg *pg[QUERY_MAX_CONNECTIONS];
     size_t npg;
-    /* Where audit rows go: its own connection when audit_database_url is
-     * set (reads from a standby, audit rows to the primary), else NULL and
-     * the read connections take them. */
+    /* Where audit rows go: a connection of their own, to audit_database_url
+     * when set (reads from a standby, audit rows to the primary), else to
+     * database_url. NULL once freed at shutdown (rows then fail). */
     tw_pg *audit_pg;
+    /* Audit rows of concurrent calls go in one INSERT (qcall.c): while one
+     * is in flight, the calls that end meanwhile wait here, in order, and
+     * the next INSERT takes them all (audit_batch at most). */
+    qcall *audit_head, *audit_tail;
+    size_t audit_waiting;   /* calls in the list */
+    struct qaudit_flight *audit_flight; /* the INSERT in flight, or NULL */
     int db_up;
     query_bound bound[QUERY_MAX_METHODS];
     unsigned char token_key[32]; /* HMAC key of page tokens */
@@ -101,11 +109,15 @@ struct qcall {
     struct timespec start;
     void *req; /* the decoded request (in the arena) */
     int pending; /* batches in flight */
-    int auditing;
+    int auditing; /* waiting for its audit row (queued or in flight) */
     int cancelled;
+    qcall *audit_next; /* in the service's audit list */
+    int64_t audit_us;  /* duration as audited (microseconds) */
     qcall_step next;
     int skip_first; /* the batch in flight began with qcall_sql_generic's SET */
     void *state; /* the method's own (in the arena) */
+    int *hop_cols; /* qrows_hop's column numbers of hop_cols_for (qrows.c) */
+    const PGresult *hop_cols_for;
     void (*cleanup)(qcall *q); /* frees what state holds outside the arena */
     /* the answer */
     int status;
@@ -119,6 +131,9 @@ struct qcall {
 
 /* Register the methods of tidewatch.v1.ProvenanceService. Returns 0 or -1. */
 int query_register(query_service *svc) __attribute__((warn_unused_result));
+
+/* Calls whose audit rows are in the INSERT in flight (0 when none is). */
+size_t query_audit_in_flight(const query_service *svc);
 
 /* Run n statements as one batch on the least busy connection; `next` gets
  * the outcome when it is OK and the call is still alive. Parameters are

@@ -146,7 +146,8 @@ static void search_rows(qcall *q, const tw_pg_outcome *o)
         {.stmt = QROWS_ITEM_SQL[2], .nparams = 2, .values = v},
         {.stmt = QROWS_ITEM_SQL[3], .nparams = 1, .values = v},
     };
-    qcall_sql(q, stmts, 4, search_items_done);
+    /* lookups by id arrays: planned once per connection, as GetChain's */
+    qcall_sql_generic(q, stmts, 4, search_items_done);
 }
 
 static int country_ok(const char *c)

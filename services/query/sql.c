@@ -39,11 +39,24 @@
     "p.party_id, p.event_id, p.role, p.kind, p.name, p.name_key, p.country, p.address, "           \
     "p.address_key, p.place, " PARTY_IDENTS("p")
 
+/* The same with the identifiers as json, not jsonb: text built once
+ * instead of a jsonb value then printed (a quarter of GetChain's parties
+ * statement); for statements that do not compare the rows (DISTINCT needs
+ * jsonb's equality). */
+#define PARTY_COLS_JSON                                                                            \
+    "p.party_id, p.event_id, p.role, p.kind, p.name, p.name_key, p.country, p.address, "           \
+    "p.address_key, p.place, (SELECT json_agg(json_build_array(pi.kind, pi.value) ORDER BY "       \
+    "pi.kind, pi.value) FROM prov_party_identifiers pi WHERE pi.party_id = p.party_id) AS idents"
+
 const query_sql query_sql_table[Q_COUNT] = {
+    /* The audit rows of many calls: parallel arrays (binary), one row per
+     * element, in order; $7 durations in microseconds. */
     [TW_SQL_AUDIT_I] = {TW_SQL_AUDIT,
                         "INSERT INTO query_audit (peer, method, arguments, result_count, status, "
-                        "message, duration_ms) VALUES ($1, $2, $3::jsonb, $4::int, $5::smallint, "
-                        "$6, $7::float8)",
+                        "message, duration_ms) SELECT u.p, u.m, u.a, u.c::int, u.s, u.msg, "
+                        "u.us / 1000.0::float8 FROM unnest($1::text[], $2::text[], $3::jsonb[], "
+                        "$4::int8[], $5::int2[], $6::text[], $7::int8[]) WITH ORDINALITY AS "
+                        "u(p, m, a, c, s, msg, us, o) ORDER BY u.o",
                         7},
     /* $1 key kind, $2 key, $3 maker ('' any), $4 limit */
     [Q_ROOTS_BY_KEY] = {"q_roots_by_key",
@@ -101,11 +114,13 @@ const query_sql query_sql_table[Q_COUNT] = {
                        "i.item_id IN (m.item_id, m.into_id) WHERE " ITEM_ROOTS
                        " ORDER BY 1, 4, 2, 3",
                        1},
-    /* Hops of roots $1, the first $2 of each in chain order. */
+    /* Hops of roots $1, the first $2 of each in chain order. Their parties
+     * by id only: GetChain takes them from Q_CHAIN_PARTIES' rows (which
+     * read them anyway), and Q_PARTIES_BY_ID those beyond its cap. */
     [Q_CHAIN_HOPS] = {"q_chain_hops",
                       "SELECT x.* FROM (SELECT i.root_id, row_number() OVER (PARTITION BY "
-                      "i.root_id ORDER BY " HOP_ORDER ") AS n, " HOP_COLS " FROM prov_hops h "
-                      "JOIN prov_items i ON i.item_id = h.item_id" HOP_JOINS " WHERE " ITEM_ROOTS
+                      "i.root_id ORDER BY " HOP_ORDER ") AS n, " HOP_BASE_COLS " FROM prov_hops h "
+                      "JOIN prov_items i ON i.item_id = h.item_id WHERE " ITEM_ROOTS
                       ") x WHERE x.n <= $2::int ORDER BY x.root_id, x.n",
                       2},
     /* The parties on the hops of roots $1, $2 at most. Only they: tw_cluster
@@ -119,33 +134,52 @@ const query_sql query_sql_table[Q_COUNT] = {
                          "i.item_id = h.item_id CROSS JOIN LATERAL (VALUES (h.from_party), "
                          "(h.to_party), (h.carrier_party)) v(p) WHERE " ITEM_ROOTS
                          " AND v.p IS NOT NULL), sel AS (SELECT p AS party_id FROM hp ORDER BY p "
-                         "LIMIT $2::int) SELECT " PARTY_COLS " FROM prov_parties p JOIN sel USING "
+                         "LIMIT $2::int) SELECT " PARTY_COLS_JSON " FROM prov_parties p JOIN sel USING "
                          "(party_id) ORDER BY p.party_id",
                          2},
     /* Related items of roots $1 ($2 at most). The related items' roots are
      * looked up one by one (OFFSET 0 keeps the planner from joining them
-     * with a hash over every item: a scan of prov_items per call). */
+     * with a hash over every item: a scan of prov_items per call). The
+     * buyer's cluster is NEIGHBOURS in one pass: each identifier's carriers
+     * read once (too common when more than 50 distinct names carry it:
+     * their names are read only when more than 50 parties carry it), the
+     * identifiers of the buyer by its party id alone
+     * ("kind || ''": an IN list on the index would descend it once per
+     * kind); the buyer's name ("bought by") is read for the rows kept only;
+     * hops without a consignment do not look for others (m.consignment_ref
+     * <> '' filters before the index). UNION ALL: the grouping below
+     * removes duplicates. */
     [Q_CHAIN_RELATED] =
         {"q_chain_related",
          "WITH mine AS (SELECT h.event_id, h.kind, h.consignment_ref, h.to_party, i.root_id FROM "
          "prov_hops h JOIN prov_items i ON i.item_id = h.item_id WHERE " ITEM_ROOTS
          " AND h.status = 0), rel AS (SELECT m.root_id, 'same_purchase' AS relation, o.item_id, "
-         "m.event_id, '' AS detail FROM mine m JOIN prov_hops o ON o.event_id = m.event_id AND "
-         "m.kind = 1 AND o.item_id IS NOT NULL AND o.status = 0 UNION SELECT m.root_id, "
-         "'same_consignment', o.item_id, o.event_id, 'consignment ' || m.consignment_ref FROM "
-         "mine m JOIN prov_hops o ON o.consignment_ref = m.consignment_ref AND o.consignment_ref "
-         "<> '' AND o.item_id IS NOT NULL AND o.status = 0 UNION SELECT m.root_id, "
-         "'same_buyer_cluster', o.item_id, o.event_id, 'bought by ' || bp.name FROM mine m JOIN "
-         "prov_parties p1 ON p1.party_id = m.to_party AND m.kind = 1 CROSS JOIN LATERAL ("
-         NEIGHBOURS("50") ") n JOIN prov_hops o ON o.to_party = n.party_id AND o.kind = 1 AND "
-         "o.item_id IS NOT NULL AND o.status = 0 AND o.event_id <> m.event_id JOIN prov_parties "
-         "bp ON bp.party_id = o.to_party) SELECT r.root_id, r.relation, oi.root_id AS other_root, "
-         "min(r.event_id) AS event_id, min(r.detail) AS detail, (SELECT k.key FROM "
+         "m.event_id, '' AS detail, NULL::bigint AS buyer FROM mine m JOIN prov_hops o ON "
+         "o.event_id = m.event_id AND m.kind = 1 AND o.item_id IS NOT NULL AND o.status = 0 "
+         "UNION ALL SELECT m.root_id, 'same_consignment', o.item_id, o.event_id, 'consignment ' "
+         "|| m.consignment_ref, NULL FROM mine m JOIN prov_hops o ON o.consignment_ref = "
+         "m.consignment_ref AND m.consignment_ref <> '' AND o.consignment_ref <> '' AND "
+         "o.item_id IS NOT NULL AND o.status = "
+         "0 UNION ALL SELECT m.root_id, 'same_buyer_cluster', o.item_id, o.event_id, NULL, "
+         "o.to_party FROM mine m JOIN prov_parties p1 ON p1.party_id = m.to_party AND m.kind = 1 "
+         "CROSS JOIN LATERAL (SELECT unnest(c.ids) AS party_id FROM prov_party_identifiers i1 "
+         "CROSS JOIN LATERAL (SELECT array_agg(i3.party_id) AS ids FROM prov_party_identifiers i3 "
+         "WHERE i3.kind = i1.kind AND i3.value = i1.value) c WHERE (cardinality(c.ids) <= 50 OR "
+         "(SELECT count(DISTINCT pp.name_key) FILTER (WHERE pp.name_key <> '') FROM prov_parties "
+         "pp WHERE pp.party_id = ANY(c.ids)) <= 50) AND i1.party_id = p1.party_id AND (i1.kind || '') IN ('phone','email','vat',"
+         "'company_number','identity_document') UNION ALL SELECT p2.party_id FROM prov_parties p2 "
+         "WHERE p1.name_key <> '' AND p1.address_key <> '' AND p2.name_key <> '' AND p2.name_key "
+         "= p1.name_key AND p2.address_key = p1.address_key AND p2.kind = p1.kind) n JOIN "
+         "prov_hops o ON o.to_party = n.party_id AND o.kind = 1 AND o.item_id IS NOT NULL AND "
+         "o.status = 0 AND o.event_id <> m.event_id) SELECT r.root_id, r.relation, oi.root_id AS "
+         "other_root, min(r.event_id) AS event_id, CASE WHEN r.relation = 'same_buyer_cluster' "
+         "THEN (SELECT min('bought by ' || bp.name) FROM prov_parties bp WHERE bp.party_id = "
+         "ANY(array_agg(r.buyer))) ELSE min(r.detail) END AS detail, (SELECT k.key FROM "
          "prov_item_keys k JOIN prov_items x ON x.item_id = k.item_id WHERE x.root_id = "
          "oi.root_id ORDER BY k.first_event, k.key LIMIT 1) AS key FROM rel r CROSS JOIN LATERAL "
          "(SELECT x.root_id FROM prov_items x WHERE x.item_id = r.item_id OFFSET 0) oi "
-         "WHERE oi.root_id <> r.root_id GROUP BY r.root_id, "
-         "r.relation, oi.root_id ORDER BY r.root_id, r.relation, other_root LIMIT $2::int",
+         "WHERE oi.root_id <> r.root_id GROUP BY r.root_id, r.relation, oi.root_id ORDER BY "
+         "r.root_id, r.relation, other_root LIMIT $2::int",
          2},
     /* $1 LIKE strict, $2 LIKE loose, $8 known characters. A key that
      * matches $1 matches $2 (folding is per character), so only the loose
@@ -271,4 +305,13 @@ const query_sql query_sql_table[Q_COUNT] = {
                               " WHERE h.item_id IS NULL AND h.to_party = ANY($1::bigint[]) ORDER "
                               "BY " HOP_ORDER " LIMIT 1000",
                               1},
+    /* qcall_sql_generic's first step: generic plans for the rest of the
+     * batch's transaction only (prepared: not parsed at every call). */
+    [Q_GENERIC_PLANS] = {"q_generic_plans",
+                         "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", 0},
+    /* Parties $1 (bigint[]) as a hop shows them. */
+    [Q_PARTIES_BY_ID] = {"q_parties_by_id",
+                         "SELECT p.party_id, p.role, p.kind, p.name, p.country, p.place FROM "
+                         "prov_parties p WHERE p.party_id = ANY($1::bigint[]) ORDER BY p.party_id",
+                         1},
 };

@@ -10,8 +10,8 @@
 
 #define US(x) "(extract(epoch FROM " x ")*1000000)::bigint"
 
-/* One hop with its parties (from, to, carrier) by name. */
-#define HOP_COLS                                                                                   \
+/* One hop, its parties (from, to, carrier) by id only. */
+#define HOP_BASE_COLS                                                                              \
     "h.event_id, h.line, h.item_id, h.kind, h.status, h.corrected_by, h.corrects, h.line_field, "  \
     "h.quantity, " US("h.occurred_at") " AS occ_us, " US("h.expected_at") " AS exp_us, "           \
     US("h.delivered_at") " AS del_us, " US("h.received_at") " AS rec_us, "                          \
@@ -19,9 +19,11 @@
     "h.from_party, h.to_party, h.carrier_party, h.origin_name, h.origin_country, h.origin_lat, "    \
     "h.origin_lon, h.place_name, h.place_country, h.place_lat, h.place_lon, h.place_hub, "          \
     "h.place_hub_kind, h.coast_hub, h.coast_hub_km, h.currency, h.unit_price_minor, h.payment, "    \
-    "h.invoice_ref, h.consignment_ref, h.vehicle, h.case_ref, h.condition, h.launch, "              \
-    "fp.name AS f_name, fp.kind AS f_kind, fp.country AS f_country, fp.place AS f_place, "          \
-    "fp.role AS f_role, tp.name AS t_name, tp.kind AS t_kind, tp.country AS t_country, "            \
+    "h.invoice_ref, h.consignment_ref, h.vehicle, h.case_ref, h.condition, h.launch"
+/* One hop with its parties (from, to, carrier) by name. */
+#define HOP_COLS                                                                                   \
+    HOP_BASE_COLS ", fp.name AS f_name, fp.kind AS f_kind, fp.country AS f_country, "              \
+    "fp.place AS f_place, fp.role AS f_role, tp.name AS t_name, tp.kind AS t_kind, tp.country AS t_country, "            \
     "tp.place AS t_place, tp.role AS t_role, cp.name AS c_name, cp.kind AS c_kind, "               \
     "cp.country AS c_country, cp.place AS c_place, cp.role AS c_role"
 #define HOP_JOINS                                                                                  \
@@ -60,6 +62,8 @@ typedef enum {
     Q_FORWARD_WALK,
     Q_HOPS_AFTER,
     Q_PARTY_UNIDENTIFIED,
+    Q_GENERIC_PLANS,
+    Q_PARTIES_BY_ID,
     Q_COUNT
 } query_sql_id;
 

@@ -6,7 +6,9 @@ provenance tables are filled by the superuser as tidewatch-provenance would
 Each ProvenanceService method answers from those tables; bad arguments are
 INVALID_ARGUMENT naming the field; unknown keys NOT_FOUND; pages go through
 every result once; forged page tokens are refused; partial serials get
-ranked candidates; every call, failed ones included, leaves one audit row;
+ranked candidates; every call, failed ones included, leaves one audit row
+(the rows of calls that end together go in one INSERT, each once; a failed
+INSERT answers every OK call in it UNAVAILABLE; a full audit queue refuses);
 a query held up by a lock ends DEADLINE_EXCEEDED at the statement timeout
 while other calls are answered; the daemon's login can change nothing but
 add audit rows.
@@ -24,6 +26,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from twtest import BIN, PgCluster, free_port  # noqa: E402
@@ -59,12 +62,14 @@ class Cluster(PgCluster):
 
 
 class Daemon:
-    def __init__(self, url, extra=(), wait=True):
+    def __init__(self, url, extra=(), wait=True, metrics=False):
         self.port = free_port()
+        self.metrics_port = free_port() if metrics else 0
         self.log = open(os.path.join(tempfile.gettempdir(), "tw-query-test-%d.log" % self.port), "w+")
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "tidewatch-query"), "--listen", "127.0.0.1:%d" % self.port,
-             "--metrics-listen", "", "--database-url", url, "--log-level", "info"] + list(extra),
+             "--metrics-listen", "127.0.0.1:%d" % self.metrics_port if metrics else "",
+             "--database-url", url, "--log-level", "info"] + list(extra),
             stdout=self.log, stderr=subprocess.STDOUT)
         self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.port)
         grpc.channel_ready_future(self.channel).result(timeout=15)
@@ -91,6 +96,23 @@ class Daemon:
                 raise AssertionError("query never became SERVING:\n" + self.log_text())
             time.sleep(0.1)
 
+    def metric(self, name):
+        """The value of metric `name` (the daemon listens for metrics when
+        started with --metrics-listen)."""
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port,
+                                      timeout=5).read().decode()
+        for line in body.splitlines():
+            if line.startswith(name) and line[len(name)] in " {":
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def wait_metric(self, name, value, seconds=20):
+        end = time.monotonic() + seconds
+        while self.metric(name) != value:
+            if time.monotonic() > end:
+                raise AssertionError("%s never reached %s (is %s)" % (name, value, self.metric(name)))
+            time.sleep(0.05)
+
     def serving(self):
         name = SERVICE.encode()
         return self.health(b"\x0a" + bytes([len(name)]) + name, timeout=5) == b"\x08\x01"
@@ -107,6 +129,24 @@ class Daemon:
         self.log.close()
         os.unlink(self.log.name)
         return rc, text
+
+
+class AuditLock:
+    """Holds a SHARE lock on query_audit (INSERTs wait) in a psql session
+    until release()."""
+
+    def __init__(self, url):
+        self.proc = subprocess.Popen(["psql", "-X", "-q", "-t", "-A", url], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.proc.stdin.write("BEGIN; LOCK TABLE query_audit IN SHARE MODE; SELECT 'locked';\n")
+        self.proc.stdin.flush()
+        if self.proc.stdout.readline().strip() != "locked":
+            self.proc.kill()
+            raise AssertionError("query_audit was never locked")
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.communicate("COMMIT;\n", timeout=20)
 
 
 def ts(text):
@@ -220,6 +260,8 @@ class Query(unittest.TestCase):
         self.assertIn(("same_purchase", 1025), rel)
         self.assertIn(("same_buyer_cluster", 4096), rel)
         self.assertNotIn(1024, {r.item_id for r in c.related})
+        buyer = [r for r in c.related if r.relation == "same_buyer_cluster"][0]
+        self.assertTrue(buyer.detail.startswith("bought by "), buyer.detail)
 
     def test_chain_by_merged_key_item_id_and_hull(self):
         by_stamp = self.daemon.get_chain(pv.GetChainRequest(serial="6E5X1016532"), timeout=10)
@@ -231,6 +273,25 @@ class Query(unittest.TestCase):
         self.assertEqual([c.item.id for c in boat.chains], [3074])
         self.assertEqual(boat.chains[0].item.kind, pv.ITEM_KIND_BOAT)
         self.assertEqual([h.event_id for h in boat.chains[0].hops], [3])
+
+    def test_chain_parties_beyond_the_cluster_cap_keep_their_names(self):
+        # With one party clustered, the hops' other parties are read on their
+        # own (a third round trip): the hops show the same parties as always.
+        url = "host=%s dbname=tidewatch user=query_login" % self.pg.dir
+        d = Daemon(url, ["--cluster-parties", "1"])
+        try:
+            req = pv.GetChainRequest(serial="6E5X1016523")
+            full = self.daemon.get_chain(req, timeout=10).chains[0]
+            capped = d.get_chain(req, timeout=10).chains[0]
+        finally:
+            self.assertEqual(d.stop()[0], 0)
+
+        def parties(c):
+            return [[(p.id, p.name, p.kind, p.country, p.place, p.role) if p.id else None
+                     for p in (h.__getattribute__("from"), h.to, h.carrier)] for h in c.hops]
+        self.assertEqual(parties(capped), parties(full))
+        self.assertEqual(parties(full)[1][1][1], "A. Karimi")
+        self.assertGreater(sum(1 for hop in parties(full) for p in hop if p), 2)
 
     def test_chain_max_hops_truncates_keeping_the_earliest(self):
         resp = self.daemon.get_chain(pv.GetChainRequest(serial="6E5X1016523", max_hops=2),
@@ -616,6 +677,165 @@ class Query(unittest.TestCase):
             self.assertEqual(value, {"chain": [5, 1, 2, 3], "search": 3, "party": 3}[kind])
         n = int(self.pg.query("SELECT count(*) FROM query_audit WHERE id > %d" % start))
         self.assertEqual(n, 24, "one audit row per call")
+
+    # ---- audit rows of concurrent calls ----------------------------------------------
+
+    def calls_in_threads(self, daemon, hops):
+        """GetChain with max_hops h for each h, each in its own thread;
+        returns (threads, results: h -> status code)."""
+        results = {}
+
+        def call(h):
+            try:
+                daemon.get_chain(pv.GetChainRequest(serial="6E5X1016523", max_hops=h), timeout=30)
+                results[h] = (grpc.StatusCode.OK, "")
+            except grpc.RpcError as e:
+                results[h] = (e.code(), e.details())
+        threads = [threading.Thread(target=call, args=(h,)) for h in hops]
+        for t in threads:
+            t.start()
+        return threads, results
+
+    def audited_hops(self, start):
+        """(max_hops, status, transaction) of the audit rows after id start."""
+        rows = self.pg.query("SELECT arguments->>'max_hops', status, xmin FROM query_audit "
+                             "WHERE id > %d ORDER BY id" % start)
+        return [tuple(r.split("|")) for r in rows.splitlines()] if rows else []
+
+    def test_audit_rows_of_concurrent_calls_share_inserts_each_once(self):
+        url = "host=%s dbname=tidewatch user=query_login" % self.pg.dir
+        d = Daemon(url, ["--audit-batch", "8"], metrics=True)
+        lock = None
+        try:
+            start = self.last_audit_id()
+            lock = AuditLock(self.pg.url)
+            # the first call's row is in flight, held up by the lock ...
+            first, res = self.calls_in_threads(d, [1])
+            d.wait_metric("tidewatch_query_audit_in_flight_calls", 1)
+            # ... while 20 more calls end and wait for theirs
+            rest, res2 = self.calls_in_threads(d, range(2, 22))
+            d.wait_metric("tidewatch_query_audit_queued_calls", 20)
+            self.assertEqual(res, {}, "no answer before its audit row is written")
+            self.assertEqual(res2, {}, "no answer before its audit row is written")
+            lock.release()
+            for t in first + rest:
+                t.join(60)
+            res.update(res2)
+            self.assertEqual(sorted(res), list(range(1, 22)))
+            self.assertEqual({c for c, _ in res.values()}, {grpc.StatusCode.OK})
+            rows = self.audited_hops(start)
+            # one row per call, each once
+            self.assertEqual(sorted(int(h) for h, _, _ in rows), list(range(1, 22)))
+            self.assertEqual({st for _, st, _ in rows}, {"0"})
+            # the first alone, then the 20 others in INSERTs of at most 8 (audit_batch)
+            per_xact = {}
+            for _, _, x in rows:
+                per_xact[x] = per_xact.get(x, 0) + 1
+            self.assertEqual(rows[0][0], "1")
+            self.assertEqual(sorted(per_xact.values()), [1, 4, 8, 8])
+            self.assertEqual(d.metric("tidewatch_query_audit_queued_calls"), 0)
+        finally:
+            if lock:
+                lock.release()
+            self.assertEqual(d.stop()[0], 0)
+
+    def test_failed_audit_insert_answers_every_call_in_it_unavailable(self):
+        url = "host=%s dbname=tidewatch user=query_login" % self.pg.dir
+        d = Daemon(url, [], metrics=True)
+        # an audit row for max_hops 99 makes its INSERT fail (the superuser's trigger)
+        self.pg.query("CREATE FUNCTION test_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                      "$$BEGIN IF NEW.arguments->>'max_hops' = '99' THEN RAISE EXCEPTION "
+                      "'refused by the test'; END IF; RETURN NEW; END$$; "
+                      "CREATE TRIGGER test_audit_refuse BEFORE INSERT ON query_audit FOR EACH ROW "
+                      "EXECUTE FUNCTION test_audit_refuse()")
+        lock = None
+        try:
+            start = self.last_audit_id()
+            lock = AuditLock(self.pg.url)
+            first, res = self.calls_in_threads(d, [1])
+            d.wait_metric("tidewatch_query_audit_in_flight_calls", 1)
+            rest, res2 = self.calls_in_threads(d, [2, 3, 4, 5, 99])
+            d.wait_metric("tidewatch_query_audit_queued_calls", 5)
+            lock.release()
+            for t in first + rest:
+                t.join(60)
+            res.update(res2)
+            self.assertEqual(res[1], (grpc.StatusCode.OK, ""))
+            for h in [2, 3, 4, 5, 99]:
+                self.assertEqual(res[h][0], grpc.StatusCode.UNAVAILABLE, res[h])
+                self.assertIn("could not be audited", res[h][1])
+            self.assertEqual([r[0] for r in self.audited_hops(start)], ["1"])
+        finally:
+            if lock:
+                lock.release()
+            self.pg.query("DROP TRIGGER test_audit_refuse ON query_audit; "
+                          "DROP FUNCTION test_audit_refuse()")
+        try:
+            # the next INSERT is a new one: answered and audited
+            start = self.last_audit_id()
+            d.get_chain(pv.GetChainRequest(serial="6E5X1016523", max_hops=7), timeout=10)
+            self.assertEqual([r[0] for r in self.audited_hops(start)], ["7"])
+        finally:
+            rc, log = d.stop()
+            self.assertEqual(rc, 0)
+        self.assertIn("5 audit rows not written", log)
+
+    def test_audit_queue_cap_refuses_calls_past_it(self):
+        url = "host=%s dbname=tidewatch user=query_login" % self.pg.dir
+        d = Daemon(url, ["--audit-queue", "3"], metrics=True)
+        lock = None
+        try:
+            start = self.last_audit_id()
+            lock = AuditLock(self.pg.url)
+            first, res = self.calls_in_threads(d, [1])
+            d.wait_metric("tidewatch_query_audit_in_flight_calls", 1)
+            rest, res2 = self.calls_in_threads(d, [2, 3])
+            d.wait_metric("tidewatch_query_audit_queued_calls", 2)
+            # three calls wait for their rows: the fourth is answered at once, without one
+            with self.assertRaises(grpc.RpcError) as cm:
+                d.get_chain(pv.GetChainRequest(serial="6E5X1016523", max_hops=4), timeout=10)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertIn("waiting for their audit rows", cm.exception.details())
+            self.assertEqual(d.metric("tidewatch_query_audit_refused_total"), 1)
+            self.assertEqual(res, {})
+            lock.release()
+            for t in first + rest:
+                t.join(60)
+            res.update(res2)
+            self.assertEqual({h: c for h, (c, _) in res.items()},
+                             {h: grpc.StatusCode.OK for h in [1, 2, 3]})
+            self.assertEqual(sorted(r[0] for r in self.audited_hops(start)), ["1", "2", "3"])
+        finally:
+            if lock:
+                lock.release()
+            self.assertEqual(d.stop()[0], 0)
+
+    def test_call_cancelled_while_its_audit_row_waits_is_audited_once(self):
+        url = "host=%s dbname=tidewatch user=query_login" % self.pg.dir
+        d = Daemon(url, [], metrics=True)
+        lock = None
+        try:
+            start = self.last_audit_id()
+            lock = AuditLock(self.pg.url)
+            first, res = self.calls_in_threads(d, [1])
+            d.wait_metric("tidewatch_query_audit_in_flight_calls", 1)
+            # its answer is ready, its row queued; the client gives up meanwhile
+            with self.assertRaises(grpc.RpcError) as cm:
+                d.get_chain(pv.GetChainRequest(serial="6E5X1016523", max_hops=2), timeout=1)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+            d.wait_metric("tidewatch_query_audit_queued_calls", 1)
+            lock.release()
+            for t in first:
+                t.join(60)
+            self.assertEqual(res, {1: (grpc.StatusCode.OK, "")})
+            # both rows, once each; the cancelled call's as it was decided
+            d.wait_metric("tidewatch_query_audit_queued_calls", 0)
+            d.wait_metric("tidewatch_query_audit_in_flight_calls", 0)
+            self.assertEqual(sorted(r[0] for r in self.audited_hops(start)), ["1", "2"])
+        finally:
+            if lock:
+                lock.release()
+            self.assertEqual(d.stop()[0], 0)
 
     def test_health_serving(self):
         self.assertTrue(self.daemon.serving())

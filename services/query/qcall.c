@@ -24,6 +24,7 @@
 
 #include "query.h"
 #include "sql.h"
+#include "tw_pagetoken.h"
 #include "tw_log.h"
 #include "tw_metrics.h"
 #include "tw_pgarray.h"
@@ -551,108 +552,25 @@ void qcall_sql1(qcall *q, const char *sql, int nparams, const char *const *value
 
 /* ---- page tokens ------------------------------------------------------------ */
 
-#define TOKEN_MAC 16
-#define TOKEN_MAX 256
-
-static int token_mac(query_service *svc, const char *payload, const char *binding, uint8_t *mac)
-{
-    /* Over the position and the binding: a token used with other filters
-     * or edited is refused. */
-    unsigned char full[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    size_t pl = strlen(payload), bl = strlen(binding);
-    unsigned char *msg = malloc(pl + bl + 2);
-    if (!msg)
-        return -1;
-    memcpy(msg, payload, pl);
-    msg[pl] = 0;
-    memcpy(msg + pl + 1, binding, bl + 1);
-    unsigned char *r = HMAC(EVP_sha256(), svc->token_key, (int)svc->token_key_len, msg, pl + bl + 1, full, &len);
-    free(msg);
-    if (!r || len < TOKEN_MAC)
-        return -1;
-    memcpy(mac, full, TOKEN_MAC);
-    return 0;
-}
-
 char *qtoken_encode(qcall *q, const char *kind, const char *binding, const int64_t *v, int n)
 {
-    char payload[160];
-    int off = snprintf(payload, sizeof payload, "%s", kind);
-    for (int i = 0; i < n; i++)
-        off += snprintf(payload + off, sizeof payload - (size_t)off, "|%lld", (long long)v[i]);
-    uint8_t mac[TOKEN_MAC];
-    if (token_mac(q->svc, payload, binding, mac) != 0)
+    char *t = tw_arena_alloc(&q->arena, TW_PAGETOKEN_MAX + 1);
+    if (!t || tw_pagetoken_encode(q->svc->token_key, q->svc->token_key_len, kind, binding, v, n,
+                                  t) != 0)
         return NULL;
-    size_t pl = strlen(payload);
-    char *t = tw_arena_alloc(&q->arena, 2 * (pl + TOKEN_MAC) + 1);
-    if (!t)
-        return NULL;
-    for (size_t i = 0; i < pl; i++)
-        snprintf(t + 2 * i, 3, "%02x", (unsigned char)payload[i]);
-    for (size_t i = 0; i < TOKEN_MAC; i++)
-        snprintf(t + 2 * (pl + i), 3, "%02x", mac[i]);
     return t;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 int qtoken_decode(qcall *q, const char *token, const char *kind, const char *binding, int64_t *v,
                   int n)
 {
-    if (!token || !token[0])
-        return 1;
-    size_t len = strlen(token);
-    uint8_t raw[TOKEN_MAX / 2 + 1];
-    if (len > TOKEN_MAX || len % 2 || len < 2 * (TOKEN_MAC + 1))
-        goto bad;
-    for (size_t i = 0; i < len / 2; i++) {
-        int hi = hexval(token[2 * i]), lo = hexval(token[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            goto bad;
-        raw[i] = (uint8_t)(hi << 4 | lo);
-    }
-    size_t pl = len / 2 - TOKEN_MAC;
-    char payload[TOKEN_MAX / 2 + 1];
-    memcpy(payload, raw, pl);
-    payload[pl] = '\0';
-    if (strlen(payload) != pl)
-        goto bad;
-    uint8_t mac[TOKEN_MAC];
-    if (token_mac(q->svc, payload, binding, mac) != 0 ||
-        CRYPTO_memcmp(mac, raw + pl, TOKEN_MAC) != 0)
-        goto bad;
-    /* "kind|v0|v1..." as this server wrote it */
-    size_t kl = strlen(kind);
-    if (strncmp(payload, kind, kl) != 0)
-        goto bad;
-    const char *p = payload + kl;
-    for (int i = 0; i < n; i++) {
-        if (*p != '|')
-            goto bad;
-        char *end;
-        errno = 0;
-        long long x = strtoll(p + 1, &end, 10);
-        if (errno || end == p + 1)
-            goto bad;
-        v[i] = x;
-        p = end;
-    }
-    if (*p)
-        goto bad;
-    return 0;
-bad:
-    qcall_fail(q, TW_GRPC_INVALID_ARGUMENT,
-               "page_token: not a token this server issued for this query (pass "
-               "next_page_token unchanged, with the same filters)");
-    return -1;
+    int rv = tw_pagetoken_decode(q->svc->token_key, q->svc->token_key_len, token, kind, binding, v,
+                                 n);
+    if (rv < 0)
+        qcall_fail(q, TW_GRPC_INVALID_ARGUMENT,
+                   "page_token: not a token this server issued for this query (pass "
+                   "next_page_token unchanged, with the same filters)");
+    return rv;
 }
 
 /* ---- the methods ----------------------------------------------------------- */

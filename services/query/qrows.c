@@ -9,22 +9,15 @@
 
 /* ---- columns --------------------------------------------------------------- */
 
-const char *qs(const PGresult *r, int row, const char *col)
+/* Column c of row: NULL for SQL NULL or an absent column. */
+static const char *cv(const PGresult *r, int row, int c)
 {
-    int c = PQfnumber(r, col);
-    if (c < 0 || row >= PQntuples(r) || PQgetisnull(r, row, c))
-        return NULL;
-    return PQgetvalue(r, row, c);
+    return c < 0 || row >= PQntuples(r) || PQgetisnull(r, row, c) ? NULL : PQgetvalue(r, row, c);
 }
 
-bool qnull(const PGresult *r, int row, const char *col)
+static int64_t ci(const PGresult *r, int row, int c)
 {
-    return qs(r, row, col) == NULL;
-}
-
-int64_t qi(const PGresult *r, int row, const char *col)
-{
-    const char *v = qs(r, row, col);
+    const char *v = cv(r, row, c);
     if (!v)
         return 0;
     if (v[0] == 't' && v[1] == '\0')
@@ -32,22 +25,22 @@ int64_t qi(const PGresult *r, int row, const char *col)
     return strtoll(v, NULL, 10);
 }
 
-double qd(const PGresult *r, int row, const char *col)
+static double cd(const PGresult *r, int row, int c)
 {
-    const char *v = qs(r, row, col);
+    const char *v = cv(r, row, c);
     return v ? strtod(v, NULL) : 0;
 }
 
-char *qstr(qcall *q, const PGresult *r, int row, const char *col)
+static char *cstr(qcall *q, const PGresult *r, int row, int c)
 {
-    const char *v = qs(r, row, col);
+    const char *v = cv(r, row, c);
     char *s = tw_arena_strdup(&q->arena, v ? v : "");
     return s ? s : (char *)"";
 }
 
-Google__Protobuf__Timestamp *qtime(qcall *q, const PGresult *r, int row, const char *col)
+static Google__Protobuf__Timestamp *ctime_us(qcall *q, const PGresult *r, int row, int c)
 {
-    const char *v = qs(r, row, col);
+    const char *v = cv(r, row, c);
     if (!v)
         return NULL;
     int64_t us = strtoll(v, NULL, 10);
@@ -63,6 +56,37 @@ Google__Protobuf__Timestamp *qtime(qcall *q, const PGresult *r, int row, const c
     t->seconds = s;
     t->nanos = (int32_t)(rem * 1000);
     return t;
+}
+
+/* The same by column name. */
+const char *qs(const PGresult *r, int row, const char *col)
+{
+    return cv(r, row, PQfnumber(r, col));
+}
+
+bool qnull(const PGresult *r, int row, const char *col)
+{
+    return qs(r, row, col) == NULL;
+}
+
+int64_t qi(const PGresult *r, int row, const char *col)
+{
+    return ci(r, row, PQfnumber(r, col));
+}
+
+double qd(const PGresult *r, int row, const char *col)
+{
+    return cd(r, row, PQfnumber(r, col));
+}
+
+char *qstr(qcall *q, const PGresult *r, int row, const char *col)
+{
+    return cstr(q, r, row, PQfnumber(r, col));
+}
+
+Google__Protobuf__Timestamp *qtime(qcall *q, const PGresult *r, int row, const char *col)
+{
+    return ctime_us(q, r, row, PQfnumber(r, col));
 }
 
 char *qrows_id_array(qcall *q, const int64_t *ids, size_t n)
@@ -200,54 +224,6 @@ static const int *hop_cols(qcall *q, const PGresult *r)
     return q->hop_cols;
 }
 
-/* Column c of row: NULL for SQL NULL or an absent column. */
-static const char *cv(const PGresult *r, int row, int c)
-{
-    return c < 0 || PQgetisnull(r, row, c) ? NULL : PQgetvalue(r, row, c);
-}
-
-static int64_t ci(const PGresult *r, int row, int c)
-{
-    const char *v = cv(r, row, c);
-    if (!v)
-        return 0;
-    if (v[0] == 't' && v[1] == '\0')
-        return 1; /* boolean true */
-    return strtoll(v, NULL, 10);
-}
-
-static double cd(const PGresult *r, int row, int c)
-{
-    const char *v = cv(r, row, c);
-    return v ? strtod(v, NULL) : 0;
-}
-
-static char *cstr(qcall *q, const PGresult *r, int row, int c)
-{
-    const char *v = cv(r, row, c);
-    char *s = tw_arena_strdup(&q->arena, v ? v : "");
-    return s ? s : (char *)"";
-}
-
-static Google__Protobuf__Timestamp *ctime_us(qcall *q, const PGresult *r, int row, int c)
-{
-    const char *v = cv(r, row, c);
-    if (!v)
-        return NULL;
-    int64_t us = strtoll(v, NULL, 10);
-    Google__Protobuf__Timestamp *t = tw_arena_alloc(&q->arena, sizeof *t);
-    if (!t)
-        return NULL;
-    google__protobuf__timestamp__init(t);
-    int64_t s = us / 1000000, rem = us % 1000000;
-    if (rem < 0) {
-        rem += 1000000;
-        s--;
-    }
-    t->seconds = s;
-    t->nanos = (int32_t)(rem * 1000);
-    return t;
-}
 
 /* The party of a hop: columns col[0..6) (id, name, kind, country, place,
  * role). */

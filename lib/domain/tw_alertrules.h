@@ -119,6 +119,7 @@ typedef struct tw_ar_hop {
     int kind;                 /* TW_AR_HOP_* */
     int64_t item_id;          /* 0: the line names no item */
     int item_kind;            /* TW_AR_ITEM_*, 0 unknown */
+    const char *item_label;   /* how people name it: "engine Yamaha 6E5X1016523", "" none */
     int64_t at;               /* occurred_at, TW_AR_NO_TIME unknown */
     int quantity;             /* >= 1 */
     int payment;              /* TW_AR_PAY_*, 0 unknown */

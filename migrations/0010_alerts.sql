@@ -104,6 +104,15 @@ CREATE TABLE alert_config (
 );
 INSERT INTO alert_config (version, note, settings)
 VALUES (1, 'built-in defaults', '{}');
+-- A new version reaches running daemons at once (they re-read hubs and
+-- thresholds on this channel).
+CREATE FUNCTION alert_config_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('tidewatch_hubs', 'config');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER alert_config_notify AFTER INSERT OR UPDATE ON alert_config
+    FOR EACH STATEMENT EXECUTE FUNCTION alert_config_notify();
 
 -- ---- Alerts ---------------------------------------------------------------
 CREATE TABLE alerts (

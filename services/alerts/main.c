@@ -1,11 +1,78 @@
-/* tidewatch-alerts: raises alerts on equipment moving toward the Channel coast */
-#include "tw_daemon.h"
+/* tidewatch-alerts: raises alerts on equipment moving toward the Channel
+ * coast (real-time rules after provenance, scheduled jobs). */
+#include <stddef.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "alerts.h"
+#include "tw_log.h"
+
+#define OFF(f) offsetof(alerts_config, f)
+
+static const tw_setting extra[] = {
+    {.name = "batch_max", .env = "TIDEWATCH_CONSUMER_BATCH", .flag = "batch", .type = TW_SET_INT,
+     .def = "500", .min = 1, .max = TW_CONSUMER_BATCH_LIMIT,
+     .help = "most events evaluated per transaction", .offset = OFF(batch_max)},
+    {.name = "poll_interval", .env = "TIDEWATCH_CONSUMER_POLL_INTERVAL", .flag = "poll-interval",
+     .type = TW_SET_DURATION_MS, .def = "1s", .min = 10, .max = 3600 * 1000,
+     .help = "how often the log is read without a NOTIFY, and the lag measured",
+     .offset = OFF(poll_ms)},
+    {.name = "statement_timeout", .env = "TIDEWATCH_CONSUMER_STATEMENT_TIMEOUT",
+     .flag = "statement-timeout", .type = TW_SET_DURATION_MS, .def = "120s", .min = 0,
+     .max = 3600 * 1000,
+     .help = "longest one statement (a batch's read or write, a job's read) may run before "
+             "PostgreSQL cancels it; 0: the server's setting",
+     .offset = OFF(statement_timeout_ms)},
+    {.name = "idle_in_transaction_timeout",
+     .env = "TIDEWATCH_CONSUMER_IDLE_IN_TRANSACTION_TIMEOUT",
+     .flag = "idle-in-transaction-timeout", .type = TW_SET_DURATION_MS, .def = "60s", .min = 0,
+     .max = 3600 * 1000,
+     .help = "PostgreSQL ends the daemon's session idle inside a transaction this long; 0: the "
+             "server's setting",
+     .offset = OFF(idle_in_xact_timeout_ms)},
+    {.name = "history_max", .env = "TIDEWATCH_ALERTS_HISTORY_MAX", .flag = "history-max",
+     .type = TW_SET_INT, .def = "200", .min = 2, .max = 100000,
+     .help = "newest hops of one subject (item, consignment, party cluster) the real-time rules "
+             "read",
+     .offset = OFF(history_max)},
+    {.name = "links_max", .env = "TIDEWATCH_ALERTS_LINKS_MAX", .flag = "links-max",
+     .type = TW_SET_INT, .def = "200", .min = 1, .max = 100000,
+     .help = "most earlier parties one party is linked to (by identifier or name and address) "
+             "when its cluster and its history are read",
+     .offset = OFF(links_max)},
+    {.name = "batch_alerts_max", .env = "TIDEWATCH_ALERTS_BATCH_ALERTS_MAX",
+     .flag = "batch-alerts-max", .type = TW_SET_INT, .def = "10000", .min = 1, .max = 1000000,
+     .help = "most alerts one batch of events may raise or update (the rest of the batch is "
+             "logged and not evaluated)",
+     .offset = OFF(batch_alerts_max)},
+    {.name = "bulk_schedule", .env = "TIDEWATCH_ALERTS_BULK_SCHEDULE", .flag = "bulk-schedule",
+     .type = TW_SET_STRING, .def = "7 * * * *",
+     .help = "cron schedule (UTC) of the bulk_acquisition job; \"\": on demand only",
+     .offset = OFF(bulk_schedule)},
+    {.name = "quiet_schedule", .env = "TIDEWATCH_ALERTS_QUIET_SCHEDULE", .flag = "quiet-schedule",
+     .type = TW_SET_STRING, .def = "37 */6 * * *",
+     .help = "cron schedule (UTC) of the quiet_near_coast job; \"\": on demand only",
+     .offset = OFF(quiet_schedule)},
+    {.name = "job_rows_max", .env = "TIDEWATCH_ALERTS_JOB_ROWS_MAX", .flag = "job-rows-max",
+     .type = TW_SET_INT, .def = "2000000", .min = 1, .max = 100000000,
+     .help = "most rows one job run reads (hops of the bulk window, items near the coast); a "
+             "run that reaches it says so in its record",
+     .offset = OFF(job_rows_max)},
+    {.name = "jobs", .env = "TIDEWATCH_ALERTS_JOBS", .flag = "jobs", .type = TW_SET_BOOL,
+     .def = "true", .help = "run the scheduled jobs on their schedules (RunJob works either way)",
+     .offset = OFF(jobs)},
+};
+
+static alerts_config cfg;
 
 static const tw_daemon_spec spec = {
     .name = "alerts",
     .summary = "raises alerts on equipment moving toward the Channel coast",
     .default_listen = "127.0.0.1:50054",
     .default_metrics_listen = "127.0.0.1:9104",
+    .extra = extra,
+    .nextra = sizeof extra / sizeof extra[0],
+    .cfg = &cfg,
 };
 
 int main(int argc, char **argv)
@@ -15,7 +82,27 @@ int main(int argc, char **argv)
     int rv = tw_daemon_init(&d, &spec, info_paths, argc, argv);
     if (rv != 0)
         return rv < 0 ? 2 : 0;
-    rv = tw_daemon_run(&d);
+    alerts_service svc = {.daemon = &d, .cfg = &cfg};
+    char host[64] = "";
+    if (gethostname(host, sizeof host) != 0)
+        host[0] = '\0';
+    host[sizeof host - 1] = '\0';
+    snprintf(svc.daemon_id, sizeof svc.daemon_id, "%s:%ld", host, (long)getpid());
+    int status = 1;
+    if (tw_health_set(d.health, ALERTS_SERVICE, TW_HEALTH_NOT_SERVING) != 0 ||
+        alerts_realtime_start(&svc) != 0 || alerts_jobs_start(&svc) != 0 ||
+        alerts_rpc_register(&svc) != 0) {
+        TW_ERROR(NULL, "could not set up the alerts daemon");
+        goto out;
+    }
+    status = tw_daemon_run(&d);
+out:
+    tw_pg_free(svc.jobs_pg); /* first: pending runs end, their callers are answered */
+    tw_pg_free(svc.pg);      /* before the consumer, which must outlive its callbacks */
+    tw_consumer_free(svc.consumer);
+    alerts_jobs_free(svc.jobs);
+    alerts_realtime_free(&svc);
+    alerts_ctx_free(&svc.ctx);
     tw_daemon_free(&d);
-    return rv;
+    return status;
 }

@@ -10,6 +10,7 @@
 #include "tw_daemon.h"
 #include "tw_pg.h"
 #include "tw_provrows.h"
+#include "tw_worker.h"
 
 typedef struct tw_places tw_places;
 
@@ -47,6 +48,8 @@ typedef struct prov_service {
     prov_fast *fast;   /* the default apply's state (fast.c) */
     int db_up;
     uint64_t skipped;  /* events that could not be decoded */
+    tw_worker_consumer status_consumer; /* what GetStatus reports */
+    tw_worker_status status;
 } prov_service;
 
 /* Load the hub table (data_dir/channel-hubs.csv) without the gazetteer.

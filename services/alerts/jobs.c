@@ -1,0 +1,577 @@
+/* Scheduled alert jobs (rules 5 and 6): a cron schedule per job, runs on
+ * demand (RunJob), one run of a job at a time across every alerts daemon,
+ * every run recorded in alert_job_runs.
+ *
+ * A run, on the jobs' own connection (session advisory locks need one
+ * session):
+ *   1. pg_try_advisory_lock(the job's key): taken, or the run is recorded
+ *      "skipped" (another daemon's run holds it) and ends;
+ *   2. in one transaction: runs of this job still marked running are
+ *      abandoned ones (their daemon died: the lock is free) and marked
+ *      failed; this run's row is inserted. A scheduled slot (job, as_of)
+ *      that another daemon already ran is not run again (a unique index):
+ *      the run ends there, unlocked;
+ *   3. one read-only transaction reads what the rule needs, as of the run's
+ *      time (event time: hops that happened at or before as_of);
+ *   4. the rule (tw_ar_bulk, tw_ar_quiet) computes the alerts in C;
+ *   5. one transaction raises them (alert_raise dedups: a re-run raises
+ *      nothing new) and records the outcome and the counts;
+ *   6. the lock is released.
+ * A failure after 2 marks the run failed with the reason. A crash leaves
+ * the row "running" until the next run of the job marks it abandoned. */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alerts.h"
+#include "jobs.h"
+#include "rows.h"
+#include "tw_cron.h"
+#include "tw_log.h"
+
+#define JOB_LOCK_BASE 7243298466392740100LL
+
+/* The sale and shipment hops of the bulk window (rule 5), capped. */
+#define BULK_WINDOW                                                                              \
+    "WITH hb AS (SELECT h.event_id, h.line FROM prov_hops h WHERE h.kind IN (1, 2) "            \
+    " AND h.status = 0 AND h.to_party IS NOT NULL "                                              \
+    " AND h.occurred_at > to_timestamp($1::float8) - make_interval(days => $2::int) "           \
+    " AND h.occurred_at <= to_timestamp($1::float8) ORDER BY h.occurred_at, h.event_id, h.line " \
+    " LIMIT $4::bigint) "
+
+static const char BULK_HOPS_SQL[] =
+    BULK_WINDOW "SELECT " ALERTS_HOP_COLS " FROM hb JOIN prov_hops h USING (event_id, line) "
+    "LEFT JOIN prov_items it ON it.item_id = h.item_id "
+    "LEFT JOIN prov_parties f ON f.party_id = h.from_party "
+    "LEFT JOIN prov_parties t ON t.party_id = h.to_party "
+    "WHERE $3::bigint > 0 ORDER BY h.event_id, h.line";
+
+static const char BULK_PARTIES_SQL[] =
+    BULK_WINDOW ", bp AS (SELECT DISTINCT p.party_id, p.event_id, p.kind, p.name, p.name_key, "
+    "p.address_key, p.lat, p.lon FROM hb JOIN prov_hops h USING (event_id, line) "
+    "JOIN prov_parties p ON p.party_id IN (h.to_party, h.from_party)) "
+    "SELECT " ALERTS_PARTY_COLS " FROM bp " ALERTS_PARTY_LINKS("$3::bigint");
+
+/* Per item (root), its newest active hop at or before as_of within the
+ * lookback, kept when it is older than quiet_days, is not a seizure, and
+ * lies near an enabled coast hub (a box around each; the rule measures). */
+static const char QUIET_SQL[] =
+    "WITH last AS (SELECT DISTINCT ON (it.root_id) it.root_id, h.event_id, h.line, h.kind, "
+    " h.occurred_at, h.place_lat, h.place_lon FROM prov_hops h "
+    " JOIN prov_items it ON it.item_id = h.item_id "
+    " WHERE h.item_id IS NOT NULL AND h.status = 0 AND h.occurred_at <= to_timestamp($1::float8) "
+    " AND h.occurred_at > to_timestamp($1::float8) - make_interval(days => $3::int) "
+    " ORDER BY it.root_id, h.occurred_at DESC, h.event_id DESC, h.line DESC), "
+    "cand AS (SELECT * FROM last WHERE kind <> 3 AND place_lat IS NOT NULL "
+    " AND occurred_at <= to_timestamp($1::float8) - make_interval(days => $2::int) "
+    " AND EXISTS (SELECT 1 FROM hubs c WHERE c.enabled AND c.kind = 'coast' "
+    "  AND abs(c.lat - last.place_lat) <= $5::float8 / 111.0 "
+    "  AND abs(c.lon - last.place_lon) <= $5::float8 / (111.0 * greatest(cos(radians(c.lat)), 0.1))) "
+    " ORDER BY root_id LIMIT $4::bigint) "
+    "SELECT cand.root_id, " ALERTS_HOP_COLS " FROM cand "
+    "JOIN prov_hops h ON h.event_id = cand.event_id AND h.line = cand.line "
+    "LEFT JOIN prov_items it ON it.item_id = h.item_id "
+    "LEFT JOIN prov_parties f ON f.party_id = h.from_party "
+    "LEFT JOIN prov_parties t ON t.party_id = h.to_party ORDER BY cand.root_id";
+
+static const char LOCK_SQL[] = "SELECT pg_try_advisory_lock($1::bigint)";
+static const char UNLOCK_SQL[] = "SELECT pg_advisory_unlock($1::bigint)";
+static const char ABANDON_SQL[] =
+    "UPDATE alert_job_runs SET outcome = 'failed', finished_at = clock_timestamp(), "
+    "message = 'abandoned: its daemon stopped before the end' "
+    "WHERE job = $1 AND outcome = 'running'";
+static const char CLAIM_SQL[] =
+    "INSERT INTO alert_job_runs (job, as_of, trigger, daemon, config_version) "
+    "VALUES ($1, to_timestamp($2::float8), $3, $4, $5::int) "
+    "ON CONFLICT (job, as_of) WHERE trigger = 'schedule' AND outcome IN ('running', 'ok') "
+    "DO NOTHING RETURNING run_id, floor(extract(epoch FROM started_at))::bigint";
+static const char SKIPPED_SQL[] =
+    "INSERT INTO alert_job_runs (job, as_of, trigger, daemon, outcome, finished_at, message) "
+    "VALUES ($1, to_timestamp($2::float8), $3, $4, 'skipped', clock_timestamp(), $5) "
+    "RETURNING run_id, floor(extract(epoch FROM started_at))::bigint";
+static const char FAILED_SQL[] =
+    "UPDATE alert_job_runs SET outcome = 'failed', finished_at = clock_timestamp(), "
+    "message = $2 WHERE run_id = $1::bigint";
+
+typedef enum { JOB_BULK = 0, JOB_QUIET = 1, JOB_COUNT = ALERTS_JOB_COUNT } job_id;
+
+static const struct {
+    const char *name;
+    const char *description;
+} job_defs[JOB_COUNT] = {
+    {"bulk_acquisition", "rule 5: one buyer cluster acquiring many engines or boats within a "
+                         "window, across sellers"},
+    {"quiet_near_coast", "rule 6: items last seen near a coast hub, with nothing recorded since"},
+};
+
+struct alerts_run {
+    alerts_jobs *jobs;
+    job_id job;
+    int64_t as_of;
+    int manual;
+    int64_t run_id;
+    int64_t started_at;
+    int locked;
+    char lock_key[24];
+    char as_of_param[32];
+    char message[512];
+    int raised, updated;
+    const char *outcome;
+    alerts_run_done_fn done;
+    void *done_arg;
+    tw_arena arena;
+    tw_ar_alerts alerts;
+    tw_ar_config cfg;     /* the thresholds of the run */
+};
+
+typedef struct job_sched {
+    alerts_jobs *jobs;
+    int index;
+    tw_cron cron;
+    int scheduled;        /* a schedule is set */
+    int64_t next;         /* the next slot, Unix seconds */
+    struct event *timer;
+    alerts_run *running;  /* this daemon's run of the job, or NULL */
+} job_sched;
+
+struct alerts_jobs {
+    alerts_service *svc;
+    job_sched sched[JOB_COUNT];
+};
+
+static void run_finish(alerts_run *r);
+
+const char *alerts_job_name(int i)
+{
+    return i >= 0 && i < JOB_COUNT ? job_defs[i].name : NULL;
+}
+
+const char *alerts_job_description(int i)
+{
+    return i >= 0 && i < JOB_COUNT ? job_defs[i].description : NULL;
+}
+
+int alerts_job_find(const char *name)
+{
+    for (int i = 0; i < JOB_COUNT; i++)
+        if (!strcmp(job_defs[i].name, name))
+            return i;
+    return -1;
+}
+
+const char *alerts_job_schedule(const alerts_jobs *j, int i)
+{
+    const alerts_config *cfg = j->svc->cfg;
+    return i == JOB_BULK ? cfg->bulk_schedule : cfg->quiet_schedule;
+}
+
+int64_t alerts_job_next(const alerts_jobs *j, int i)
+{
+    return j->sched[i].scheduled ? j->sched[i].next : -1;
+}
+
+/* ---- run steps ------------------------------------------------------------- */
+
+static void fail(alerts_run *r, const char *what, const tw_pg_outcome *o)
+{
+    if (o)
+        snprintf(r->message, sizeof r->message, "%s: %s%s%s", what, tw_pg_kind_name(o->kind),
+                 o->message[0] ? ": " : "", o->message);
+    else
+        snprintf(r->message, sizeof r->message, "%s", what);
+    r->outcome = "failed";
+    TW_ERROR(NULL, "job %s (as of %lld): %s", job_defs[r->job].name, (long long)r->as_of,
+             r->message);
+}
+
+static void on_unlocked(const tw_pg_outcome *o, void *arg)
+{
+    alerts_run *r = arg;
+    if (o->kind != TW_PG_OK && o->kind != TW_PG_SHUTDOWN)
+        TW_WARN(NULL, "job %s: unlock: %s (the session's end releases it)", job_defs[r->job].name,
+                o->message);
+    run_finish(r);
+}
+
+/* Release the lock (if held) and finish. */
+static void run_end(alerts_run *r)
+{
+    tw_pg *pg = r->jobs->svc->jobs_pg;
+    if (r->locked) {
+        const char *v[] = {r->lock_key};
+        if (tw_pg_query(pg, UNLOCK_SQL, 1, v, NULL, NULL, 0, on_unlocked, r) == 0)
+            return;
+    }
+    run_finish(r);
+}
+
+static void on_recorded(const tw_pg_outcome *o, void *arg)
+{
+    alerts_run *r = arg;
+    if (o->kind != TW_PG_OK && o->kind != TW_PG_SHUTDOWN)
+        TW_ERROR(NULL, "job %s: could not record the run's outcome: %s", job_defs[r->job].name,
+                 o->message);
+    run_end(r);
+}
+
+/* Record a failure on the run's row (when there is one), then end. */
+static void run_failed(alerts_run *r, const char *what, const tw_pg_outcome *o)
+{
+    fail(r, what, o);
+    if (r->run_id > 0) {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)r->run_id);
+        const char *v[] = {id, r->message};
+        if (tw_pg_query(r->jobs->svc->jobs_pg, FAILED_SQL, 2, v, NULL, NULL, 0, on_recorded, r) == 0)
+            return;
+    }
+    run_end(r);
+}
+
+static void on_raised(const tw_pg_outcome *o, void *arg)
+{
+    alerts_run *r = arg;
+    if (o->kind != TW_PG_OK) {
+        run_failed(r, "raising its alerts", o);
+        return;
+    }
+    const PGresult *res = o->results[0];
+    r->raised = atoi(PQgetvalue(res, 0, 0));
+    r->updated = atoi(PQgetvalue(res, 0, 1));
+    r->outcome = "ok";
+    TW_INFO(NULL, "job %s as of %lld: %zu alerts evaluated, %d raised, %d updated",
+            job_defs[r->job].name, (long long)r->as_of, r->alerts.n, r->raised, r->updated);
+    run_end(r);
+}
+
+/* Step 5: raise and record the outcome in one statement (one transaction). */
+static void run_write(alerts_run *r)
+{
+    alerts_service *svc = r->jobs->svc;
+    alerts_raise_params rp;
+    if (alerts_raise_params_build(&rp, &r->alerts, r->cfg.version, job_defs[r->job].name,
+                                  r->run_id) != 0) {
+        run_failed(r, "out of memory", NULL);
+        return;
+    }
+    rp.values[ALERTS_RAISE_NPARAMS] = r->message;
+    int rc = tw_pg_query(svc->jobs_pg, ALERTS_ST_RAISE_RUN, ALERTS_RAISE_NPARAMS + 1, rp.values,
+                         rp.lengths, rp.formats, 0, on_raised, r);
+    alerts_raise_params_free(&rp);
+    if (rc != 0)
+        run_failed(r, "could not queue its alerts", NULL);
+}
+
+static void on_read(const tw_pg_outcome *o, void *arg)
+{
+    alerts_run *r = arg;
+    alerts_service *svc = r->jobs->svc;
+    if (o->kind != TW_PG_OK) {
+        run_failed(r, "reading the model", o);
+        return;
+    }
+    tw_arena *a = &r->arena;
+    int rc = -1;
+    if (r->job == JOB_BULK) {
+        const PGresult *hr = o->results[0];
+        alerts_parties parties;
+        size_t n = (size_t)PQntuples(hr);
+        tw_ar_hop *hops = tw_arena_calloc(a, n ? n : 1, sizeof *hops);
+        if (hops && alerts_parties_read(o->results[1], 0, a, &parties) == 0) {
+            size_t k = 0;
+            for (; k < n; k++) {
+                int64_t corrected_by;
+                if (alerts_hop_read(hr, (int)k, 0, a, &parties, &hops[k], &corrected_by) != 0)
+                    break;
+            }
+            if (k == n) {
+                if ((int64_t)n >= svc->cfg->job_rows_max)
+                    snprintf(r->message, sizeof r->message,
+                             "read the first %zu hops of the window only (job_rows_max)", n);
+                rc = tw_ar_bulk(&r->cfg, svc->ctx.hubs, svc->ctx.nhubs, r->as_of, hops, n,
+                                &r->alerts);
+            }
+        }
+    } else {
+        const PGresult *hr = o->results[0];
+        size_t n = (size_t)PQntuples(hr);
+        tw_ar_hop *hops = tw_arena_calloc(a, n ? n : 1, sizeof *hops);
+        if (hops) {
+            size_t k = 0;
+            for (; k < n; k++) {
+                int64_t corrected_by;
+                if (alerts_hop_read(hr, (int)k, 1, a, NULL, &hops[k], &corrected_by) != 0)
+                    break;
+                hops[k].item_id = strtoll(PQgetvalue(hr, (int)k, 0), NULL, 10); /* the root */
+            }
+            if (k == n) {
+                if ((int64_t)n >= svc->cfg->job_rows_max)
+                    snprintf(r->message, sizeof r->message,
+                             "read the first %zu items only (job_rows_max)", n);
+                rc = tw_ar_quiet(&r->cfg, svc->ctx.hubs, svc->ctx.nhubs, r->as_of, hops, n,
+                                 &r->alerts);
+            }
+        }
+    }
+    if (rc != 0) {
+        run_failed(r, "out of memory", NULL);
+        return;
+    }
+    run_write(r);
+}
+
+/* Step 3: the read, in one read-only transaction. */
+static void run_read(alerts_run *r)
+{
+    alerts_service *svc = r->jobs->svc;
+    char p_days[16], p_links[24], p_rows[24], p_look[16], p_km[32];
+    snprintf(p_links, sizeof p_links, "%lld", (long long)svc->cfg->links_max);
+    snprintf(p_rows, sizeof p_rows, "%lld", (long long)svc->cfg->job_rows_max);
+    int rc;
+    if (r->job == JOB_BULK) {
+        snprintf(p_days, sizeof p_days, "%d", r->cfg.bulk_window_days);
+        const char *v[] = {r->as_of_param, p_days, p_links, p_rows};
+        const tw_pg_stmt st[] = {{.stmt = BULK_HOPS_SQL, .nparams = 4, .values = v},
+                                 {.stmt = BULK_PARTIES_SQL, .nparams = 4, .values = v}};
+        rc = tw_pg_batch(svc->jobs_pg, st, 2, on_read, r);
+    } else {
+        snprintf(p_days, sizeof p_days, "%d", r->cfg.quiet_days);
+        snprintf(p_look, sizeof p_look, "%d", r->cfg.quiet_lookback_days);
+        snprintf(p_km, sizeof p_km, "%.3f", r->cfg.quiet_within_km);
+        const char *v[] = {r->as_of_param, p_days, p_look, p_rows, p_km};
+        const tw_pg_stmt st[] = {{.stmt = QUIET_SQL, .nparams = 5, .values = v}};
+        rc = tw_pg_batch(svc->jobs_pg, st, 1, on_read, r);
+    }
+    if (rc != 0)
+        run_failed(r, "could not queue its read", NULL);
+}
+
+static void on_claimed(const tw_pg_outcome *o, void *arg)
+{
+    alerts_run *r = arg;
+    if (o->kind != TW_PG_OK) {
+        run_failed(r, "recording its start", o);
+        return;
+    }
+    const PGresult *res = o->results[1];
+    if (PQntuples(res) == 0) {
+        r->outcome = "skipped";
+        snprintf(r->message, sizeof r->message, "slot already run by another daemon");
+        TW_INFO(NULL, "job %s as of %lld: already run by another daemon", job_defs[r->job].name,
+                (long long)r->as_of);
+        run_end(r);
+        return;
+    }
+    r->run_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    r->started_at = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    run_read(r);
+}
+
+static void on_skip_recorded(const tw_pg_outcome *o, void *arg)
+{
+    alerts_run *r = arg;
+    if (o->kind == TW_PG_OK && PQntuples(o->results[0]) == 1) {
+        r->run_id = strtoll(PQgetvalue(o->results[0], 0, 0), NULL, 10);
+        r->started_at = strtoll(PQgetvalue(o->results[0], 0, 1), NULL, 10);
+    } else if (o->kind != TW_PG_SHUTDOWN) {
+        TW_ERROR(NULL, "job %s: could not record a skipped run: %s", job_defs[r->job].name,
+                 o->message);
+    }
+    run_finish(r);
+}
+
+static void on_locked(const tw_pg_outcome *o, void *arg)
+{
+    alerts_run *r = arg;
+    alerts_service *svc = r->jobs->svc;
+    const char *trigger = r->manual ? "manual" : "schedule";
+    if (o->kind != TW_PG_OK) {
+        fail(r, "taking its lock", o);
+        run_finish(r);
+        return;
+    }
+    if (strcmp(PQgetvalue(o->results[0], 0, 0), "t") != 0) {
+        r->outcome = "skipped";
+        snprintf(r->message, sizeof r->message, "another run of %s holds its lock",
+                 job_defs[r->job].name);
+        TW_INFO(NULL, "job %s as of %lld: %s", job_defs[r->job].name, (long long)r->as_of,
+                r->message);
+        const char *v[] = {job_defs[r->job].name, r->as_of_param, trigger, svc->daemon_id,
+                           r->message};
+        if (tw_pg_query(svc->jobs_pg, SKIPPED_SQL, 5, v, NULL, NULL, 0, on_skip_recorded, r) != 0)
+            run_finish(r);
+        return;
+    }
+    r->locked = 1;
+    char version[16];
+    snprintf(version, sizeof version, "%d", r->cfg.version);
+    const char *av[] = {job_defs[r->job].name};
+    const char *cv[] = {job_defs[r->job].name, r->as_of_param, trigger, svc->daemon_id, version};
+    const tw_pg_stmt st[] = {{.stmt = ABANDON_SQL, .nparams = 1, .values = av},
+                             {.stmt = CLAIM_SQL, .nparams = 5, .values = cv}};
+    if (tw_pg_batch(svc->jobs_pg, st, 2, on_claimed, r) != 0)
+        run_failed(r, "could not queue its start", NULL);
+}
+
+/* ---- runs ------------------------------------------------------------------- */
+
+static void run_finish(alerts_run *r)
+{
+    job_sched *s = &r->jobs->sched[r->job];
+    if (s->running == r)
+        s->running = NULL;
+    alerts_run_result res = {.run_id = r->run_id, .job = job_defs[r->job].name,
+                             .as_of = r->as_of, .started_at = r->started_at,
+                             .outcome = r->outcome ? r->outcome : "failed",
+                             .raised = r->raised, .updated = r->updated,
+                             .manual = r->manual, .message = r->message,
+                             .daemon = r->jobs->svc->daemon_id};
+    if (r->done)
+        r->done(r->done_arg, &res);
+    tw_ar_alerts_clear(&r->alerts);
+    tw_arena_free(&r->arena);
+    free(r);
+}
+
+int alerts_job_run(alerts_jobs *j, int job, int64_t as_of, int manual, alerts_run_done_fn done,
+                   void *arg, char *err, size_t errlen)
+{
+    alerts_service *svc = j->svc;
+    if (job < 0 || job >= JOB_COUNT) {
+        snprintf(err, errlen, "no such job");
+        return -1;
+    }
+    job_sched *s = &j->sched[job];
+    if (s->running) {
+        snprintf(err, errlen, "a run of %s is in progress in this daemon", job_defs[job].name);
+        return -2;
+    }
+    if (!svc->ctx.loaded) {
+        alerts_ctx_reload(svc);
+        snprintf(err, errlen, "hubs and thresholds are not loaded yet (database unavailable?)");
+        return -3;
+    }
+    alerts_run *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -3;
+    }
+    r->jobs = j;
+    r->job = (job_id)job;
+    r->as_of = as_of;
+    r->manual = manual;
+    r->done = done;
+    r->done_arg = arg;
+    r->cfg = svc->ctx.cfg;
+    tw_arena_init(&r->arena, 0);
+    snprintf(r->lock_key, sizeof r->lock_key, "%lld", JOB_LOCK_BASE + job);
+    snprintf(r->as_of_param, sizeof r->as_of_param, "%lld", (long long)as_of);
+    const char *v[] = {r->lock_key};
+    if (tw_pg_query(svc->jobs_pg, LOCK_SQL, 1, v, NULL, NULL, 0, on_locked, r) != 0) {
+        tw_arena_free(&r->arena);
+        free(r);
+        snprintf(err, errlen, "could not queue the run");
+        return -3;
+    }
+    s->running = r;
+    return 0;
+}
+
+/* ---- the schedule --------------------------------------------------------------- */
+
+static void arm(alerts_jobs *j, int i, int64_t after);
+
+static void on_scheduled_done(void *arg, const alerts_run_result *res)
+{
+    (void)arg;
+    (void)res;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    job_sched *s = arg;
+    alerts_jobs *j = s->jobs;
+    int i = s->index;
+    int64_t now = (int64_t)time(NULL);
+    if (now < s->next) { /* woke early (clock change): wait again */
+        arm(j, i, s->next - 60);
+        return;
+    }
+    char err[256];
+    int64_t slot = s->next;
+    int rc = alerts_job_run(j, i, slot, 0, on_scheduled_done, NULL, err, sizeof err);
+    if (rc != 0)
+        TW_WARN(NULL, "job %s: slot %lld not run: %s", job_defs[i].name, (long long)slot, err);
+    arm(j, i, now > slot ? now : slot);
+}
+
+static void arm(alerts_jobs *j, int i, int64_t after)
+{
+    job_sched *s = &j->sched[i];
+    s->next = tw_cron_next(&s->cron, after);
+    if (s->next < 0) {
+        TW_WARN(NULL, "job %s: its schedule names no time in the next 8 years", job_defs[i].name);
+        return;
+    }
+    int64_t now = (int64_t)time(NULL);
+    int64_t wait = s->next > now ? s->next - now : 0;
+    struct timeval tv = {.tv_sec = (time_t)wait, .tv_usec = 0};
+    if (event_add(s->timer, &tv) != 0)
+        TW_ERROR(NULL, "job %s: could not arm its timer", job_defs[i].name);
+}
+
+int alerts_jobs_start(alerts_service *svc)
+{
+    char err[512];
+    alerts_jobs *j = calloc(1, sizeof *j);
+    if (!j)
+        return -1;
+    j->svc = svc;
+    svc->jobs = j;
+    tw_pg_opts opts = {.name = "alerts-jobs",
+                       .statement_timeout_ms = (int)svc->cfg->statement_timeout_ms,
+                       .idle_in_xact_timeout_ms = svc->cfg->idle_in_xact_timeout_ms
+                                                      ? (int)svc->cfg->idle_in_xact_timeout_ms
+                                                      : -1,
+                       .jit_off = 1};
+    svc->jobs_pg = tw_pg_new(svc->daemon->base, svc->cfg->common.database_url, &opts, err,
+                             sizeof err);
+    if (!svc->jobs_pg) {
+        TW_ERROR(NULL, "database (jobs): %s", err);
+        return -1;
+    }
+    if (alerts_raise_register(svc->jobs_pg) != 0)
+        return -1;
+    for (int i = 0; i < JOB_COUNT; i++) {
+        job_sched *s = &j->sched[i];
+        s->jobs = j;
+        s->index = i;
+        const char *text = alerts_job_schedule(j, i);
+        if (!text || !text[0] || !svc->cfg->jobs)
+            continue; /* run on demand only */
+        if (tw_cron_parse(text, &s->cron, err, sizeof err) != 0) {
+            TW_ERROR(NULL, "job %s: schedule \"%s\": %s", job_defs[i].name, text, err);
+            return -1;
+        }
+        s->timer = evtimer_new(svc->daemon->base, on_timer, s);
+        if (!s->timer)
+            return -1;
+        s->scheduled = 1;
+        arm(j, i, (int64_t)time(NULL));
+    }
+    return 0;
+}
+
+void alerts_jobs_free(alerts_jobs *j)
+{
+    if (!j)
+        return;
+    for (int i = 0; i < JOB_COUNT; i++)
+        if (j->sched[i].timer)
+            event_free(j->sched[i].timer);
+    free(j);
+}

@@ -4,8 +4,8 @@
  *   - the history of every subject the batch touches: each item (all the
  *     items merged into its root), each consignment, and each receiving
  *     party's cluster (the parties sharing an identifier, or a name at an
- *     address, with it), newest history_max hops per subject, none after
- *     the batch's last event;
+ *     address, with it), none after the batch's last event, enough of the
+ *     newest that each event sees the history_max newest before it;
  *   - what was known of the batch's parties before their event (trading
  *     history, seizure links, identifiers);
  * and apply evaluates tw_ar_realtime() event by event, in log order, each
@@ -51,14 +51,15 @@ static const char RT_HOPS_SQL[] =
     " WHERE h.event_id <= $2 AND " ACTIVE_AT_BATCH
     " UNION ALL SELECT 'p', pl.pid::text, 0, 0, h.event_id, h.line FROM pl "
     " JOIN prov_hops h ON h.to_party = pl.other WHERE h.event_id <= $2 AND " ACTIVE_AT_BATCH "), "
-    "ranked AS (SELECT sel.*, row_number() OVER (PARTITION BY tag, gkey ORDER BY eid DESC, ln DESC) AS rn "
-    " FROM sel) "
+    "ranked AS (SELECT sel.*, row_number() OVER w AS rn, "
+    " count(*) FILTER (WHERE eid = ANY ($1::bigint[])) OVER (PARTITION BY tag, gkey) AS nb "
+    " FROM sel WINDOW w AS (PARTITION BY tag, gkey ORDER BY eid DESC, ln DESC)) "
     "SELECT r.tag, r.gkey, r.member, r.since, " ALERTS_HOP_COLS
     " FROM ranked r JOIN prov_hops h ON h.event_id = r.eid AND h.line = r.ln "
     " LEFT JOIN prov_items it ON it.item_id = h.item_id "
     " LEFT JOIN prov_parties f ON f.party_id = h.from_party "
     " LEFT JOIN prov_parties t ON t.party_id = h.to_party "
-    "WHERE r.rn <= $3 ORDER BY r.tag, r.gkey, h.event_id, h.line";
+    "WHERE r.rn <= $3 + r.nb ORDER BY r.tag, r.gkey, h.event_id, h.line";
 
 static const char RT_PARTIES_SQL[] =
     "WITH ev AS (SELECT DISTINCT unnest($1::bigint[]) AS event_id), "
@@ -194,6 +195,13 @@ static int eval_task(alerts_service *svc, const rt_row *rows, const rt_task *t,
     }
     if (n == 0)
         return 0;
+    /* The newest history_max as of e (the read kept enough for every
+     * event of the batch): the same history live and in a replay. */
+    size_t max = (size_t)svc->cfg->history_max;
+    if (n > max) {
+        memmove(hist, hist + (n - max), max * sizeof *hist);
+        n = max;
+    }
     return tw_ar_realtime(&svc->ctx.cfg, svc->ctx.hubs, svc->ctx.nhubs, kind, subject, e, hist, n,
                           out);
 }

@@ -17,7 +17,7 @@
     "h.event_id, h.line, h.kind, coalesce(h.item_id, 0), coalesce(it.kind, 0), "                \
     "concat_ws(' ', CASE it.kind WHEN 1 THEN 'engine' WHEN 2 THEN 'boat' ELSE 'item' END, "     \
     "nullif(it.maker, ''), (SELECT k.key FROM prov_item_keys k WHERE k.item_id = it.item_id "   \
-    "ORDER BY k.partial, k.key_kind, k.key LIMIT 1)), "                                          \
+    "AND k.first_event <= h.event_id ORDER BY k.partial, k.key_kind, k.key LIMIT 1)), "          \
     "floor(extract(epoch FROM h.occurred_at))::bigint, h.quantity, h.payment, h.launch::int, "  \
     "h.origin_lat, h.origin_lon, h.origin_name, h.place_lat, h.place_lon, h.place_name, "       \
     "h.consignment_ref, h.vehicle, h.source, h.source_ref, h.grading_source, h.grading_info, "   \
@@ -47,8 +47,9 @@
 #define ALERTS_PARTY_NCOLS 11
 
 /* The lateral that finds the parties linked to bp (the same identifier, or
- * the same name at the same address) in earlier events: l.others. $n is
- * the parameter holding the cap. */
+ * the same name at the same address) in earlier events: l.others, the
+ * newest first, at most the cap (parameter n); the same set on every
+ * replay. */
 #define ALERTS_PARTY_LINKS(n)                                                                    \
     "CROSS JOIN LATERAL (SELECT coalesce(array_agg(o.party_id), '{}') AS others FROM ("          \
     " SELECT j.party_id FROM prov_party_identifiers i JOIN prov_party_identifiers j "           \
@@ -57,7 +58,7 @@
     " UNION SELECT o.party_id FROM prov_parties o WHERE bp.name_key <> '' "                      \
     " AND bp.address_key <> '' AND o.name_key = bp.name_key "                                   \
     " AND o.address_key = bp.address_key AND o.event_id < bp.event_id "                          \
-    " LIMIT " n ") o) l"
+    " ORDER BY 1 DESC LIMIT " n ") o) l"
 
 /* Parties read with ALERTS_PARTY_COLS, sorted by id. */
 typedef struct alerts_parties {

@@ -160,6 +160,10 @@ typedef struct tw_ar_config {
     double medium_score;       /* severity thresholds (low is min_score) */
     double high_score;
     double critical_score;
+    /* Appended after the first contract (zero keeps its behaviour): a hop
+     * whose destination lies more than this from the place before it
+     * counts "long_haul"; 0: no such factor. */
+    double long_haul_km;
 } tw_ar_config;
 
 /* The built-in defaults (what version 1, '{}', means). */

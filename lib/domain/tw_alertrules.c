@@ -474,8 +474,9 @@ static int hop_dest(const tw_ar_hop *h, double *lat, double *lon, const char **n
     if (h->kind == TW_AR_HOP_SALE && h->to && h->to->has_place) {
         *lat = h->to->lat;
         *lon = h->to->lon;
-        *name = "";
-        *buyer = 1;
+        int same = h->has_place && h->lat == h->to->lat && h->lon == h->to->lon;
+        *name = same ? nz(h->place_name) : "";
+        *buyer = !same;
         return 1;
     }
     if (!h->has_place)
@@ -515,10 +516,11 @@ static ptrdiff_t points_of(const tw_ar_hop *const *s, size_t n, pt **out)
                 p[k++] = (pt){h, i, h->lat, h->lon, nz(h->place_name), 0};
         } else if (h->kind == TW_AR_HOP_SALE) {
             int buyer = h->to && h->to->has_place;
-            if (h->has_place && !(buyer && h->to->lat == h->lat && h->to->lon == h->lon))
+            int same = buyer && h->has_place && h->to->lat == h->lat && h->to->lon == h->lon;
+            if (h->has_place && !same)
                 p[k++] = (pt){h, i, h->lat, h->lon, nz(h->place_name), 0};
             if (buyer)
-                p[k++] = (pt){h, i, h->to->lat, h->to->lon, "", 1};
+                p[k++] = (pt){h, i, h->to->lat, h->to->lon, same ? nz(h->place_name) : "", !same};
         }
     }
     *out = p;
@@ -709,6 +711,7 @@ typedef struct flow {
     const tw_ar_hub *transit; /* a transit hub passed before; NULL none */
     int no_transit_factor;    /* rule 3: the transit is the rule itself */
     int no_party_link;        /* rule 4 on a party link: the link is the rule */
+    int no_local;             /* rule 4: a local sale of linked equipment is no excuse */
 } flow;
 
 static void score_flow(const tw_ar_config *cfg, const flow *f, factors *fs)
@@ -745,7 +748,8 @@ static void score_flow(const tw_ar_config *cfg, const flow *f, factors *fs)
     if (ordinary)
         add_factor(fs, "supply_from_established_trader", -3,
                    "quantities and route are those of ordinary stock supply");
-    if (t->kind == TW_AR_HOP_SALE && s && s->kind == TW_AR_PARTY_COMPANY && units <= 1 && r &&
+    if (!f->no_local && t->kind == TW_AR_HOP_SALE && s && s->kind == TW_AR_PARTY_COMPANY &&
+        units <= 1 && r &&
         r->kind != TW_AR_PARTY_COMPANY) {
         int local = 0;
         double d = NAN;
@@ -1455,7 +1459,7 @@ static int rule_seizure_link(rt *c)
         ev[ne++] = c->tmp[j];
     qsort(ev, ne, sizeof *ev, cmp_hop);
     const tw_ar_hop *t = c->tmp[ng - 1];
-    flow f = {.trig = t, .group = c->tmp, .ngroup = ng, .no_party_link = !seized};
+    flow f = {.trig = t, .group = c->tmp, .ngroup = ng, .no_party_link = !seized, .no_local = 1};
     ptrdiff_t dp = -1;
     for (size_t i = 0; i < c->n; i++)
         if (c->s[i] == t)
@@ -1724,9 +1728,9 @@ static int bulk_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t n
     (void)b;
     add_factor(&dr.fs, "bulk_acquisition", 2, "%ld engines or boats in %d days", units,
                cfg->bulk_window_days);
-    if (units >= 2L * cfg->bulk_min_items)
+    if (units >= 2L * cfg->bulk_min_items && !ordinary)
         add_factor(&dr.fs, "large_quantity", 2, "%ld units", units);
-    if (engines && boats)
+    if (engines && boats && !ordinary)
         add_factor(&dr.fs, "boats_with_engines", 2, "%ld boats, %ld engines", boats, engines);
     if (cash_units * 2 >= units)
         add_factor(&dr.fs, "mostly_cash", 2, "%ld of %ld units paid in cash", cash_units, units);

@@ -729,8 +729,13 @@ static void score_flow(const tw_ar_config *cfg, const flow *f, factors *fs)
         cash |= h->payment == TW_AR_PAY_CASH;
     }
     int any_link = !f->no_party_link && (linked(cfg, r) || linked(cfg, s));
-    int ordinary = established(cfg, s) && r && r->kind == TW_AR_PARTY_COMPANY && !cash &&
-                   !linked(cfg, r) && !linked(cfg, s);
+    /* Trade between companies, not in cash, no seizure link: stock moving
+     * between businesses. From an established trader it is ordinary
+     * supply (its quantities and route are those of stock); otherwise the
+     * quantities still do not count, the route does. */
+    int b2b = s && s->kind == TW_AR_PARTY_COMPANY && r && r->kind == TW_AR_PARTY_COMPANY &&
+              !cash && !linked(cfg, r) && !linked(cfg, s);
+    int ordinary = b2b && established(cfg, s);
 
     if (r && r->kind == TW_AR_PARTY_PERSON) {
         add_factor(fs, "private_receiver", 2, NULL);
@@ -748,6 +753,8 @@ static void score_flow(const tw_ar_config *cfg, const flow *f, factors *fs)
     if (ordinary)
         add_factor(fs, "supply_from_established_trader", -3,
                    "quantities and route are those of ordinary stock supply");
+    else if (b2b)
+        add_factor(fs, "trade_between_companies", -1, "not in cash");
     if (!f->no_local && t->kind == TW_AR_HOP_SALE && s && s->kind == TW_AR_PARTY_COMPANY &&
         units <= 1 && r &&
         r->kind != TW_AR_PARTY_COMPANY) {
@@ -769,7 +776,7 @@ static void score_flow(const tw_ar_config *cfg, const flow *f, factors *fs)
                 add_factor(fs, "local_single_sale", -3, "sold over the counter");
         }
     }
-    if (!ordinary) {
+    if (!b2b) {
         if (units >= 5)
             add_factor(fs, "five_or_more_units", 3, "%ld engines or boats", units);
         else if (units >= 2)
@@ -1643,14 +1650,15 @@ static int bulk_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t n
         return -1;
     size_t nseen = 0;
     long units = 0, cash_units = 0, engines = 0, boats = 0;
-    int all_poor = 1, ordinary = 1, sellers = 0;
+    int all_poor = 1, ordinary = 1, b2b = 1, sellers = 0;
     int64_t seller_ids[4];
     for (size_t i = 0; i < nh; i++) {
         const tw_ar_hop *h = hs[i];
         all_poor &= poorly_graded(h);
-        if (!(established(cfg, h->from) && h->to && h->to->kind == TW_AR_PARTY_COMPANY &&
-              h->payment != TW_AR_PAY_CASH))
-            ordinary = 0;
+        int between = h->from && h->from->kind == TW_AR_PARTY_COMPANY && h->to &&
+                      h->to->kind == TW_AR_PARTY_COMPANY && h->payment != TW_AR_PAY_CASH;
+        b2b &= between;
+        ordinary &= between && established(cfg, h->from);
         if (h->from && sellers < 4) {
             int dup = 0;
             for (int k = 0; k < sellers; k++)
@@ -1728,20 +1736,23 @@ static int bulk_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t n
     (void)b;
     add_factor(&dr.fs, "bulk_acquisition", 2, "%ld engines or boats in %d days", units,
                cfg->bulk_window_days);
-    if (units >= 2L * cfg->bulk_min_items && !ordinary)
+    if (units >= 2L * cfg->bulk_min_items && !b2b)
         add_factor(&dr.fs, "large_quantity", 2, "%ld units", units);
-    if (engines && boats && !ordinary)
+    if (engines && boats && !b2b)
         add_factor(&dr.fs, "boats_with_engines", 2, "%ld boats, %ld engines", boats, engines);
     if (cash_units * 2 >= units)
         add_factor(&dr.fs, "mostly_cash", 2, "%ld of %ld units paid in cash", cash_units, units);
     else if (cash_units > 0)
         add_factor(&dr.fs, "some_cash", 1, "%ld of %ld units paid in cash", cash_units, units);
     if (persons)
-        add_factor(&dr.fs, "private_buyer", 2, "%d private or unidentified buyers", persons);
+        add_factor(&dr.fs, "private_buyer", 2, "%d private or unidentified buyer%s", persons,
+                   persons == 1 ? "" : "s");
     if (new_co)
-        add_factor(&dr.fs, "new_company", 2, "%d companies without earlier trade records", new_co);
+        add_factor(&dr.fs, "new_company", 2, "%d compan%s without earlier trade records", new_co,
+                   new_co == 1 ? "y" : "ies");
     else if (little)
-        add_factor(&dr.fs, "little_trading_history", 1, "%d companies", little);
+        add_factor(&dr.fs, "little_trading_history", 1, "%d compan%s with few trade records",
+                   little, little == 1 ? "y" : "ies");
     if (nm >= 2)
         add_factor(&dr.fs, "shared_identifiers", 2, "%zu parties linked by shared identifiers or address",
                    nm);
@@ -1760,6 +1771,8 @@ static int bulk_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t n
     if (ordinary)
         add_factor(&dr.fs, "supply_from_established_trader", -4,
                    "bought from established traders, not in cash");
+    else if (b2b)
+        add_factor(&dr.fs, "trade_between_companies", -1, "bought from companies, not in cash");
     if (link)
         add_factor(&dr.fs, "party_seizure_linked", 4, "a buyer is on an earlier record of seized equipment");
     if (all_poor)

@@ -1002,6 +1002,10 @@ static int emit(const tw_ar_config *cfg, draft *d, tw_ar_alerts *out)
     }
     if (bad)
         goto fail;
+    if (a.known_at == TW_AR_NO_TIME) { /* no event time to know it from */
+        rc = 0;
+        goto fail;
+    }
     jset(ev, "rule", json_string(d->rule), &bad);
     jset(ev, "subject_kind", json_string(tw_ar_subject_kind_name(d->kind)), &bad);
     jset(ev, "subject", jstr(d->subject), &bad);

@@ -114,8 +114,8 @@
  * "window_days", "as_of", "units", "engines", "boats", "sellers";
  * quiet_near_coast "as_of", "quiet_days". At most 64 hops are listed (the
  * first and the latest 63; "hops_omitted" counts the rest). known_at is
- * the latest time among the listed hops, TW_AR_NO_TIME when none has one
- * (the daemon then has no event time to stamp: it should skip the alert).
+ * the latest time among the listed hops; when none of them has a time no
+ * alert is returned (rules run on event time, and there is none).
  * Strings that are not UTF-8 are cleaned ('?') in the evidence and text. */
 #ifndef TW_ALERTRULES_H
 #define TW_ALERTRULES_H

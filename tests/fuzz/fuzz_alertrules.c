@@ -22,7 +22,7 @@
  *   Real-time rules run on the hops with event id <= the evaluated one,
  *   the jobs on all of them. Checked: every alert is well formed (rule
  *   name, severity 1-4, score >= min_score, evidence a JSON object naming
- *   the rule, known_at one of the hops' times or unknown); real-time and
+ *   the rule, known_at one of the hops' times); real-time and
  *   rule 6 alerts are at most one per rule, subject and hub; the reversed
  *   input gives byte-identical alerts. */
 #include <jansson.h>
@@ -145,7 +145,7 @@ static tw_ar_hop decode(const uint8_t *b)
 static int known_time(int64_t t, const tw_ar_hop *h, size_t n)
 {
     if (t == TW_AR_NO_TIME)
-        return 1;
+        return 0;
     for (size_t i = 0; i < n; i++)
         if (h[i].at == t)
             return 1;

@@ -379,6 +379,11 @@ Test(alertrules, destination_hub_quiet_cases)
     tw_ar_hop v = ship(10, 42, TW_AR_ITEM_ENGINE, T0, &courier, &recv, &OSNABRUECK, &LILLE);
     a = run_rt(&c, HUBS, NHUBS, TW_AR_SUBJECT_ITEM, "42", 12, &v, 1);
     cr_assert_eq(a.n, 0, "event 12 has no hop of its own");
+    /* No time: no event time to know it from, no alert. */
+    tw_ar_hop nt = ship(10, 42, TW_AR_ITEM_ENGINE, TW_AR_NO_TIME, &courier, &recv, &OSNABRUECK,
+                        &LILLE);
+    a = run_rt(&c, HUBS, NHUBS, TW_AR_SUBJECT_ITEM, "42", 10, &nt, 1);
+    cr_assert_eq(a.n, 0);
     /* No places at all. */
     tw_ar_hop np = ship(10, 42, TW_AR_ITEM_ENGINE, T0, &courier, &recv, NULL, NULL);
     a = run_rt(&c, HUBS, NHUBS, TW_AR_SUBJECT_ITEM, "42", 10, &np, 1);

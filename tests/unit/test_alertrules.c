@@ -228,6 +228,22 @@ Test(alertrules, config_defaults_and_overrides)
     cr_assert_eq(c.approach_end_km, 60, "others keep their defaults");
 }
 
+/* The seed row the migration may write spells out the built-in defaults. */
+Test(alertrules, config_seed_row_is_the_defaults)
+{
+    const char *seed =
+        "{\"approach_min_km\":150,\"approach_end_km\":60,\"via_transit_min_km\":100,"
+        "\"via_transit_max_days\":45,\"seizure_lookback_days\":365,\"bulk_min_items\":4,"
+        "\"bulk_window_days\":30,\"quiet_within_km\":40,\"quiet_days\":10,"
+        "\"quiet_lookback_days\":90,\"trader_min_records\":3,\"local_km\":50,"
+        "\"min_score\":3,\"medium_score\":5,\"high_score\":8,\"critical_score\":11,"
+        "\"long_haul_km\":300}";
+    tw_ar_config c, d = cfg();
+    char err[256];
+    cr_assert_eq(tw_ar_config_parse(seed, strlen(seed), 1, &c, err, sizeof err), 0, "%s", err);
+    cr_assert(cfg_eq(&c, &d));
+}
+
 Test(alertrules, config_errors_name_the_key)
 {
     parse_bad("{\"approach_mn_km\": 1}", "approach_mn_km: unknown key");
@@ -711,7 +727,11 @@ Test(alertrules, seizure_link_on_a_late_record)
     cr_assert_eq(x->known_at, T0 + 30 * DAY, "the latest time in the evidence: the launch");
     cr_assert(strstr(x->explanation, "K. M."), "%s", x->explanation);
     tw_ar_alerts_clear(&a);
-    /* Seizure more than seizure_lookback_days from the record: no link. */
+    /* Exactly seizure_lookback_days apart: linked; one day more: not. */
+    c.seizure_lookback_days = 30;
+    a = run_rt(&c, HUBS, NHUBS, TW_AR_SUBJECT_ITEM, "42", 21, h, 2);
+    cr_assert(find(&a, "seizure_link"));
+    tw_ar_alerts_clear(&a);
     c.seizure_lookback_days = 29;
     a = run_rt(&c, HUBS, NHUBS, TW_AR_SUBJECT_ITEM, "42", 21, h, 2);
     cr_assert_null(find(&a, "seizure_link"));

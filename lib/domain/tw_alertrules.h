@@ -35,7 +35,88 @@
  * least trader_min_records earlier trade records) as the receiving party
  * takes points away, and a single item sold locally (seller and buyer
  * within local_km) to a private buyer scores below the raising threshold.
- * Alerts scoring below min_score are not returned at all. */
+ * Alerts scoring below min_score are not returned at all.
+ *
+ * How the rules read a history (tw_ar_realtime):
+ *  - the subject's known places, in rule order, are: for a shipment its
+ *    origin then its destination; for a sale its place then the buyer's
+ *    place (one point when they coincide). Seizures are no movement.
+ *  - every real-time rule needs a new (event_id == event_id) sale or
+ *    shipment; rule 1 looks only at the new hops (one alert per hub, the
+ *    event's hops to that hub together); rules 2 and 3 look at the whole
+ *    history ending at its latest place (which must be a sale or shipment
+ *    to a non-agency, and not followed by a seizure), and speak only when
+ *    a new hop is among the hops of their evidence; rule 4 needs a seizure
+ *    of an earlier event within seizure_lookback_days (either way in time:
+ *    a late record of what happened before the seizure is a lead) of a new
+ *    hop, or a new hop naming a seizure-linked party that is not an
+ *    established trader. A new seizure record alone raises nothing.
+ *  - rule 2: H = the coast hub nearest the latest place; it fires when the
+ *    latest place is within approach_end_km of H and the farthest earlier
+ *    place (from H) is at least approach_min_km farther (so one shipment
+ *    with an origin suffices). Hub: H.
+ *  - rule 3: the latest earlier place within a transit hub's radius from
+ *    which the subject got >= via_transit_min_km nearer the nearest coast
+ *    hub, within via_transit_max_days (unknown times: not ruled out). Hub:
+ *    the transit hub; the coast hub is in the evidence as "toward".
+ *  - boundaries are inclusive: a place exactly at a radius is inside, a
+ *    threshold exactly met fires.
+ *
+ * Scoring (points; the factor's name is in the evidence, and in words in
+ * the explanation). Rule bases: destination_at_coast_hub / _inland_hub +1,
+ * approach_coast +1, via_transit +2, linked_to_seizure +4,
+ * linked_to_launch +5, party_seizure_linked +4 (as a base: rule 4 on a
+ * party link), quiet_near_coast +1, bulk_acquisition +2. Then, for the
+ * hop whose parties count (the latest hop of the evidence; rule 1: the
+ * event's latest hop to the hub) and the event's hops:
+ *   private_receiver +2; new_company (a company receiver without earlier
+ *   trade records) +2, little_trading_history (fewer than
+ *   trader_min_records) +1, established_trader -5; private_sender +1;
+ *   supply_from_established_trader -3 (an established company supplying a
+ *   company, not in cash, no seizure link: ordinary stock supply; then
+ *   quantities, boats with engines, long haul and transit do not count);
+ *   local_single_sale -3 (a company selling one engine or boat to a
+ *   non-company buyer within local_km of the sale, or over the counter;
+ *   not for rule 4); several_units (2-4 engines or boats in the event) +1,
+ *   five_or_more_units +3; boats_with_engines +2; cash +1; long_haul (the
+ *   place before the destination more than long_haul_km away) +2;
+ *   passed_transit_hub (an earlier place within a transit hub's radius)
+ *   +2; party_seizure_linked (sender or receiver, not an established
+ *   trader, not an agency) +4; poorly_graded_source (source 3 or
+ *   information E) -2.
+ * Rule 5 (per buyer cluster, items counted once, quantities counted):
+ *   large_quantity (>= 2 x bulk_min_items) +2, boats_with_engines +2,
+ *   mostly_cash (half the units or more) +2 or some_cash +1,
+ *   private_buyer +2, new_company +2 or little_trading_history +1,
+ *   shared_identifiers (two parties or more) +2, several_sellers +1 (two)
+ *   or +2 (three or more), buyer_near_coast (a buyer's place within a
+ *   coast or inland hub's radius) +1, established_trader (every buyer) -5,
+ *   supply_from_established_trader (every hop) -4 (then large_quantity and
+ *   boats_with_engines do not count), party_seizure_linked +4,
+ *   poorly_graded_source (every hop) -2.
+ * Rule 6 uses the item's latest hop as rule 1 does, with the place before
+ * it and any transit hub among its earlier places.
+ *
+ * Evidence (JSON, keys sorted, compact, numbers rounded: km to 0.1,
+ * degrees to 1e-5): {"rule", "subject_kind", "subject", "hub": {"name",
+ * "kind", "lat", "lon", "radius_km", "km"} or null, "hops": [{"event_id",
+ * "line", "kind", "item_id", "item_kind", "item_label", "quantity",
+ * "payment", "at" (RFC 3339 UTC or null), ["launch"], ["origin",
+ * "origin_lat", "origin_lon"], "place", "lat", "lon", ["buyer_lat",
+ * "buyer_lon"], "km_to_hub", "from", "to" ({"party_id", "kind", "name"} or
+ * null), "consignment", "vehicle", "source", "source_ref", "grading"
+ * ("1A": source digit then information letter, as chains show it; ""
+ * unknown)}], ["hops_omitted"], "factors": [{"name", "points", "detail"}],
+ * "score", "severity", "config_version"} plus per rule: approach_coast
+ * "from_place", "from_km", "progress_km"; via_transit "toward" (a hub
+ * object), "progress_km"; seizure_link "link" {"kind" seizure|launch|
+ * party, "event_id", "party"}; bulk_acquisition "members", "links",
+ * "window_days", "as_of", "units", "engines", "boats", "sellers";
+ * quiet_near_coast "as_of", "quiet_days". At most 64 hops are listed (the
+ * first and the latest 63; "hops_omitted" counts the rest). known_at is
+ * the latest time among the listed hops; when none of them has a time no
+ * alert is returned (rules run on event time, and there is none).
+ * Strings that are not UTF-8 are cleaned ('?') in the evidence and text. */
 #ifndef TW_ALERTRULES_H
 #define TW_ALERTRULES_H
 
@@ -160,6 +241,10 @@ typedef struct tw_ar_config {
     double medium_score;       /* severity thresholds (low is min_score) */
     double high_score;
     double critical_score;
+    /* Appended after the first contract (zero keeps its behaviour): a hop
+     * whose destination lies more than this from the place before it
+     * counts "long_haul"; 0: no such factor. */
+    double long_haul_km;
 } tw_ar_config;
 
 /* The built-in defaults (what version 1, '{}', means). */

@@ -75,7 +75,8 @@ typedef struct rt_row {
     int64_t member;    /* 'i': the item the hop names */
     int64_t since;     /* 'i': the event from which that item is in the group */
     int64_t corrected_by;
-    tw_ar_hop hop;
+    tw_ar_hop hop;     /* with its parties as the row gives them (no history) */
+    const tw_ar_party *from, *to; /* the parties with their history, when read */
 } rt_row;
 
 /* One evaluation: a group at an event of the batch. */
@@ -191,7 +192,15 @@ static int eval_task(alerts_service *svc, const rt_row *rows, const rt_task *t,
             continue;
         if (r->tag == 'i' && (only ? r->member != only : r->since > e))
             continue;
-        hist[n++] = r->hop;
+        hist[n] = r->hop;
+        /* What was known of the parties before their event is read for the
+         * batch's own events only; the new hops carry it, history hops
+         * never (a replay's larger batches would otherwise see more). */
+        if (r->hop.event_id == e) {
+            hist[n].from = r->from;
+            hist[n].to = r->to;
+        }
+        n++;
     }
     if (n == 0)
         return 0;
@@ -236,8 +245,12 @@ static int apply(void *arg, const tw_consumer_event *ev, size_t n, const PGresul
         r->gkey = PQgetvalue(hr, (int)i, 1);
         r->member = strtoll(PQgetvalue(hr, (int)i, 2), NULL, 10);
         r->since = strtoll(PQgetvalue(hr, (int)i, 3), NULL, 10);
-        if (alerts_hop_read(hr, (int)i, 4, a, &parties, &r->hop, &r->corrected_by) != 0)
+        if (alerts_hop_read(hr, (int)i, 4, a, NULL, &r->hop, &r->corrected_by) != 0)
             goto oom;
+        const tw_ar_party *f = r->hop.from ? alerts_parties_find(&parties, r->hop.from->party_id) : NULL;
+        const tw_ar_party *t = r->hop.to ? alerts_parties_find(&parties, r->hop.to->party_id) : NULL;
+        r->from = f ? f : r->hop.from;
+        r->to = t ? t : r->hop.to;
     }
     /* Groups are runs of (tag, gkey), rows by event id within; one task
      * per group and event of this batch present in it (rows of earlier
@@ -253,10 +266,15 @@ static int apply(void *arg, const tw_consumer_event *ev, size_t n, const PGresul
         size_t end = b + 1;
         while (end < nrows && rows[end].tag == rows[b].tag && !strcmp(rows[end].gkey, rows[b].gkey))
             end++;
+        /* A party's cluster is evaluated at that party's own event only
+         * (party ids are event id * 1024 + role), as a live run does: the
+         * earlier hops of its linked parties are history, not new. */
+        int64_t only_event = rows[b].tag == 'p' ? strtoll(rows[b].gkey, NULL, 10) / 1024 : -1;
         int64_t last = -1;
         for (size_t i = b; i < end; i++) {
             int64_t e = rows[i].hop.event_id;
-            if (e == last || !bsearch(&e, batch, n, sizeof *batch, cmp_id))
+            if (e == last || (only_event >= 0 && e != only_event) ||
+                !bsearch(&e, batch, n, sizeof *batch, cmp_id))
                 continue;
             tasks[ntasks++] = (rt_task){.event_id = e, .group = b, .end = end, .order = order};
             last = e;

@@ -26,7 +26,10 @@
 #define ALERTS_HOP_NCOLS 33
 
 /* What is known of a party before its own event: its identifiers, its
- * trading history and whether it is linked to a seizure. Needs a relation
+ * trading history and whether it is linked to a seizure (an item it
+ * received, or one merged with it by then, seized before its event). All
+ * of it as it stood at the party's event, whatever provenance learnt
+ * since (later merges, corrections), so a replay computes the same. Needs a relation
  * `bp` (party_id, event_id, kind, name, name_key, address_key, lat, lon:
  * prov_parties rows) and $LINKS (the most parties followed per party).
  * ALERTS_PARTY_NCOLS columns; FROM bp CROSS JOIN LATERAL (...) l. */
@@ -40,10 +43,13 @@
     "(SELECT floor(extract(epoch FROM min(h.occurred_at)))::bigint FROM prov_hops h "           \
     " WHERE h.event_id < bp.event_id AND (h.from_party = ANY (l.others) "                        \
     " OR h.to_party = ANY (l.others))), "                                                        \
-    "EXISTS (SELECT 1 FROM prov_hops h JOIN prov_items a ON a.item_id = h.item_id "             \
-    " JOIN prov_items b ON b.root_id = a.root_id JOIN prov_hops s ON s.item_id = b.item_id "    \
-    " AND s.kind = 3 AND s.status = 0 AND s.event_id < bp.event_id "                              \
-    " WHERE h.to_party = ANY (l.others))::int"
+    "EXISTS (SELECT 1 FROM prov_hops h JOIN prov_hops s ON s.kind = 3 "                          \
+    " AND s.event_id < bp.event_id AND (s.status = 0 OR s.corrected_by > bp.event_id) "          \
+    " AND (s.item_id = h.item_id OR EXISTS (SELECT 1 FROM prov_merges m "                        \
+    "  WHERE m.event_id < bp.event_id AND (m.undone_by IS NULL OR m.undone_by > bp.event_id) "   \
+    "  AND ((m.item_id = s.item_id AND m.into_id = h.item_id) "                                  \
+    "  OR (m.item_id = h.item_id AND m.into_id = s.item_id)))) "                                 \
+    " WHERE h.to_party = ANY (l.others) AND h.item_id IS NOT NULL)::int"
 #define ALERTS_PARTY_NCOLS 11
 
 /* The lateral that finds the parties linked to bp (the same identifier, or

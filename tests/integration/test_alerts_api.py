@@ -719,6 +719,171 @@ class WatchLimits(unittest.TestCase):
         os.unlink(d.log.name)
 
 
+def cli(target, *args, timeout=30):
+    """Run the tidewatch CLI against `target`: (exit code, stdout, stderr)."""
+    env = dict(os.environ, USER="cli-user")
+    out = subprocess.run([os.path.join(BIN, "tidewatch"), args[0], "--target", target] + list(args[1:]),
+                         capture_output=True, text=True, timeout=timeout, env=env)
+    return out.returncode, out.stdout, out.stderr
+
+
+class AlertsCli(unittest.TestCase):
+    """The tidewatch CLI's alerts and hubs commands against the real daemon."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(URL)
+        cls.t = cls.d.target
+
+    @classmethod
+    def tearDownClass(cls):
+        rc, log = cls.d.stop()
+        assert rc == 0, log
+
+    def test_alerts_list_filters_json_and_exit_codes(self):
+        a = raise_alert("t_cli", "C1", hub="Calais", severity=3, title="engine heading to Calais")[0]
+        b = raise_alert("t_cli", "C2", severity=1, title="a small one")[0]
+        rc, out, err = cli(self.t, "alerts", "--rule", "t_cli")
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertTrue(lines[0].startswith("ID"), out)
+        self.assertTrue(lines[1].startswith(str(b)) and lines[2].startswith(str(a)), out)
+        self.assertIn("high", lines[2])
+        self.assertIn("item C1 -> Calais  engine heading to Calais", lines[2])
+        rc, out, _ = cli(self.t, "alerts", "--rule", "t_cli", "--severity", "high", "--hub", "Calais")
+        self.assertEqual((rc, len(out.splitlines())), (0, 2))
+        rc, out, err = cli(self.t, "alerts", "--rule", "t_cli", "--json")
+        self.assertEqual(rc, 0, err)
+        from google.protobuf import json_format
+        resp = json_format.Parse(out, al.ListAlertsResponse())
+        self.assertEqual([x.alert_id for x in resp.alerts], [b, a])
+        self.assertEqual(json.loads(resp.alerts[1].evidence_json), {"subject": "C1"})
+        rc, _, err = cli(self.t, "alerts", "--rule", "no_such_rule")
+        self.assertEqual(rc, 1, err)
+        rc, _, err = cli(self.t, "alerts", "--state", "bogus")
+        self.assertEqual(rc, 2)
+        self.assertIn("--state", err)
+        rc, _, err = cli(self.t, "alerts", "--rule", "x" * 100)
+        self.assertEqual(rc, 2)
+        self.assertIn("invalid argument: rule", err)
+        rc, _, err = cli(self.t, "alerts", "--watch", "--rule", "t_cli")
+        self.assertEqual(rc, 2)
+        rc, out, _ = cli(self.t, "alerts", "--help")
+        self.assertEqual(rc, 0)
+        self.assertIn("alerts --watch", out)
+        rc, _, err = cli("127.0.0.1:%d" % free_port(), "alerts")
+        self.assertEqual(rc, 3)
+        self.assertIn("not reachable", err)
+
+    def test_alerts_show_ack_close(self):
+        aid = raise_alert("t_cli_show", "X1", hub="Gravelines", severity=4,
+                          evidence={"hops": [{"event": 1}, {"event": 2}], "distance_km": 3.5},
+                          title="seized near Gravelines")[0]
+        rc, out, err = cli(self.t, "alerts", "show", str(aid))
+        self.assertEqual(rc, 0, err)
+        for part in ["Alert %d: seized near Gravelines" % aid, "severity   critical",
+                     "state      open", "subject    item X1", "hub        Gravelines",
+                     "known      2026-11-20 05:40:00Z", "Explanation:\n  because X1",
+                     "  hops: 2 items", "    - {\"event\":1}", "  distance_km: 3.5", "History:",
+                     "raised       critical rule t_cli_show"]:
+            self.assertIn(part, out)
+        rc, out, err = cli(self.t, "alerts", "ack", str(aid), "--note", "on it")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.strip().split(" seq")[0], "alert %d acknowledged (cli-user)," % aid)
+        n = PG.query("SELECT count(*) FROM alert_updates WHERE alert_id = %d" % aid)
+        rc, _, err = cli(self.t, "alerts", "close", str(aid))
+        self.assertEqual(rc, 2)
+        self.assertIn("--note is required", err)
+        self.assertEqual(PG.query("SELECT count(*) FROM alert_updates WHERE alert_id = %d" % aid), n)
+        rc, out, err = cli(self.t, "alerts", "close", str(aid), "--note", "false match", "--by", "inv5")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("closed (inv5)", out)
+        rc, _, err = cli(self.t, "alerts", "ack", str(aid))
+        self.assertEqual(rc, 1)
+        self.assertIn("refused", err)
+        self.assertIn("closed", err)
+        rc, _, err = cli(self.t, "alerts", "show", "99999999")
+        self.assertEqual(rc, 1)
+        self.assertIn("no alert 99999999", err)
+        rc, _, _ = cli(self.t, "alerts", "show", "abc")
+        self.assertEqual(rc, 2)
+
+    def test_alerts_watch_prints_changes_and_resumes(self):
+        start = max_seq()
+        p = subprocess.Popen([os.path.join(BIN, "tidewatch"), "alerts", "--target", self.t, "--watch",
+                              "--after-seq", str(start)], stdout=subprocess.PIPE, text=True)
+        try:
+            aid = raise_alert("t_cli_watch", "W1", title="watched")[0]
+            line = p.stdout.readline()
+            self.assertTrue(line.startswith("seq "), line)
+            self.assertIn("raised", line)
+            self.assertIn("%d " % aid, line)
+            self.assertIn("watched", line)
+            seq = int(line.split()[1])
+        finally:
+            p.kill()
+            p.wait(10)
+            p.stdout.close()
+        missed = raise_alert("t_cli_watch", "W2")[0]
+        p = subprocess.Popen([os.path.join(BIN, "tidewatch"), "alerts", "--target", self.t, "--watch",
+                              "--after-seq", str(seq), "--json"], stdout=subprocess.PIPE, text=True)
+        try:
+            from google.protobuf import json_format
+            ch = json_format.Parse(p.stdout.readline(), al.AlertChange())
+            self.assertEqual((ch.alert.alert_id, ch.kind), (missed, "raised"))
+        finally:
+            p.kill()
+            p.wait(10)
+            p.stdout.close()
+
+    def test_hubs_commands(self):
+        rc, out, err = cli(self.t, "hubs", "--kind", "transit")
+        self.assertEqual((rc, len(out.splitlines())), (0, 5), err)
+        self.assertIn("Osnabrück", out)
+        rc, out, _ = cli(self.t, "hubs")
+        self.assertIn("Dunkerque", out)
+        self.assertIn("aka Dunkirk, Duinkerke", out)
+        rc, out, err = cli(self.t, "hubs", "add", "--name", "Cli Beach", "--country", "FR", "--lat",
+                           "50.8", "--lon", "1.6", "--kind", "coast", "--radius", "5", "--alias",
+                           "CB", "--alias", "Plage CLI", "--note", "test")
+        self.assertEqual(rc, 0, err)
+        hid = int(out.split()[0])
+        self.assertIn("Cli Beach", out)
+        self.assertIn("aka CB, Plage CLI", out)
+        rc, out, err = cli(self.t, "hubs", "set", str(hid), "--version", "1", "--radius", "7.5")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("7.5 km", out)
+        self.assertIn("v2", out)
+        self.assertIn("aka CB, Plage CLI", out, "fields not given stay")
+        rc, _, err = cli(self.t, "hubs", "set", str(hid), "--version", "1", "--radius", "9")
+        self.assertEqual(rc, 1)
+        self.assertIn("read it again", err)
+        rc, out, err = cli(self.t, "hubs", "disable", str(hid), "--note", "closed")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("disabled", out)
+        self.assertNotIn("Cli Beach", cli(self.t, "hubs")[1])
+        self.assertIn("Cli Beach", cli(self.t, "hubs", "--all")[1])
+        self.assertEqual(cli(self.t, "hubs", "enable", str(hid))[0], 0)
+        by = PG.query("SELECT string_agg(action || ':' || by, ',' ORDER BY change_id) FROM hub_changes "
+                      "WHERE hub_id = %d" % hid)
+        self.assertEqual(by, "add:cli-user,change:cli-user,disable:cli-user,enable:cli-user")
+        rc, _, err = cli(self.t, "hubs", "add", "--country", "FR")
+        self.assertEqual(rc, 2)
+        self.assertIn("--name is required", err)
+        rc, _, err = cli(self.t, "hubs", "add", "--name", "X", "--country", "fr", "--lat", "50",
+                         "--lon", "1", "--kind", "coast", "--radius", "5")
+        self.assertEqual(rc, 2)
+        self.assertIn("hub.country", err)
+        rc, _, err = cli(self.t, "hubs", "add", "--name", "Calais", "--country", "FR", "--lat", "50",
+                         "--lon", "1", "--kind", "coast", "--radius", "5")
+        self.assertEqual(rc, 1)
+        self.assertIn("already exists", err)
+        rc, _, err = cli(self.t, "hubs", "set", "999999", "--version", "1")
+        self.assertEqual(rc, 1)
+        self.assertEqual(cli(self.t, "hubs", "set", str(hid), "--radius", "3")[0], 2)
+        self.assertEqual(cli(self.t, "hubs", "add", "--lat", "abc")[0], 2)
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     failed = len(result.failures) + len(result.errors)

@@ -141,6 +141,10 @@ static int run_put(const tw_cli *cli, int add, int argc, char **argv)
                     missing);
             return CLI_USAGE;
         }
+        if (nversion) {
+            fprintf(stderr, "tidewatch hubs add: --version goes with hubs set\n");
+            return CLI_USAGE;
+        }
     } else {
         int64_t id;
         if (npos != 1) {

@@ -263,12 +263,14 @@ out:
     /* Calls still waiting for SQL are answered (audited, then freed) from
      * tw_pg_free's callbacks; their audit rows go to a connection not yet
      * freed, or are given up. */
-    query_watch_free(&svc);
     for (size_t i = 0; i < svc.npg; i++) {
         tw_pg *pg = svc.pg[i];
         svc.pg[i] = NULL;
         tw_pg_free(pg);
     }
+    /* after the pool: a watcher poll still pending there is answered with
+     * TW_PG_SHUTDOWN into the watch state */
+    query_watch_free(&svc);
     /* last: the read connections' callbacks may still audit there */
     tw_pg *apg = svc.audit_pg;
     svc.audit_pg = NULL;

@@ -47,6 +47,8 @@ static void print_line(const Tidewatch__V1__Alert *a)
            a->hub[0] ? " -> " : "", a->hub, a->title, when(a->known_at, k));
 }
 
+#define DUMP_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15))
+
 /* The evidence's top-level keys: scalars as they are, arrays and objects
  * by size (and their first elements, shortened). */
 static void print_evidence(const char *text)
@@ -64,7 +66,7 @@ static void print_evidence(const char *text)
             size_t n = json_array_size(v);
             printf("  %s: %zu item%s\n", key, n, n == 1 ? "" : "s");
             for (size_t i = 0; i < n && i < 5; i++) {
-                char *s = json_dumps(json_array_get(v, i), JSON_COMPACT | JSON_ENCODE_ANY);
+                char *s = json_dumps(json_array_get(v, i), DUMP_FLAGS);
                 if (s)
                     printf("    - %.110s%s\n", s, strlen(s) > 110 ? "..." : "");
                 free(s);
@@ -72,7 +74,7 @@ static void print_evidence(const char *text)
             if (n > 5)
                 printf("    ... %zu more\n", n - 5);
         } else {
-            char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            char *s = json_dumps(v, DUMP_FLAGS);
             if (s)
                 printf("  %s: %.110s%s\n", key, json_is_string(v) ? json_string_value(v) : s,
                        strlen(s) > 110 ? "..." : "");

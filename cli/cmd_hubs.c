@@ -26,7 +26,7 @@ static int parse_kind(const char *cmd, const char *text, int *out)
 
 static void print_hub_line(const Tidewatch__V1__Hub *h)
 {
-    printf("%-5d %-24s %-2s %-6s %-10s %6.1f km %9.5f %10.5f  %-8s v%-3d", (int)h->hub_id, h->name,
+    printf("%-5d %-24s %-2s %-6s %-10s %6.1f km %9.5f %10.5f  %-8s v%d", (int)h->hub_id, h->name,
            h->country, h->locode[0] ? h->locode : "-",
            h->kind >= 1 && h->kind <= 4 ? kinds[h->kind] : "?", h->radius_km, h->lat, h->lon,
            h->enabled ? "enabled" : "disabled", (int)h->version);

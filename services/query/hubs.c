@@ -125,9 +125,9 @@ static int hub_error(qcall *q, const tw_pg_outcome *o)
     }
     if (strcmp(o->sqlstate, "TWH02") == 0) {
         qcall_fail(q, TW_GRPC_ABORTED,
-                   "version: hub %d was changed since you read it (%s): read it again and "
-                   "redo your change",
-                   (int)*id, o->message);
+                   "version: %s (someone changed hub %d since; redo your change on the hub as "
+                   "it is now)",
+                   o->message, (int)*id);
         return 1;
     }
     if (strcmp(o->sqlstate, "23505") == 0) {

@@ -45,15 +45,25 @@ int tw_cli_search(const tw_cli *cli, int argc, char **argv);
 int tw_cli_trace(const tw_cli *cli, int argc, char **argv);
 int tw_cli_party(const tw_cli *cli, int argc, char **argv);
 int tw_cli_events(const tw_cli *cli, int argc, char **argv);
+int tw_cli_alerts(const tw_cli *cli, int argc, char **argv);
+int tw_cli_hubs(const tw_cli *cli, int argc, char **argv);
 
 /* ---- shared by the investigator commands (cli/common.c) ---------------- */
 
-typedef enum { CLI_OPT_STR, CLI_OPT_FLAG, CLI_OPT_INT } cli_opt_kind;
+typedef enum { CLI_OPT_STR, CLI_OPT_FLAG, CLI_OPT_INT, CLI_OPT_DOUBLE, CLI_OPT_LIST } cli_opt_kind;
 
-/* One command-line option: "--name VALUE" or "--name=VALUE" (STR, INT),
- * "--name" (FLAG). dst points at a char * (STR: the argv string, not
- * copied), an int (FLAG: set to 1) or an int64_t (INT: a decimal integer
- * >= min). */
+/* Values of a repeatable option (CLI_OPT_LIST), argv strings not copied. */
+#define CLI_LIST_MAX 64
+typedef struct cli_list {
+    char *v[CLI_LIST_MAX];
+    size_t n;
+} cli_list;
+
+/* One command-line option: "--name VALUE" or "--name=VALUE" (STR, INT,
+ * DOUBLE, LIST), "--name" (FLAG). dst points at a char * (STR: the argv
+ * string, not copied), an int (FLAG: set to 1), an int64_t (INT: a decimal
+ * integer >= min), a double (DOUBLE: a finite number) or a cli_list (LIST:
+ * each occurrence appended, CLI_LIST_MAX at most). */
 typedef struct cli_opt {
     const char *name;
     cli_opt_kind kind;
@@ -98,6 +108,19 @@ int cli_date(const char *cmd, const char *flag, const char *text,
 int cli_call(const tw_cli *cli, const char *cmd, const char *method, const ProtobufCMessage *req,
              const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
              const char *not_found);
+
+/* cli_call for any service ("tidewatch.v1.AlertService"). Besides
+ * cli_call's mapping, a refusal by the state of things (FAILED_PRECONDITION,
+ * ALREADY_EXISTS, ABORTED) is printed with the server's words and returns
+ * CLI_NOT_FOUND (exit 1). */
+int cli_call_service(const tw_cli *cli, const char *cmd, const char *service, const char *method,
+                     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                     ProtobufCMessage **resp, const char *not_found);
+
+/* Print a failed call's status as cli_call does and return the exit code
+ * (for streams, which do not go through cli_call). */
+int cli_status(const tw_cli *cli, const char *cmd, const char *service, const char *method,
+               int status, const char *message, const char *not_found);
 
 /* Parse a positive decimal id (a party or event id). Returns 0 or
  * CLI_USAGE with a message. */

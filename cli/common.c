@@ -3,6 +3,7 @@
  * plain words, JSON output. */
 #include <errno.h>
 #include <event2/event.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,8 @@ void cli_print_help(const cli_help *h, const cli_opt *opts, size_t nopts)
            "--help", "this text");
     printf("\nExit status:\n"
            "  0  success\n"
-           "  1  not found (no such item, party or event; no match)\n"
+           "  1  not found (no such item, party, event, alert or hub; no match), or refused by\n"
+           "     the state of things (a closed alert; a hub changed since read; a name taken)\n"
            "  2  usage error, or the server refused an argument (INVALID_ARGUMENT, with its field)\n"
            "  3  the query service is not reachable, did not answer in time, or failed\n");
 }
@@ -104,7 +106,28 @@ int cli_parse(const cli_help *h, const cli_opt *opts, size_t nopts, int argc, ch
             *(const char **)o->dst = val;
             continue;
         }
+        if (o->kind == CLI_OPT_LIST) {
+            cli_list *l = o->dst;
+            if (l->n >= CLI_LIST_MAX) {
+                fprintf(stderr, "tidewatch %s: --%s: at most %d times\n", h->cmd, o->name,
+                        CLI_LIST_MAX);
+                return CLI_USAGE;
+            }
+            l->v[l->n++] = (char *)val;
+            continue;
+        }
         char *end = NULL;
+        if (o->kind == CLI_OPT_DOUBLE) {
+            errno = 0;
+            double d = strtod(val, &end);
+            if (!val[0] || *end || errno || !isfinite(d)) {
+                fprintf(stderr, "tidewatch %s: --%s: expected a number, got \"%s\"\n", h->cmd,
+                        o->name, val);
+                return CLI_USAGE;
+            }
+            *(double *)o->dst = d;
+            continue;
+        }
         errno = 0;
         long long v = strtoll(val, &end, 10);
         if (!val[0] || *end || errno || v < o->min) {
@@ -233,53 +256,27 @@ static void duration_text(int64_t ms, char *out, size_t len)
         snprintf(out, len, "%lldms", (long long)ms);
 }
 
-int cli_call(const tw_cli *cli, const char *cmd, const char *method, const ProtobufCMessage *req,
-             const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
-             const char *not_found)
+int cli_status(const tw_cli *cli, const char *cmd, const char *service, const char *method,
+               int status, const char *message, const char *not_found)
 {
-    *resp = NULL;
-    size_t len = protobuf_c_message_get_packed_size(req);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) {
-        fprintf(stderr, "tidewatch %s: out of memory\n", cmd);
-        return CLI_SERVER;
-    }
-    protobuf_c_message_pack(req, buf);
-    char err[256], path[128];
-    snprintf(path, sizeof path, "/tidewatch.v1.ProvenanceService/%s", method);
-    struct event_base *base = event_base_new();
-    tw_grpc_channel *ch = base ? tw_grpc_channel_new(base, cli->target, err, sizeof err) : NULL;
-    if (!ch) {
-        fprintf(stderr, "tidewatch %s: the query service at %s is not reachable (%s)\n", cmd,
-                cli->target, base ? err : "out of memory");
-        if (base)
-            event_base_free(base);
-        free(buf);
-        return CLI_SERVER;
-    }
-    tw_grpc_call_opts opts = {.timeout_ms = cli->timeout_ms};
-    tw_grpc_result r = {0};
-    int status = tw_grpc_unary(ch, path, buf, len, &opts, &r);
-    tw_grpc_channel_free(ch);
-    event_base_free(base);
-    free(buf);
     int rc = CLI_SERVER;
-    const char *msg = r.message ? r.message : "";
+    const char *msg = message ? message : "";
     char reason[160], dur[32];
     switch (status) {
     case TW_GRPC_OK:
-        *resp = protobuf_c_message_unpack(resp_desc, NULL, r.len, r.data);
-        if (*resp) {
-            rc = CLI_OK;
-        } else {
-            fprintf(stderr, "tidewatch %s: the answer of %s could not be decoded (%zu bytes)\n",
-                    cmd, cli->target, r.len);
-        }
+        rc = CLI_OK;
         break;
     case TW_GRPC_NOT_FOUND:
         fprintf(stderr, "tidewatch %s: %s\n", cmd, not_found);
         if (msg[0] && strcmp(msg, not_found) != 0)
             fprintf(stderr, "  (the query service said: %s)\n", msg);
+        rc = CLI_NOT_FOUND;
+        break;
+    case TW_GRPC_FAILED_PRECONDITION:
+    case TW_GRPC_ALREADY_EXISTS:
+    case TW_GRPC_ABORTED:
+        fprintf(stderr, "tidewatch %s: refused: %s\n", cmd,
+                msg[0] ? msg : tw_grpc_status_name(status));
         rc = CLI_NOT_FOUND;
         break;
     case TW_GRPC_INVALID_ARGUMENT:
@@ -304,14 +301,67 @@ int cli_call(const tw_cli *cli, const char *cmd, const char *method, const Proto
         break;
     case TW_GRPC_UNIMPLEMENTED:
         fprintf(stderr,
-                "tidewatch %s: %s does not serve tidewatch.v1.ProvenanceService/%s (is it "
+                "tidewatch %s: %s does not serve %s/%s (is it "
                 "tidewatch-query?)%s%s\n",
-                cmd, cli->target, method, msg[0] ? ": " : "", msg);
+                cmd, cli->target, service, method, msg[0] ? ": " : "", msg);
         break;
     default:
         fprintf(stderr, "tidewatch %s: the query service at %s failed: %s%s%s\n", cmd, cli->target,
                 tw_grpc_status_name(status), msg[0] ? ": " : "", msg);
         break;
+    }
+    return rc;
+}
+
+int cli_call(const tw_cli *cli, const char *cmd, const char *method, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+             const char *not_found)
+{
+    return cli_call_service(cli, cmd, "tidewatch.v1.ProvenanceService", method, req, resp_desc,
+                            resp, not_found);
+}
+
+int cli_call_service(const tw_cli *cli, const char *cmd, const char *service, const char *method,
+                     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                     ProtobufCMessage **resp, const char *not_found)
+{
+    *resp = NULL;
+    size_t len = protobuf_c_message_get_packed_size(req);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        fprintf(stderr, "tidewatch %s: out of memory\n", cmd);
+        return CLI_SERVER;
+    }
+    protobuf_c_message_pack(req, buf);
+    char err[256], path[128];
+    snprintf(path, sizeof path, "/%s/%s", service, method);
+    struct event_base *base = event_base_new();
+    tw_grpc_channel *ch = base ? tw_grpc_channel_new(base, cli->target, err, sizeof err) : NULL;
+    if (!ch) {
+        fprintf(stderr, "tidewatch %s: the query service at %s is not reachable (%s)\n", cmd,
+                cli->target, base ? err : "out of memory");
+        if (base)
+            event_base_free(base);
+        free(buf);
+        return CLI_SERVER;
+    }
+    tw_grpc_call_opts opts = {.timeout_ms = cli->timeout_ms};
+    tw_grpc_result r = {0};
+    int status = tw_grpc_unary(ch, path, buf, len, &opts, &r);
+    tw_grpc_channel_free(ch);
+    event_base_free(base);
+    free(buf);
+    int rc;
+    if (status == TW_GRPC_OK) {
+        *resp = protobuf_c_message_unpack(resp_desc, NULL, r.len, r.data);
+        rc = CLI_OK;
+        if (!*resp) {
+            fprintf(stderr, "tidewatch %s: the answer of %s could not be decoded (%zu bytes)\n",
+                    cmd, cli->target, r.len);
+            rc = CLI_SERVER;
+        }
+    } else {
+        rc = cli_status(cli, cmd, service, method, status, r.message, not_found);
     }
     tw_grpc_result_free(&r);
     return rc;

@@ -3,9 +3,9 @@
  *   tidewatch [COMMAND] [--target HOST:PORT] [--timeout DURATION] [ARGS]
  *
  * Commands: health, info (any daemon); chain, search, trace, party, events
- * (tidewatch.v1.ProvenanceService on tidewatch-query), one file per group
- * (cli/cmd_*.c), shared pieces in cli/common.c. Later issues add ingest,
- * alerts and watch. */
+ * (tidewatch.v1.ProvenanceService on tidewatch-query); alerts, hubs
+ * (tidewatch.v1.AlertService on tidewatch-query); one file per group
+ * (cli/cmd_*.c), shared pieces in cli/common.c. */
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -37,6 +37,8 @@ static const tw_cli_command commands[] = {
      tw_cli_trace, 1},
     {"party", "ID", "a party, its cluster (and what tied it) and its hops", tw_cli_party, 1},
     {"events", "", "events of the log, filtered by time, kind and source", tw_cli_events, 1},
+    {"alerts", "[show|ack|close]", "alerts: list, show, acknowledge, close, --watch", tw_cli_alerts, 1},
+    {"hubs", "[add|set|...]", "the hub table the rules measure against: list, add, change", tw_cli_hubs, 1},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -46,7 +48,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: tidewatch COMMAND [OPTIONS] [ARGS]\n\nCommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(out, "  %-8s %-13s %s\n", commands[i].name, commands[i].args, commands[i].help);
+        fprintf(out, "  %-8s %-16s %s\n", commands[i].name, commands[i].args, commands[i].help);
     fprintf(out, "\n`tidewatch COMMAND --help` describes a command, its options and exit status.\n\n");
     tw_settings_about about = {.program = "tidewatch", .out = out};
     tw_settings_help(settings, NSETTINGS, &about, out);

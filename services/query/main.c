@@ -40,7 +40,8 @@ static const tw_setting extra[] = {
      .offset = OFF(max_chains)},
     {.name = "page_max", .env = "TIDEWATCH_QUERY_PAGE_MAX", .flag = "page-max",
      .type = TW_SET_INT, .def = "200", .min = 1, .max = 10000,
-     .help = "largest page of SearchItems and ListEvents (larger page_size is capped)",
+     .help = "largest page of SearchItems, ListEvents and ListAlerts (larger page_size is "
+             "capped)",
      .offset = OFF(page_max)},
     {.name = "max_candidates", .env = "TIDEWATCH_QUERY_MAX_CANDIDATES",
      .flag = "max-candidates", .type = TW_SET_INT, .def = "50", .min = 1, .max = 1000,
@@ -92,6 +93,37 @@ static const tw_setting extra[] = {
      .help = "calls waiting for their audit row at most (each holds its answer); past it a "
              "call is answered at once without a row, an OK answer as UNAVAILABLE",
      .offset = OFF(audit_queue)},
+    {.name = "alert_history", .env = "TIDEWATCH_QUERY_ALERT_HISTORY", .flag = "alert-history",
+     .type = TW_SET_INT, .def = "200", .min = 1, .max = 100000,
+     .help = "history rows (alert_updates, oldest first) one GetAlert answers at most",
+     .offset = OFF(alert_history)},
+    {.name = "note_max", .env = "TIDEWATCH_QUERY_NOTE_MAX", .flag = "note-max",
+     .type = TW_SET_SIZE, .def = "4KiB", .min = 16, .max = 1 << 20,
+     .help = "longest note of AcknowledgeAlert, CloseAlert, PutHub and SetHubEnabled (bytes; "
+             "longer: INVALID_ARGUMENT)",
+     .offset = OFF(note_max)},
+    {.name = "by_max", .env = "TIDEWATCH_QUERY_BY_MAX", .flag = "by-max", .type = TW_SET_INT,
+     .def = "128", .min = 1, .max = 4096,
+     .help = "longest \"by\" (who acknowledged, closed or changed; bytes)",
+     .offset = OFF(by_max)},
+    {.name = "watch_max", .env = "TIDEWATCH_QUERY_WATCH_MAX", .flag = "watch-max",
+     .type = TW_SET_INT, .def = "64", .min = 1, .max = 100000,
+     .help = "WatchAlerts calls open at once (one more: RESOURCE_EXHAUSTED)",
+     .offset = OFF(watch_max)},
+    {.name = "watch_page", .env = "TIDEWATCH_QUERY_WATCH_PAGE", .flag = "watch-page",
+     .type = TW_SET_INT, .def = "100", .min = 1, .max = 10000,
+     .help = "alert changes one WatchAlerts read fetches at most",
+     .offset = OFF(watch_page)},
+    {.name = "watch_buffer", .env = "TIDEWATCH_QUERY_WATCH_BUFFER", .flag = "watch-buffer",
+     .type = TW_SET_SIZE, .def = "256KiB", .min = 1024, .max = 64 << 20,
+     .help = "bytes queued for one WatchAlerts reader before it stops reading (plus one "
+             "message; at most half of max_call_output); a slow reader receives the rest later",
+     .offset = OFF(watch_buffer)},
+    {.name = "watch_poll", .env = "TIDEWATCH_QUERY_WATCH_POLL", .flag = "watch-poll",
+     .type = TW_SET_DURATION_MS, .def = "1s", .min = 10, .max = 3600 * 1000,
+     .help = "how often watchers look for changes without a NOTIFY (lost notifications, LISTEN "
+             "connection down, reads from a standby)",
+     .offset = OFF(watch_poll_ms)},
 };
 
 static query_config cfg;
@@ -121,6 +153,8 @@ static void on_db_state(void *arg, int up)
         return;
     svc->db_up = any;
     if (tw_health_set(svc->daemon->health, QUERY_SERVICE,
+                      any ? TW_HEALTH_SERVING : TW_HEALTH_NOT_SERVING) != 0 ||
+        tw_health_set(svc->daemon->health, QUERY_ALERT_SERVICE,
                       any ? TW_HEALTH_SERVING : TW_HEALTH_NOT_SERVING) != 0)
         TW_ERROR(NULL, "could not update health");
     TW_LOG(any ? TW_LOG_INFO : TW_LOG_WARN, NULL, "database %s", any ? "connected" : "unavailable");
@@ -215,8 +249,13 @@ int main(int argc, char **argv)
                                   "Calls whose audit row is in the INSERT in flight.",
                                   audit_in_flight, &svc) != 0 ||
         tw_health_set(d.health, QUERY_SERVICE, TW_HEALTH_NOT_SERVING) != 0 ||
+        tw_health_set(d.health, QUERY_ALERT_SERVICE, TW_HEALTH_NOT_SERVING) != 0 ||
         query_register(&svc) != 0) {
         TW_ERROR(NULL, "could not set up the provenance service");
+        goto out;
+    }
+    if (query_watch_init(&svc, err, sizeof err) != 0) {
+        TW_ERROR(NULL, "WatchAlerts: %s", err);
         goto out;
     }
     status = tw_daemon_run(&d);
@@ -229,6 +268,9 @@ out:
         svc.pg[i] = NULL;
         tw_pg_free(pg);
     }
+    /* after the pool: a watcher poll still pending there is answered with
+     * TW_PG_SHUTDOWN into the watch state */
+    query_watch_free(&svc);
     /* last: the read connections' callbacks may still audit there */
     tw_pg *apg = svc.audit_pg;
     svc.audit_pg = NULL;

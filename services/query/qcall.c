@@ -1,4 +1,5 @@
-/* One ProvenanceService call from request to audit row to answer.
+/* One ProvenanceService or AlertService call from request to audit row to
+ * answer (WatchAlerts, a stream, is audited when it ends: see watch.c).
  *
  * on_message decodes the request into the call's arena (capped by
  * TIDEWATCH_QUERY_REQUEST_MEMORY), renders it as JSON for the audit row
@@ -230,7 +231,7 @@ static void qcall_free(qcall *q)
     free(q);
 }
 
-static tw_pg *pick_pg(query_service *svc)
+tw_pg *query_pick_pg(query_service *svc)
 {
     tw_pg *best = NULL;
     size_t best_pending = 0;
@@ -467,8 +468,7 @@ void qcall_fail(qcall *q, int status, const char *fmt, ...)
     va_end(ap);
     q->status = status;
     q->message = m ? m : (char *)"error";
-    q->count = 0;
-    audit(q);
+    audit(q); /* the count stays: a stream's messages sent before the error */
 }
 
 /* ---- SQL ------------------------------------------------------------------ */
@@ -499,6 +499,8 @@ static void sql_done(const tw_pg_outcome *o, void *arg)
         return;
     }
     q->skip_first = 0;
+    if (o->kind == TW_PG_QUERY_ERROR && q->on_query_error && q->on_query_error(q, o))
+        return;
     if (o->kind == TW_PG_QUERY_ERROR && strcmp(o->sqlstate, "57014") == 0) {
         qcall_fail(q, TW_GRPC_DEADLINE_EXCEEDED,
                    "the query ran longer than the statement timeout (%lld ms) and was cancelled: "
@@ -516,11 +518,22 @@ static void sql_done(const tw_pg_outcome *o, void *arg)
                tw_pg_kind_name(o->kind));
 }
 
+int qcall_sql_back(qcall *q)
+{
+    q->pending--;
+    if (q->call)
+        return 0;
+    q->status = TW_GRPC_CANCELLED;
+    q->message = (char *)"cancelled by the client (or its deadline passed)";
+    audit(q);
+    return 1;
+}
+
 void qcall_sql(qcall *q, const tw_pg_stmt *stmts, size_t n, qcall_step next)
 {
     q->next = next;
     q->pending++;
-    tw_pg *pg = pick_pg(q->svc);
+    tw_pg *pg = query_pick_pg(q->svc);
     if (!pg || tw_pg_batch(pg, stmts, n, sql_done, q) != 0) {
         q->pending--;
         q->skip_first = 0;
@@ -641,6 +654,8 @@ static void on_cancel(tw_grpc_call *call, void *arg)
     if (!q)
         return;
     q->call = NULL;
+    if (q->on_cancel)
+        q->on_cancel(q);
     if (q->pending || q->auditing)
         return; /* sql_done or audit_done finishes it */
     q->status = TW_GRPC_CANCELLED;
@@ -668,6 +683,23 @@ static const query_method methods[] = {
      &tidewatch__v1__trace_back_request__descriptor, query_trace_back},
     {"/tidewatch.v1.ProvenanceService/TraceForward", "TraceForward",
      &tidewatch__v1__trace_forward_request__descriptor, query_trace_forward},
+    {"/tidewatch.v1.AlertService/ListAlerts", "ListAlerts",
+     &tidewatch__v1__list_alerts_request__descriptor, query_list_alerts},
+    {"/tidewatch.v1.AlertService/GetAlert", "GetAlert",
+     &tidewatch__v1__get_alert_request__descriptor, query_get_alert},
+    {"/tidewatch.v1.AlertService/AcknowledgeAlert", "AcknowledgeAlert",
+     &tidewatch__v1__acknowledge_alert_request__descriptor, query_ack_alert},
+    {"/tidewatch.v1.AlertService/CloseAlert", "CloseAlert",
+     &tidewatch__v1__close_alert_request__descriptor, query_close_alert},
+    {"/tidewatch.v1.AlertService/ListHubs", "ListHubs",
+     &tidewatch__v1__list_hubs_request__descriptor, query_list_hubs},
+    {"/tidewatch.v1.AlertService/PutHub", "PutHub", &tidewatch__v1__put_hub_request__descriptor,
+     query_put_hub},
+    {"/tidewatch.v1.AlertService/SetHubEnabled", "SetHubEnabled",
+     &tidewatch__v1__set_hub_enabled_request__descriptor, query_set_hub_enabled},
+    /* A server stream: audited once, when it ends (watch.c). */
+    {"/tidewatch.v1.AlertService/WatchAlerts", "WatchAlerts",
+     &tidewatch__v1__watch_alerts_request__descriptor, query_watch_alerts},
 };
 
 int query_register(query_service *svc)
@@ -678,7 +710,10 @@ int query_register(query_service *svc)
         return -1;
     for (size_t i = 0; i < n; i++) {
         svc->bound[i] = (query_bound){.svc = svc, .m = &methods[i]};
-        gm[i] = (tw_grpc_method){.path = methods[i].path, .kind = TW_GRPC_UNARY,
+        gm[i] = (tw_grpc_method){.path = methods[i].path,
+                                 .kind = methods[i].handle == query_watch_alerts
+                                             ? TW_GRPC_SERVER_STREAM
+                                             : TW_GRPC_UNARY,
                                  .on_start = on_start, .on_message = on_message,
                                  .on_cancel = on_cancel,
                                  .arg = &svc->bound[i]};

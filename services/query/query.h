@@ -1,4 +1,5 @@
-/* tidewatch-query internals: tidewatch.v1.ProvenanceService.
+/* tidewatch-query internals: tidewatch.v1.ProvenanceService and
+ * tidewatch.v1.AlertService.
  *
  *   main.c     settings, the connection pool, health
  *   qcall.c    one call's life: decoding, SQL on the pool, the audit row,
@@ -11,6 +12,11 @@
  *   chain.c    GetChain
  *   search.c   SearchItems and ListEvents
  *   party.c    GetParty, TraceBack, TraceForward
+ *   alerts.c   ListAlerts, GetAlert, AcknowledgeAlert, CloseAlert; alert rows
+ *              to messages
+ *   hubs.c     ListHubs, PutHub, SetHubEnabled
+ *   watch.c    WatchAlerts (a server stream fed from the alerts table on
+ *              NOTIFY tidewatch_alerts and a fallback poll)
  *
  * Every call gets a qcall with its own arena (the request, the answer and
  * every intermediate row live there, freed at once when the call ends).
@@ -26,6 +32,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "tidewatch/v1/alerts.pb-c.h"
 #include "tidewatch/v1/provenance.pb-c.h"
 #include "tw_arena.h"
 #include "tw_daemon.h"
@@ -33,6 +40,7 @@
 
 #define QUERY_MAX_CONNECTIONS 16
 #define QUERY_SERVICE "tidewatch.v1.ProvenanceService"
+#define QUERY_ALERT_SERVICE "tidewatch.v1.AlertService"
 
 /* The daemon's settings: the common ones first (see tw_daemon.h). */
 typedef struct query_config {
@@ -54,9 +62,16 @@ typedef struct query_config {
     char *audit_database_url;
     int64_t audit_batch; /* audit rows per INSERT at most */
     int64_t audit_queue; /* calls waiting for their audit row at most */
+    int64_t alert_history;  /* history rows per GetAlert */
+    int64_t note_max;       /* bytes of a note (alerts, hubs) */
+    int64_t by_max;         /* bytes of "by" */
+    int64_t watch_max;      /* WatchAlerts calls at once */
+    int64_t watch_page;     /* rows per watcher read */
+    int64_t watch_buffer;   /* bytes queued per watcher before it stops reading */
+    int64_t watch_poll_ms;  /* fallback poll */
 } query_config;
 
-#define QUERY_MAX_METHODS 8
+#define QUERY_MAX_METHODS 24
 
 typedef struct query_service query_service;
 typedef struct qcall qcall;
@@ -93,6 +108,7 @@ struct query_service {
     query_bound bound[QUERY_MAX_METHODS];
     unsigned char token_key[32]; /* HMAC key of page tokens */
     size_t token_key_len;
+    struct qwatch *watch; /* WatchAlerts (watch.c) */
 };
 
 /* Called with a batch's outcome, which is TW_PG_OK (failures are answered
@@ -119,6 +135,12 @@ struct qcall {
     int *hop_cols; /* qrows_hop's column numbers of hop_cols_for (qrows.c) */
     const PGresult *hop_cols_for;
     void (*cleanup)(qcall *q); /* frees what state holds outside the arena */
+    /* Called first when the client cancels (streams stop their work). */
+    void (*on_cancel)(qcall *q);
+    /* When set, a statement PostgreSQL rejects (TW_PG_QUERY_ERROR) goes
+     * here first: it returns 1 when it answered the call (mapping its
+     * SQLSTATE), 0 for the generic answer. */
+    int (*on_query_error)(qcall *q, const tw_pg_outcome *o);
     /* the answer */
     int status;
     char *message;
@@ -185,6 +207,16 @@ const char *qfield_error(const char *s, size_t max);
 int qtime_param(qcall *q, const Google__Protobuf__Timestamp *t, const char *field, char **out)
     __attribute__((warn_unused_result));
 
+/* The least busy connection of the pool that is up (else any, which
+ * answers NOT_CONNECTED; NULL when there is none). */
+tw_pg *query_pick_pg(query_service *svc);
+
+/* For a handler that submits SQL with its own callback (tw_pg_query) while
+ * holding q->pending: call it first thing in that callback. Returns 1 when
+ * the client cancelled meanwhile: the call is then audited and freed (do
+ * not touch q again); else 0 (q->pending was decremented). */
+int qcall_sql_back(qcall *q) __attribute__((warn_unused_result));
+
 /* Effective limit: `asked` when 1..cap, `def` when asked <= 0 (capped). */
 int64_t qlimit(int64_t asked, int64_t def, int64_t cap);
 
@@ -196,6 +228,34 @@ void query_list_events(qcall *q);
 void query_get_party(qcall *q);
 void query_trace_back(qcall *q);
 void query_trace_forward(qcall *q);
+void query_list_alerts(qcall *q);
+void query_get_alert(qcall *q);
+void query_ack_alert(qcall *q);
+void query_close_alert(qcall *q);
+void query_list_hubs(qcall *q);
+void query_put_hub(qcall *q);
+void query_set_hub_enabled(qcall *q);
+void query_watch_alerts(qcall *q);
+
+/* ---- alerts.c ---- */
+
+/* Row `row` of `r` (sql.h ALERT_COLS) as an Alert, allocated in `a`.
+ * NULL on ENOMEM. */
+Tidewatch__V1__Alert *qalert_from_row(tw_arena *a, const PGresult *r, int row);
+
+/* "by" (the by_max setting, printable) and a note (note_max, printable
+ * UTF-8 with line breaks and tabs): 0, or -1 answered INVALID_ARGUMENT
+ * naming the field. */
+int qcheck_by_note(qcall *q, const char *by, const char *note) __attribute__((warn_unused_result));
+
+/* ---- watch.c ---- */
+
+/* The watchers' shared part: a LISTEN tidewatch_alerts connection and the
+ * fallback poll timer. Returns 0 or -1 (err set). Freed by
+ * query_watch_free (watchers still open are ended first). */
+int query_watch_init(query_service *svc, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void query_watch_free(query_service *svc);
 
 /* ---- qrows.c ---- */
 

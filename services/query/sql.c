@@ -314,4 +314,64 @@ const query_sql query_sql_table[Q_COUNT] = {
                          "SELECT p.party_id, p.role, p.kind, p.name, p.country, p.place FROM "
                          "prov_parties p WHERE p.party_id = ANY($1::bigint[]) ORDER BY p.party_id",
                          1},
+    /* ---- AlertService ---- */
+    /* ListAlerts: $1 states (text[]), $2 minimum severity (0 any), $3 rule,
+     * $4 subject kind, $5 subject, $6 hub ('' any), $7 known at or after
+     * (float8 seconds, NULL any), $8 before this seq (NULL: first page),
+     * $9 rows. Newest change first. */
+    [Q_ALERTS_LIST] = {"q_alerts_list",
+                       "SELECT " ALERT_COLS " FROM alerts a WHERE a.state = ANY($1::text[]) AND "
+                       "a.severity >= $2::smallint AND ($3 = '' OR a.rule = $3) AND ($4 = '' OR "
+                       "a.subject_kind = $4) AND ($5 = '' OR a.subject = $5) AND ($6 = '' OR "
+                       "a.hub = $6) AND ($7::float8 IS NULL OR a.known_at >= "
+                       "to_timestamp($7::float8)) AND ($8::bigint IS NULL OR a.seq < $8::bigint) "
+                       "ORDER BY a.seq DESC LIMIT $9::int",
+                       9},
+    [Q_ALERT_GET] = {"q_alert_get", "SELECT " ALERT_COLS " FROM alerts a WHERE a.alert_id = "
+                                    "$1::bigint", 1},
+    /* History of alert $1, oldest first, $2 rows at most. */
+    [Q_ALERT_HISTORY] = {"q_alert_history",
+                         "SELECT u.seq, u.kind, " US("u.at") " AS at_us, u.by, u.note, u.severity "
+                         "FROM alert_updates u WHERE u.alert_id = $1::bigint ORDER BY u.seq "
+                         "LIMIT $2::int",
+                         2},
+    /* $1 alert, $2 by, $3 note (SQLSTATE TWA01, TWA02, TWA03) */
+    [Q_ALERT_ACK] = {"q_alert_ack", "SELECT alert_acknowledge($1::bigint, $2, $3) AS seq", 3},
+    [Q_ALERT_CLOSE] = {"q_alert_close", "SELECT alert_close($1::bigint, $2, $3) AS seq", 3},
+    /* $1 kind ('' any), $2 disabled ones too */
+    [Q_HUBS_LIST] = {"q_hubs_list",
+                     "SELECT " HUB_COLS " FROM hubs h WHERE ($1 = '' OR h.kind = $1) AND "
+                     "($2::bool OR h.enabled) ORDER BY h.hub_id",
+                     2},
+    /* hub_put's arguments; the hub's id goes into a transaction-local
+     * setting that Q_HUB_GET_PUT, next in the batch, reads (a statement
+     * does not see the changes of a function it calls). */
+    [Q_HUB_PUT] = {"q_hub_put",
+                   "SELECT set_config('tidewatch.hub_id', hub_put($1::int, $2::int, $3, "
+                   "$4::text[], $5, $6, $7::float8, $8::float8, $9, $10::float8, $11, $12)::text, "
+                   "true) AS hub_id",
+                   12},
+    [Q_HUB_GET_PUT] = {"q_hub_get_put",
+                       "SELECT " HUB_COLS " FROM hubs h WHERE h.hub_id = "
+                       "current_setting('tidewatch.hub_id')::int",
+                       0},
+    /* $1 hub, $2 enabled, $3 by, $4 note (SQLSTATE TWH01) */
+    [Q_HUB_ENABLE] = {"q_hub_enable", "SELECT hub_set_enabled($1::int, $2::bool, $3, $4)", 4},
+    [Q_HUB_GET] = {"q_hub_get", "SELECT " HUB_COLS " FROM hubs h WHERE h.hub_id = $1::int", 1},
+    /* WatchAlerts: the newest change (changes commit in seq order). */
+    [Q_WATCH_TOP] = {"q_watch_top", "SELECT coalesce(max(seq), 0) AS top FROM alerts", 0},
+    /* Alerts changed after seq $1, severity $2 at least, $3 rows, in seq
+     * order, with the kind of their latest change. */
+    [Q_WATCH_LIVE] = {"q_watch_live",
+                      "SELECT " ALERT_COLS ", u.kind AS change FROM alerts a JOIN alert_updates u "
+                      "ON u.seq = a.seq WHERE a.seq > $1::bigint AND a.severity >= $2::smallint "
+                      "ORDER BY a.seq LIMIT $3::int",
+                      3},
+    /* The backlog: alerts above id $1 whose latest change is at most seq
+     * $2, severity $3 at least, $4 rows, in id order. */
+    [Q_WATCH_BACKLOG] = {"q_watch_backlog",
+                         "SELECT " ALERT_COLS ", 'backlog' AS change FROM alerts a WHERE "
+                         "a.alert_id > $1::bigint AND a.seq > 0 AND a.seq <= $2::bigint AND "
+                         "a.severity >= $3::smallint ORDER BY a.alert_id LIMIT $4::int",
+                         4},
 };

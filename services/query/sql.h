@@ -37,6 +37,18 @@
     "(SELECT jsonb_agg(jsonb_build_array(pi.kind, pi.value) ORDER BY pi.kind, pi.value) "            \
     "FROM prov_party_identifiers pi WHERE pi.party_id = " p ".party_id) AS idents"
 
+/* An alert row (alerts a), as qalert_from_row reads it. */
+#define ALERT_COLS                                                                                 \
+    "a.alert_id, a.rule, a.subject_kind, a.subject, a.hub, a.severity, a.score, a.state, "          \
+    "a.title, a.explanation, a.evidence::text AS evidence, " US("a.known_at") " AS known_us, "     \
+    US("a.raised_at") " AS raised_us, " US("a.updated_at") " AS updated_us, a.updates, "           \
+    "a.config_version, a.job, " US("a.acked_at") " AS acked_us, a.acked_by, "                      \
+    US("a.closed_at") " AS closed_us, a.closed_by, a.close_note, a.seq"
+/* A hub row (hubs h), as qhub_from_row reads it. */
+#define HUB_COLS                                                                                   \
+    "h.hub_id, h.name, array_to_json(h.aliases)::text AS aliases, h.country, h.locode, h.lat, "    \
+    "h.lon, h.kind, h.radius_km, h.enabled, h.version, " US("h.updated_at") " AS updated_us"
+
 typedef enum {
     TW_SQL_AUDIT_I = 0,
     Q_ROOTS_BY_KEY,
@@ -64,6 +76,19 @@ typedef enum {
     Q_PARTY_UNIDENTIFIED,
     Q_GENERIC_PLANS,
     Q_PARTIES_BY_ID,
+    Q_ALERTS_LIST,
+    Q_ALERT_GET,
+    Q_ALERT_HISTORY,
+    Q_ALERT_ACK,
+    Q_ALERT_CLOSE,
+    Q_HUBS_LIST,
+    Q_HUB_PUT,
+    Q_HUB_GET_PUT,
+    Q_HUB_ENABLE,
+    Q_HUB_GET,
+    Q_WATCH_TOP,
+    Q_WATCH_LIVE,
+    Q_WATCH_BACKLOG,
     Q_COUNT
 } query_sql_id;
 

@@ -188,8 +188,9 @@ Test(reflection, own_message_nested_field_and_enum_value_symbols)
     }
 
     rs = ask_symbol(r, "tidewatch.v1.AlertService");
-    const char *alerts[] = {"tidewatch/v1/alerts.proto", "tidewatch/v1/info.proto"};
-    assert_files(rs, alerts, 2);
+    const char *alerts[] = {"tidewatch/v1/alerts.proto", "google/protobuf/timestamp.proto",
+                            "tidewatch/v1/info.proto"};
+    assert_files(rs, alerts, 3);
     free_resp(rs);
     tw_reflection_free(r);
 }

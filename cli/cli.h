@@ -47,6 +47,7 @@ int tw_cli_party(const tw_cli *cli, int argc, char **argv);
 int tw_cli_events(const tw_cli *cli, int argc, char **argv);
 int tw_cli_alerts(const tw_cli *cli, int argc, char **argv);
 int tw_cli_hubs(const tw_cli *cli, int argc, char **argv);
+int tw_cli_jobs(const tw_cli *cli, int argc, char **argv);
 
 /* ---- shared by the investigator commands (cli/common.c) ---------------- */
 

@@ -256,6 +256,21 @@ static void duration_text(int64_t ms, char *out, size_t len)
         snprintf(out, len, "%lldms", (long long)ms);
 }
 
+/* Who answers a service, in messages. */
+static const char *who(const char *service)
+{
+    return strstr(service, "WorkerService") ? "the alerts daemon"
+           : strstr(service, "IngestService") ? "the ingest service"
+                                              : "the query service";
+}
+
+static const char *daemon_of(const char *service)
+{
+    return strstr(service, "WorkerService") ? "tidewatch-alerts"
+           : strstr(service, "IngestService") ? "tidewatch-ingest"
+                                              : "tidewatch-query";
+}
+
 int cli_status(const tw_cli *cli, const char *cmd, const char *service, const char *method,
                int status, const char *message, const char *not_found)
 {
@@ -269,7 +284,7 @@ int cli_status(const tw_cli *cli, const char *cmd, const char *service, const ch
     case TW_GRPC_NOT_FOUND:
         fprintf(stderr, "tidewatch %s: %s\n", cmd, not_found);
         if (msg[0] && strcmp(msg, not_found) != 0)
-            fprintf(stderr, "  (the query service said: %s)\n", msg);
+            fprintf(stderr, "  (%s said: %s)\n", who(service), msg);
         rc = CLI_NOT_FOUND;
         break;
     case TW_GRPC_FAILED_PRECONDITION:
@@ -281,32 +296,31 @@ int cli_status(const tw_cli *cli, const char *cmd, const char *service, const ch
         break;
     case TW_GRPC_INVALID_ARGUMENT:
         fprintf(stderr, "tidewatch %s: invalid argument: %s\n", cmd,
-                msg[0] ? msg : "(the query service gave no reason)");
+                msg[0] ? msg : "(no reason given)");
         rc = CLI_USAGE;
         break;
     case TW_GRPC_UNAVAILABLE:
         if (strncmp(msg, "connect to ", 11) == 0 || strstr(msg, "connection to ")) {
             lower_reason(msg, reason, sizeof reason);
-            fprintf(stderr, "tidewatch %s: the query service at %s is not reachable (%s)\n", cmd,
-                    cli->target, reason);
+            fprintf(stderr, "tidewatch %s: %s at %s is not reachable (%s)\n", cmd,
+                    who(service), cli->target, reason);
         } else {
-            fprintf(stderr, "tidewatch %s: the query service at %s is unavailable%s%s\n", cmd,
-                    cli->target, msg[0] ? ": " : "", msg);
+            fprintf(stderr, "tidewatch %s: %s at %s is unavailable%s%s\n", cmd,
+                    who(service), cli->target, msg[0] ? ": " : "", msg);
         }
         break;
     case TW_GRPC_DEADLINE_EXCEEDED:
         duration_text(cli->timeout_ms, dur, sizeof dur);
-        fprintf(stderr, "tidewatch %s: the query service at %s did not answer within %s (--timeout)\n",
-                cmd, cli->target, dur);
+        fprintf(stderr, "tidewatch %s: %s at %s did not answer within %s (--timeout)\n",
+                cmd, who(service), cli->target, dur);
         break;
     case TW_GRPC_UNIMPLEMENTED:
         fprintf(stderr,
-                "tidewatch %s: %s does not serve %s/%s (is it "
-                "tidewatch-query?)%s%s\n",
-                cmd, cli->target, service, method, msg[0] ? ": " : "", msg);
+                "tidewatch %s: %s does not serve %s/%s (is it %s?)%s%s\n", cmd,
+                cli->target, service, method, daemon_of(service), msg[0] ? ": " : "", msg);
         break;
     default:
-        fprintf(stderr, "tidewatch %s: the query service at %s failed: %s%s%s\n", cmd, cli->target,
+        fprintf(stderr, "tidewatch %s: %s at %s failed: %s%s%s\n", cmd, who(service), cli->target,
                 tw_grpc_status_name(status), msg[0] ? ": " : "", msg);
         break;
     }
@@ -338,7 +352,7 @@ int cli_call_service(const tw_cli *cli, const char *cmd, const char *service, co
     struct event_base *base = event_base_new();
     tw_grpc_channel *ch = base ? tw_grpc_channel_new(base, cli->target, err, sizeof err) : NULL;
     if (!ch) {
-        fprintf(stderr, "tidewatch %s: the query service at %s is not reachable (%s)\n", cmd,
+        fprintf(stderr, "tidewatch %s: %s at %s is not reachable (%s)\n", cmd, who(service),
                 cli->target, base ? err : "out of memory");
         if (base)
             event_base_free(base);

@@ -39,6 +39,8 @@ static const tw_cli_command commands[] = {
     {"events", "", "events of the log, filtered by time, kind and source", tw_cli_events, 1},
     {"alerts", "[show|ack|close]", "alerts: list, show, acknowledge, close, --watch", tw_cli_alerts, 1},
     {"hubs", "[add|set|...]", "the hub table the rules measure against: list, add, change", tw_cli_hubs, 1},
+    {"jobs", "[list|run NAME]", "the scheduled alert jobs: schedules, recorded runs, a run now", tw_cli_jobs,
+     1},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -26,12 +26,14 @@ build/py), TW_PG_BINDIR. Prints "N passed, M failed"."""
 
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from twtest import BIN  # noqa: E402
 from test_provenance import (Cluster, Ingest, Proc, Provenance, graded, engine,  # noqa: E402
                              PLATE, STAMP)
 import grpc  # noqa: E402
@@ -486,6 +488,27 @@ class AlertsEndToEnd(unittest.TestCase):
         ok = a.run_job("quiet_near_coast", as_of=T0)
         self.assertEqual(ok.outcome, "ok")
         self.assertEqual(ok.trigger, "manual")
+        # The CLI: a run as of a past day, the list, an unknown job.
+        cli = [os.path.join(BIN, "tidewatch"), "jobs"]
+        target = ["--alerts", "127.0.0.1:%d" % a.port]
+        out = subprocess.run(cli + ["run", "quiet_near_coast", "--as-of", "2026-01-31"] + target,
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertRegex(out.stdout, r"^run \d+ of quiet_near_coast as of 2026-01-31 00:00:00Z: ok, "
+                                     r"\d+ raised, \d+ updated")
+        out = subprocess.run(cli + ["list"] + target, capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("bulk_acquisition   (on demand)", out.stdout)
+        self.assertEqual(len([ln for ln in out.stdout.splitlines() if " quiet_near_coast " in ln
+                              and " manual " in ln]), 2, out.stdout)
+        out = subprocess.run(cli + ["run", "nope"] + target, capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("no such job", out.stderr)
+        out = subprocess.run(cli + ["run", "quiet_near_coast", "--alerts", "127.0.0.1:1"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 3)
+        self.assertIn("the alerts daemon at 127.0.0.1:1 is not reachable", out.stderr)
         self.release(s)
 
 

@@ -19,7 +19,10 @@ alerts from the derived model:
     (RunJob on both at once, and both on the same cron slot): one run
     takes the advisory lock, every run is recorded, a re-run raises
     nothing new;
-  - RunJob / ListJobs answer bad input with a status naming the field.
+  - a WatchAlerts client (python3-grpcio, on tidewatch-query) receives the
+    alert a record causes within one second of the record's acknowledgement;
+  - RunJob / ListJobs answer bad input with a status naming the field, and
+    the CLI (tidewatch jobs run / list) runs a past day and lists the runs.
 
 Environment: TW_BIN_DIR, TW_SOURCE_DIR, TW_BUILD_DIR (python modules in
 build/py), TW_PG_BINDIR. Prints "N passed, M failed"."""
@@ -38,6 +41,7 @@ from test_provenance import (Cluster, Ingest, Proc, Provenance, graded, engine, 
                              PLATE, STAMP)
 import grpc  # noqa: E402
 from google.protobuf import timestamp_pb2  # noqa: E402
+from tidewatch.v1 import alerts_pb2 as al  # noqa: E402
 from tidewatch.v1 import records_pb2 as rec  # noqa: E402
 from tidewatch.v1 import worker_pb2 as wrk  # noqa: E402
 
@@ -63,10 +67,20 @@ class Alerts(Proc):
                               response_deserializer=wrk.WorkerStatus.FromString)
 
     def run_job(self, job, as_of=None):
+        """RunJob; the JobRun answered."""
         req = wrk.RunJobRequest(job=job)
         if as_of is not None:
             req.as_of.CopyFrom(timestamp_pb2.Timestamp(seconds=as_of))
         return self.run_call(req, timeout=60)
+
+
+class Query(Proc):
+    def __init__(self, url):
+        Proc.__init__(self, "tidewatch-query", url, [], "tidewatch.v1.AlertService")
+        self.watch = self.channel.unary_stream(
+            "/tidewatch.v1.AlertService/WatchAlerts",
+            request_serializer=al.WatchAlertsRequest.SerializeToString,
+            response_deserializer=al.AlertChange.FromString)
 
 
 # ---- records ------------------------------------------------------------------
@@ -289,7 +303,8 @@ class AlertsCluster(Cluster):
         first = not self.logins
         Cluster.new_db(self, db)
         if first:
-            self.psql(db, "CREATE ROLE alerts_login LOGIN IN ROLE tidewatch_alerts")
+            self.psql(db, "CREATE ROLE alerts_login LOGIN IN ROLE tidewatch_alerts; "
+                          "CREATE ROLE query_login LOGIN IN ROLE tidewatch_query")
 
 
 class AlertsEndToEnd(unittest.TestCase):
@@ -462,6 +477,50 @@ class AlertsEndToEnd(unittest.TestCase):
         for as_of, outcomes in slots.items():
             self.assertEqual(outcomes.count("ok"), 1, slots)
             self.assertTrue(set(outcomes) <= {"ok", "skipped"}, slots)
+        self.release(s)
+
+    # -- the whole way: a record to an investigator's stream ------------------------------
+    def test_watch_receives_the_alert_within_a_second_of_its_record(self):
+        s = self.stack("al_watch")
+        query = Query(self.pg.url("al_watch", "query_login"))
+        try:
+            recs = legit(T0 - 40 * DAY) + network("w", T0, 1)
+            cause = [r for r in recs if r.source_ref == "w-0-van2"][0]
+            s.submit_each([r for r in recs if r is not cause and "seized" not in r.source_ref])
+            s.wait()
+            got = []
+            call = query.watch(al.WatchAlertsRequest(), timeout=60)
+
+            def read():
+                try:
+                    for ch in call:
+                        got.append((time.monotonic(), ch))
+                except grpc.RpcError:
+                    pass
+            th = threading.Thread(target=read, daemon=True)
+            th.start()
+            time.sleep(0.5)  # the stream is open: it starts from now
+            sent = time.monotonic()
+            s.ingest.submit([cause])
+            end = sent + 10
+            first = None
+            while time.monotonic() < end and first is None:
+                for t, ch in list(got):
+                    if "w-0-van2" in ch.alert.evidence_json:
+                        first = (t, ch)
+                        break
+                time.sleep(0.01)
+            call.cancel()
+            th.join(10)
+            self.assertIsNotNone(first, "no alert caused by the record reached the stream: %s"
+                                 % [c.alert.title for _, c in got])
+            latency = first[0] - sent
+            sys.stderr.write("record acknowledged -> alert on WatchAlerts: %.0f ms\n" % (latency * 1000))
+            self.assertLess(latency, 1.0, "%.3f s from the record's acknowledgement" % latency)
+            self.assertGreaterEqual(first[1].alert.severity, al.ALERT_SEVERITY_MEDIUM)
+            self.assertIn(first[1].kind, ("raised", "evidence"))
+        finally:
+            query.stop()
         self.release(s)
 
     def test_run_job_bad_input(self):

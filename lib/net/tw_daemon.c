@@ -330,3 +330,13 @@ void tw_daemon_free(tw_daemon *d)
     libevent_global_shutdown();
     memset(d, 0, sizeof *d);
 }
+
+void tw_daemon_db_state(tw_daemon *d, const char *service, int *current, int up)
+{
+    if (up == *current)
+        return;
+    *current = up;
+    if (tw_health_set(d->health, service, up ? TW_HEALTH_SERVING : TW_HEALTH_NOT_SERVING) != 0)
+        TW_ERROR(NULL, "could not update health");
+    TW_LOG(up ? TW_LOG_INFO : TW_LOG_WARN, NULL, "database %s", up ? "connected" : "unavailable");
+}

@@ -86,6 +86,11 @@ int tw_daemon_run(tw_daemon *d) __attribute__((warn_unused_result));
 /* Free everything (safe after a failed or completed run). */
 void tw_daemon_free(tw_daemon *d);
 
+/* A consumer daemon's database connection went up (1) or down (0): when
+ * that differs from *current, record it, set `service`'s health to
+ * SERVING or NOT_SERVING accordingly and log it. For tw_pg's on_state. */
+void tw_daemon_db_state(tw_daemon *d, const char *service, int *current, int up);
+
 /* Begin a graceful shutdown, as SIGTERM does. */
 void tw_daemon_stop(tw_daemon *d);
 

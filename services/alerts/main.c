@@ -5,31 +5,13 @@
 #include <unistd.h>
 
 #include "alerts.h"
+#include "tw_consumer_settings.h"
 #include "tw_log.h"
 
 #define OFF(f) offsetof(alerts_config, f)
 
 static const tw_setting extra[] = {
-    {.name = "batch_max", .env = "TIDEWATCH_CONSUMER_BATCH", .flag = "batch", .type = TW_SET_INT,
-     .def = "500", .min = 1, .max = TW_CONSUMER_BATCH_LIMIT,
-     .help = "most events evaluated per transaction", .offset = OFF(batch_max)},
-    {.name = "poll_interval", .env = "TIDEWATCH_CONSUMER_POLL_INTERVAL", .flag = "poll-interval",
-     .type = TW_SET_DURATION_MS, .def = "1s", .min = 10, .max = 3600 * 1000,
-     .help = "how often the log is read without a NOTIFY, and the lag measured",
-     .offset = OFF(poll_ms)},
-    {.name = "statement_timeout", .env = "TIDEWATCH_CONSUMER_STATEMENT_TIMEOUT",
-     .flag = "statement-timeout", .type = TW_SET_DURATION_MS, .def = "120s", .min = 0,
-     .max = 3600 * 1000,
-     .help = "longest one statement (a batch's read or write, a job's read) may run before "
-             "PostgreSQL cancels it; 0: the server's setting",
-     .offset = OFF(statement_timeout_ms)},
-    {.name = "idle_in_transaction_timeout",
-     .env = "TIDEWATCH_CONSUMER_IDLE_IN_TRANSACTION_TIMEOUT",
-     .flag = "idle-in-transaction-timeout", .type = TW_SET_DURATION_MS, .def = "60s", .min = 0,
-     .max = 3600 * 1000,
-     .help = "PostgreSQL ends the daemon's session idle inside a transaction this long; 0: the "
-             "server's setting",
-     .offset = OFF(idle_in_xact_timeout_ms)},
+    TW_CONSUMER_SETTING_ROWS(alerts_config, "500", "most events evaluated per transaction"),
     {.name = "history_max", .env = "TIDEWATCH_ALERTS_HISTORY_MAX", .flag = "history-max",
      .type = TW_SET_INT, .def = "200", .min = 2, .max = 100000,
      .help = "newest hops of one subject (item, consignment, party cluster) the real-time rules "

@@ -317,13 +317,7 @@ done:
 static void on_db_state(void *arg, int up)
 {
     alerts_service *svc = arg;
-    if (up == svc->db_up)
-        return;
-    svc->db_up = up;
-    if (tw_health_set(svc->daemon->health, ALERTS_SERVICE,
-                      up ? TW_HEALTH_SERVING : TW_HEALTH_NOT_SERVING) != 0)
-        TW_ERROR(NULL, "could not update health");
-    TW_LOG(up ? TW_LOG_INFO : TW_LOG_WARN, NULL, "database %s", up ? "connected" : "unavailable");
+    tw_daemon_db_state(svc->daemon, ALERTS_SERVICE, &svc->db_up, up);
 }
 
 int alerts_realtime_start(alerts_service *svc)

@@ -165,13 +165,7 @@ static int apply(void *arg, const tw_consumer_event *ev, size_t n, const PGresul
 static void on_db_state(void *arg, int up)
 {
     prov_service *svc = arg;
-    if (up == svc->db_up)
-        return;
-    svc->db_up = up;
-    if (tw_health_set(svc->daemon->health, PROV_SERVICE,
-                      up ? TW_HEALTH_SERVING : TW_HEALTH_NOT_SERVING) != 0)
-        TW_ERROR(NULL, "could not update health");
-    TW_LOG(up ? TW_LOG_INFO : TW_LOG_WARN, NULL, "database %s", up ? "connected" : "unavailable");
+    tw_daemon_db_state(svc->daemon, PROV_SERVICE, &svc->db_up, up);
 }
 
 static void on_rebuilt(const tw_pg_outcome *o, void *arg)

@@ -5,6 +5,7 @@
 
 #include "provenance.h"
 #include "tw_log.h"
+#include "tw_consumer_settings.h"
 #include "tw_places.h"
 
 /* Default: the source tree's deploy/data, like tidewatch-ingest (whose
@@ -22,27 +23,7 @@ static const tw_setting extra[] = {
      .help = "directory with channel-hubs.csv (distances to the coast hubs); default: the "
              "source tree's deploy/data",
      .offset = OFF(data_dir)},
-    {.name = "batch_max", .env = "TIDEWATCH_CONSUMER_BATCH", .flag = "batch", .type = TW_SET_INT,
-     .def = "1000", .min = 1, .max = TW_CONSUMER_BATCH_LIMIT,
-     .help = "most events applied per transaction", .offset = OFF(batch_max)},
-    {.name = "poll_interval", .env = "TIDEWATCH_CONSUMER_POLL_INTERVAL", .flag = "poll-interval",
-     .type = TW_SET_DURATION_MS, .def = "1s", .min = 10, .max = 3600 * 1000,
-     .help = "how often the log is read without a NOTIFY, and the lag measured",
-     .offset = OFF(poll_ms)},
-    {.name = "statement_timeout", .env = "TIDEWATCH_CONSUMER_STATEMENT_TIMEOUT",
-     .flag = "statement-timeout", .type = TW_SET_DURATION_MS, .def = "120s", .min = 0,
-     .max = 3600 * 1000,
-     .help = "longest one batch's statement may run before PostgreSQL cancels it (the batch is "
-             "retried at the next poll; lower the batch size if it keeps happening); 0: the "
-             "server's setting",
-     .offset = OFF(statement_timeout_ms)},
-    {.name = "idle_in_transaction_timeout",
-     .env = "TIDEWATCH_CONSUMER_IDLE_IN_TRANSACTION_TIMEOUT",
-     .flag = "idle-in-transaction-timeout", .type = TW_SET_DURATION_MS, .def = "60s", .min = 0,
-     .max = 3600 * 1000,
-     .help = "PostgreSQL ends the daemon's session idle inside a transaction this long; 0: the "
-             "server's setting",
-     .offset = OFF(idle_in_xact_timeout_ms)},
+    TW_CONSUMER_SETTING_ROWS(prov_config, "1000", "most events applied per transaction"),
     {.name = "decode_memory", .env = "TIDEWATCH_CONSUMER_DECODE_MEMORY", .flag = "decode-memory",
      .type = TW_SET_SIZE, .def = "16MiB", .min = 1 << 20, .max = 1LL << 30,
      .help = "most memory decoding one event may take (an event needing more is skipped and "

@@ -123,6 +123,10 @@ int cli_call_service(const tw_cli *cli, const char *cmd, const char *service, co
 int cli_status(const tw_cli *cli, const char *cmd, const char *service, const char *method,
                int status, const char *message, const char *not_found);
 
+/* A time for people: "2026-11-20 05:40:00Z", or "-" without one. Writes
+ * into out and returns it (or a constant string). */
+const char *cli_when(const Google__Protobuf__Timestamp *t, char out[32]);
+
 /* Parse a positive decimal id (a party or event id). Returns 0 or
  * CLI_USAGE with a message. */
 int cli_id(const char *cmd, const char *what, const char *text, int64_t *out);

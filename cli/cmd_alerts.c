@@ -27,24 +27,12 @@ static const char *state_name(int s)
     return s >= 1 && s <= 3 ? states[s] : "?";
 }
 
-/* "2026-11-20 05:40:00Z", or "-" without a time. */
-static const char *when(const Google__Protobuf__Timestamp *t, char out[32])
-{
-    if (!t)
-        return "-";
-    time_t s = (time_t)t->seconds;
-    struct tm tm;
-    if (!gmtime_r(&s, &tm) || !strftime(out, 32, "%Y-%m-%d %H:%M:%SZ", &tm))
-        return "?";
-    return out;
-}
-
 static void print_line(const Tidewatch__V1__Alert *a)
 {
     char k[32];
     printf("%-7lld %-8s %-12s %-18s %s %s%s%s  %s  (known %s)\n", (long long)a->alert_id,
            sev_name(a->severity), state_name(a->state), a->rule, a->subject_kind, a->subject,
-           a->hub[0] ? " -> " : "", a->hub, a->title, when(a->known_at, k));
+           a->hub[0] ? " -> " : "", a->hub, a->title, cli_when(a->known_at, k));
 }
 
 #define DUMP_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15))
@@ -91,10 +79,10 @@ static void print_alert(const Tidewatch__V1__Alert *a)
     printf("  severity   %s (score %.2f)\n", sev_name(a->severity), a->score);
     printf("  state      %s", state_name(a->state));
     if (a->acknowledged_at)
-        printf(", acknowledged %s by %s", when(a->acknowledged_at, t1),
+        printf(", acknowledged %s by %s", cli_when(a->acknowledged_at, t1),
                a->acknowledged_by[0] ? a->acknowledged_by : "-");
     if (a->closed_at)
-        printf(", closed %s by %s", when(a->closed_at, t2), a->closed_by[0] ? a->closed_by : "-");
+        printf(", closed %s by %s", cli_when(a->closed_at, t2), a->closed_by[0] ? a->closed_by : "-");
     printf("\n");
     if (a->close_note[0])
         printf("  close note %s\n", a->close_note);
@@ -102,9 +90,9 @@ static void print_alert(const Tidewatch__V1__Alert *a)
            (int)a->config_version);
     printf("  subject    %s %s\n", a->subject_kind, a->subject);
     printf("  hub        %s\n", a->hub[0] ? a->hub : "-");
-    printf("  known      %s (latest event time of the evidence)\n", when(a->known_at, t1));
-    printf("  raised     %s, updated %s (%d update%s), seq %lld\n", when(a->raised_at, t2),
-           when(a->updated_at, t3), (int)a->updates, a->updates == 1 ? "" : "s",
+    printf("  known      %s (latest event time of the evidence)\n", cli_when(a->known_at, t1));
+    printf("  raised     %s, updated %s (%d update%s), seq %lld\n", cli_when(a->raised_at, t2),
+           cli_when(a->updated_at, t3), (int)a->updates, a->updates == 1 ? "" : "s",
            (long long)a->seq);
     printf("\nExplanation:\n  %s\n", a->explanation);
     printf("\nEvidence:\n");
@@ -113,7 +101,7 @@ static void print_alert(const Tidewatch__V1__Alert *a)
         printf("\nHistory:\n");
         for (size_t i = 0; i < a->n_history; i++) {
             const Tidewatch__V1__AlertUpdate *u = a->history[i];
-            printf("  %s  %-12s %-8s %s%s%s\n", when(u->at, t1), u->kind, sev_name(u->severity),
+            printf("  %s  %-12s %-8s %s%s%s\n", cli_when(u->at, t1), u->kind, sev_name(u->severity),
                    u->by[0] ? u->by : "-", u->note[0] ? ": " : "", u->note);
         }
     }

@@ -13,22 +13,12 @@
 /* A run answers when it has finished: wait at least this long. */
 #define RUN_TIMEOUT_MS (15 * 60 * 1000)
 
-static const char *when(const Google__Protobuf__Timestamp *t, char out[32])
-{
-    if (!t)
-        return "-";
-    time_t s = (time_t)t->seconds;
-    struct tm tm;
-    if (!gmtime_r(&s, &tm) || !strftime(out, 32, "%Y-%m-%d %H:%M:%SZ", &tm))
-        return "?";
-    return out;
-}
 
 static void print_run(const Tidewatch__V1__JobRun *r)
 {
     char a[32], s[32], f[32];
     printf("%-6lld %-18s %-21s %-21s %-21s %-8s %6d %7d %-8s %s%s%s\n", (long long)r->run_id,
-           r->job, when(r->as_of, a), when(r->started_at, s), when(r->finished_at, f), r->outcome,
+           r->job, cli_when(r->as_of, a), cli_when(r->started_at, s), cli_when(r->finished_at, f), r->outcome,
            r->raised, r->updated, r->trigger, r->daemon, r->message[0] ? "  " : "", r->message);
 }
 
@@ -90,7 +80,7 @@ static int jobs_list(const tw_cli *cli, int argc, char **argv)
         for (size_t i = 0; i < r->n_jobs; i++)
             printf("%-18s %-14s %-21s %s\n", r->jobs[i]->name,
                    r->jobs[i]->schedule[0] ? r->jobs[i]->schedule : "(on demand)",
-                   when(r->jobs[i]->next_run, n), r->jobs[i]->description);
+                   cli_when(r->jobs[i]->next_run, n), r->jobs[i]->description);
         printf("\n");
         if (r->n_runs == 0) {
             printf("No run recorded%s%s.\n", job ? " for " : "", job ? job : "");
@@ -149,7 +139,7 @@ static int jobs_run(const tw_cli *cli, int argc, char **argv)
     } else {
         char a[32];
         printf("run %lld of %s as of %s: %s, %d raised, %d updated", (long long)r->run_id,
-               r->job, when(r->as_of, a), r->outcome, r->raised, r->updated);
+               r->job, cli_when(r->as_of, a), r->outcome, r->raised, r->updated);
         printf(r->message[0] ? " (%s)\n" : "%s\n", r->message);
     }
     protobuf_c_message_free_unpacked(m, NULL);

@@ -404,3 +404,14 @@ int cli_finish(const char *cmd, int rc)
     }
     return rc;
 }
+
+const char *cli_when(const Google__Protobuf__Timestamp *t, char out[32])
+{
+    if (!t)
+        return "-";
+    time_t s = (time_t)t->seconds;
+    struct tm tm;
+    if (!gmtime_r(&s, &tm) || !strftime(out, 32, "%Y-%m-%d %H:%M:%SZ", &tm))
+        return "?";
+    return out;
+}

@@ -1129,13 +1129,12 @@ static int64_t keep(sim *s, Tidewatch__V1__Record *r, const keep_opts *o)
         /* Rejected first; fixed under the same reference later (or, for
          * legitimate trade, sometimes never). */
         int drop = o->may_drop && chance(&s->r, 0.3);
+        int64_t fixed = arrival + range(&s->r, HOUR, 2 * DAY);
         if (!drop)
-            push_rec(s, r, TW_SIM_ACCEPTED, NULL, o->event_s, arrival, o->network, o->coastal);
+            push_rec(s, r, TW_SIM_ACCEPTED, NULL, o->event_s, fixed, o->network, o->coastal);
         const char *why = break_record(s, r);
-        push_rec(s, r, TW_SIM_REJECTED, why, o->event_s,
-                 arrival - range(&s->r, HOUR, 2 * DAY), o->network, 0);
-        if (drop)
-            result = 0;
+        push_rec(s, r, TW_SIM_REJECTED, why, o->event_s, arrival, o->network, 0);
+        result = drop ? 0 : fixed;
     } else {
         push_rec(s, r, TW_SIM_ACCEPTED, NULL, o->event_s, arrival, o->network, o->coastal);
         if (u < 0.06)
@@ -1154,7 +1153,7 @@ static int build_world(sim *s)
 {
     int S = s->p.scale;
     s->nimporters = (size_t)(4 * S);
-    s->ndealers = (size_t)(40 * S);
+    s->ndealers = (size_t)(60 * S);
     s->ncarriers = (size_t)(3 + S);
     s->importers = calloc(s->nimporters, sizeof *s->importers);
     s->dealers = calloc(s->ndealers, sizeof *s->dealers);
@@ -1929,7 +1928,7 @@ static const char *const net_kinds[] = {"balkan_import", "buyer_ring", "bulk_cas
 
 static void networks(sim *s)
 {
-    int per = 2 * s->p.scale;
+    int per = 3 * s->p.scale;
     s->nnets = (size_t)(4 * per);
     s->nets = calloc(s->nnets, sizeof *s->nets);
     if (!s->nets) {

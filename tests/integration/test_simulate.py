@@ -59,6 +59,15 @@ class Simulate(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="tw-sim-")
         cls.pg = PgCluster("tw-sim-pg-")
+        cls.ingest = cls.prov = None
+        try:
+            cls.start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def start(cls):
         cls.pg.query("CREATE DATABASE tidewatch", db="postgres")
         cls.url = "host=%s dbname=tidewatch user=postgres" % cls.pg.dir
         out = subprocess.run([os.path.join(BIN, "tidewatch-migrate"), "--database-url", cls.url],
@@ -78,6 +87,8 @@ class Simulate(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         for p in (cls.prov, cls.ingest):
+            if p is None:
+                continue
             rc, text = p.stop()
             if rc != 0 or "runtime error" in text or "AddressSanitizer" in text:
                 print("--- %s (exit %d) ---\n%s" % (p.name, rc, text[-4000:]))

@@ -1355,10 +1355,26 @@ static void legit_sales(sim *s)
                 }
             }
             const place *home = chance(&s->r, 0.8) ? d->p->pl : town_of(s, d->p->pl->cc);
+            int coastal_buyer = 0;
+            if (!d->coastal && (strcmp(d->p->pl->cc, "FR") == 0 || strcmp(d->p->pl->cc, "BE") == 0) &&
+                chance(&s->r, 0.05)) {
+                /* A leisure buyer from the coast buying inland: legitimate
+                 * coastal trade too. */
+                for (int tries = 0; tries < 20; tries++) {
+                    const place *c = &PICK(&s->r, towns_coast_trade);
+                    if (strcmp(c->cc, d->p->pl->cc) == 0) {
+                        home = c;
+                        coastal_buyer = 1;
+                        break;
+                    }
+                }
+            }
             party *buyer = person(s, d->p->pl->cc, home, 0);
             if (!buyer)
                 return;
-            buyer->coastal = d->coastal;
+            buyer->coastal = d->coastal || coastal_buyer;
+            for (size_t j = 0; j < n && coastal_buyer; j++)
+                its[j]->coastal = 1;
             double pu = unit(&s->r);
             int pay = pu < 0.1 ? TIDEWATCH__V1__PAYMENT_METHOD__PAYMENT_METHOD_CASH
                       : pu < 0.7 ? TIDEWATCH__V1__PAYMENT_METHOD__PAYMENT_METHOD_CARD
@@ -1366,12 +1382,12 @@ static void legit_sales(sim *s)
             Tidewatch__V1__Record *r = sale_record(s, d->p, buyer, its, n, pay, t, 0);
             const char *ref = wprintf(s, &s->a, "%s", r->source_ref);
             keep_opts o = {.event_s = t, .delay_lo = HOUR, .delay_hi = 36 * HOUR,
-                           .coastal = d->coastal, .may_drop = 1, .may_mess = 1};
+                           .coastal = buyer->coastal, .may_drop = 1, .may_mess = 1};
             int64_t arr = keep(s, r, &o);
             for (size_t j = 0; j < n; j++)
                 item_touch(its[j], buyer);
             if (arr && chance(&s->r, 0.03))
-                legit_correction(s, d->p, buyer, its, n, t, arr, ref, d->coastal);
+                legit_correction(s, d->p, buyer, its, n, t, arr, ref, buyer->coastal);
         }
     }
 }

@@ -158,9 +158,32 @@ caught_up() {
   done
 }
 # run_job NAME ISO_TIME
+# (tidewatch jobs run when the CLI has it, else WorkerService/RunJob from
+# python3-grpcio.)
 run_job() {
-  cli jobs run "$1" --as-of "$2" --target "127.0.0.1:$alerts_port" >>"$work/jobs.out" 2>&1 ||
-    { tail -5 "$work/jobs.out" >&2; echo "FAIL: tidewatch jobs run $1 --as-of $2" >&2; exit 1; }
+  if [ -z "${have_jobs_cli:-}" ]; then
+    if cli jobs --help >/dev/null 2>&1; then have_jobs_cli=1; else have_jobs_cli=0; fi
+  fi
+  if [ "$have_jobs_cli" = 1 ]; then
+    cli jobs run "$1" --as-of "$2" --target "127.0.0.1:$alerts_port" --timeout 30m >>"$work/jobs.out" 2>&1 ||
+      { tail -5 "$work/jobs.out" >&2; echo "FAIL: tidewatch jobs run $1 --as-of $2" >&2; exit 1; }
+    return
+  fi
+  /usr/bin/python3 - "$alerts_port" "$1" "$2" >>"$work/jobs.out" 2>&1 <<'PY' ||
+import calendar, os, sys, time
+sys.path.insert(0, os.path.join(os.environ["TW_BUILD_DIR"], "py"))
+import grpc
+from tidewatch.v1 import worker_pb2 as wk
+ch = grpc.insecure_channel("127.0.0.1:" + sys.argv[1])
+run = ch.unary_unary("/tidewatch.v1.WorkerService/RunJob", request_serializer=lambda m: m.SerializeToString(),
+                     response_deserializer=wk.JobRun.FromString)
+req = wk.RunJobRequest(job=sys.argv[2])
+req.as_of.seconds = calendar.timegm(time.strptime(sys.argv[3], "%Y-%m-%dT%H:%M:%SZ"))
+r = run(req, timeout=1800)
+print(r.job, r.outcome, r.raised, r.updated, r.message)
+sys.exit(0 if r.outcome == "ok" else 1)
+PY
+    { tail -5 "$work/jobs.out" >&2; echo "FAIL: WorkerService/RunJob $1 as of $2" >&2; exit 1; }
 }
 
 echo "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}'), fsync=on; $(nproc) cores shared by every process"

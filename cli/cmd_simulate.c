@@ -203,6 +203,10 @@ int tw_cli_simulate(const tw_cli *cli, int argc, char **argv)
         fprintf(stderr, "tidewatch simulate: %s\n", err);
         return CLI_USAGE;
     }
+    time_t now = time(NULL);
+    if (cli->target_given && p.start_s + (int64_t)p.days * 86400 > (int64_t)now)
+        fprintf(stderr, "tidewatch simulate: warning: the scenario runs until after now; ingest "
+                        "rejects records dated in the future (choose an earlier --start)\n");
     sim_run r = {.progress = !quiet && cli->target_given, .next_progress = 5000, .rc = CLI_OK};
     if (out) {
         if (mkdir(out, 0777) != 0 && errno != EEXIST) {

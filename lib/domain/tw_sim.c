@@ -261,7 +261,7 @@ static const sim_maker boats_cheap[] = {
 /* ---- the world ---------------------------------------------------------------- */
 
 #define MAX_KEYS 16
-#define MAX_CLUSTERS 24
+#define MAX_CLUSTERS 40
 #define MAX_CONS 8
 #define MAX_PKEYS 4
 
@@ -1822,6 +1822,10 @@ static void net_ring(sim *s, sim_net *n)
                 last = tb;
         }
     }
+    /* The ring is one buyer cluster: every item it bought is its items. */
+    for (size_t j = 0; j < nall; j++)
+        for (int i = 0; i < members; i++)
+            item_touch(all[j], m[i]);
     endgame(s, n, m[0], m[0]->pl, all, nall, last + range(&s->r, DAY, 7 * DAY));
 }
 

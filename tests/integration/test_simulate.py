@@ -51,7 +51,10 @@ class Proc:
 
 
 def run(*args, timeout=240):
-    return subprocess.run([CLI] + list(args), capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run([CLI] + list(args), capture_output=True, text=True, timeout=timeout)
+    for word in ("ERROR: LeakSanitizer", "ERROR: AddressSanitizer", "runtime error:"):
+        assert word not in out.stderr, out.stderr[-4000:]
+    return out
 
 
 class Simulate(unittest.TestCase):

@@ -83,7 +83,8 @@ int tw_cli_ingest(const tw_cli *cli, int argc, char **argv)
         "Submit the records of FILE (\"-\": standard input) to tidewatch-ingest\n"
         "(IngestService/Submit) in batches, in file order. FILE is length-delimited: each record\n"
         "is a varint length, then a packed tidewatch.v1.Record (as `tidewatch simulate --out`\n"
-        "writes records.pb, or protobuf's writeDelimitedTo).",
+        "writes records.pb, or protobuf's writeDelimitedTo). Here --target names tidewatch-ingest\n"
+        "(default 127.0.0.1:50051, not the query service).",
         "Each rejected or conflicting record is printed on stdout with its source, source_ref and\n"
         "every field that failed. Exit status: 0 every record accepted or a duplicate, 1 some were\n"
         "rejected or conflicted, 2 usage or a malformed file, 3 the ingest service failed."};

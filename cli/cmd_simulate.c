@@ -153,7 +153,7 @@ int tw_cli_simulate(const tw_cli *cli, int argc, char **argv)
         {"seed", CLI_OPT_INT, "N", "the scenario's seed (required): same seed, same records", &seed, 0},
         {"days", CLI_OPT_INT, "D", "days of trade (default 120, at least 60)", &days, 60},
         {"scale", CLI_OPT_INT, "S", "dealers, buyers and networks times S (default 1: a few thousand "
-                                    "records; 100: about 200,000)", &scale, 1},
+                                    "records; 100: about 170,000)", &scale, 1},
         {"start", CLI_OPT_STR, "TIME", "first day (default 2026-03-01; YYYY-MM-DD or RFC 3339)",
          &start, 0},
         {"out", CLI_OPT_STR, "DIR", "write DIR/records.pb, DIR/index.csv and DIR/truth.json", &out, 0},
@@ -167,6 +167,7 @@ int tw_cli_simulate(const tw_cli *cli, int argc, char **argv)
         "coast, seizures and launches) and the mess of real data (partial and ground-off serials,\n"
         "OCR errors, counterfeit plates, duplicates, corrections, late records, records ingest\n"
         "must reject), in the order the records arrive, with the ground truth.",
+        "Here --target names tidewatch-ingest (e.g. 127.0.0.1:50051) and has no default.\n"
         "--out DIR writes records.pb (each record: a varint length, then a tidewatch.v1.Record;\n"
         "`tidewatch ingest` reads it), index.csv (position, source, source_ref, expected outcome,\n"
         "defect, event time, arrival time, network, coastal) and truth.json. --target submits the\n"

@@ -1392,6 +1392,47 @@ static void legit_sales(sim *s)
     }
 }
 
+/* Legitimate bulk buyers: sailing schools, clubs and rental companies
+ * equipping a fleet from one dealer, by transfer (some on the coast). */
+static void legit_fleets(sim *s)
+{
+    static const char *const kinds[] = {"Club nautique", "Segelschule", "Watersportcentrum",
+                                        "Boat Hire", "Base nautique"};
+    size_t nf = (size_t)(3 * s->p.scale);
+    for (size_t f = 0; f < nf && !s->oom; f++) {
+        dealer *d = &s->dealers[(f * 7 + 3 * (f % 2)) % s->ndealers]; /* odd ones coastal */
+        party *club = company(s, wprintf(s, &s->a, "%s %s %zu", PICK(&s->r, kinds), d->p->pl->name, f),
+                              d->p->pl, NULL, 0);
+        if (!club)
+            return;
+        club->coastal = d->coastal;
+        int64_t t = s->t0 + range(&s->r, 20 * DAY, (s->p.days - 10) * (int64_t)DAY);
+        int buys = (int)range(&s->r, 1, 2);
+        for (int b = 0; b < buys; b++) {
+            item *its[8];
+            size_t n = 0, want = (size_t)range(&s->r, 3, 6);
+            for (size_t k = 0; k < d->nstock && n < want; k++) {
+                item *it = d->stock[k];
+                if (!it->claimed && it->avail <= t) {
+                    it->claimed = 1;
+                    its[n++] = it;
+                }
+            }
+            if (n < 2)
+                break;
+            Tidewatch__V1__Record *r = sale_record(s, d->p, club, its, n,
+                                                   TIDEWATCH__V1__PAYMENT_METHOD__PAYMENT_METHOD_TRANSFER,
+                                                   t, 0);
+            keep_opts o = {.event_s = t, .delay_lo = HOUR, .delay_hi = 36 * HOUR,
+                           .coastal = d->coastal, .may_drop = 0, .may_mess = 1};
+            keep(s, r, &o);
+            for (size_t k = 0; k < n; k++)
+                item_touch(its[k], club);
+            t += range(&s->r, DAY, 6 * DAY);
+        }
+    }
+}
+
 /* ---- networks ----------------------------------------------------------------------- */
 
 static void net_party(sim_net *n, party *p, const char *role)
@@ -2212,6 +2253,7 @@ int tw_sim_run(const tw_sim_params *params, tw_sim_emit_fn emit, void *arg, json
         goto oom;
     legit_shipments(s);
     networks(s);
+    legit_fleets(s);
     legit_sales(s);
     if (s->oom)
         goto oom;

@@ -26,6 +26,7 @@ enum { CLI_OK = 0, CLI_NOT_FOUND = 1, CLI_USAGE = 2, CLI_SERVER = 3 };
 typedef struct tw_cli {
     char *target;
     int64_t timeout_ms;
+    int target_given; /* --target or TIDEWATCH_TARGET was given (not the default) */
 } tw_cli;
 
 typedef struct tw_cli_command {
@@ -48,6 +49,8 @@ int tw_cli_events(const tw_cli *cli, int argc, char **argv);
 int tw_cli_alerts(const tw_cli *cli, int argc, char **argv);
 int tw_cli_hubs(const tw_cli *cli, int argc, char **argv);
 int tw_cli_jobs(const tw_cli *cli, int argc, char **argv);
+int tw_cli_simulate(const tw_cli *cli, int argc, char **argv);
+int tw_cli_ingest(const tw_cli *cli, int argc, char **argv);
 
 /* ---- shared by the investigator commands (cli/common.c) ---------------- */
 

@@ -28,19 +28,22 @@ static void print_runs_header(void)
            "STARTED", "FINISHED", "OUTCOME", "RAISED", "UPDATED", "TRIGGER", "DAEMON");
 }
 
-/* The alerts daemon to talk to: --alerts, else TIDEWATCH_ALERTS_TARGET,
- * else the default. */
+/* The alerts daemon to talk to: --alerts, else --target when given (flag
+ * or TIDEWATCH_TARGET), else TIDEWATCH_ALERTS_TARGET, else the default. */
 static tw_cli alerts_cli(const tw_cli *cli, const char *flag)
 {
     tw_cli c = *cli;
     const char *env = getenv("TIDEWATCH_ALERTS_TARGET");
-    c.target = (char *)(flag ? flag : env && env[0] ? env : ALERTS_DEFAULT);
+    if (flag)
+        c.target = (char *)flag;
+    else if (!cli->target_given)
+        c.target = (char *)(env && env[0] ? env : ALERTS_DEFAULT);
     return c;
 }
 
 static const char ALERTS_HELP[] =
-    "talks to tidewatch-alerts at --alerts HOST:PORT (or TIDEWATCH_ALERTS_TARGET; default "
-    ALERTS_DEFAULT "), not to --target.";
+    "talks to tidewatch-alerts at --alerts HOST:PORT, or --target when given, or "
+    "TIDEWATCH_ALERTS_TARGET; default " ALERTS_DEFAULT " (not the query service).";
 
 static int jobs_list(const tw_cli *cli, int argc, char **argv)
 {

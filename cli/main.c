@@ -41,6 +41,9 @@ static const tw_cli_command commands[] = {
     {"hubs", "[add|set|...]", "the hub table the rules measure against: list, add, change", tw_cli_hubs, 1},
     {"jobs", "[list|run NAME]", "the scheduled alert jobs: schedules, recorded runs, a run now", tw_cli_jobs,
      1},
+    {"ingest", "FILE", "submit a length-delimited records file to tidewatch-ingest", tw_cli_ingest, 1},
+    {"simulate", "--seed N", "a deterministic scenario with its ground truth (--out DIR, --target)",
+     tw_cli_simulate, 1},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -97,13 +100,15 @@ int main(int argc, char **argv)
     tw_cli cli = {0};
     if (!flags || !args)
         goto out;
-    int nflags = 1, nargs = 0;
+    int nflags = 1, nargs = 0, target_given = 0;
     flags[0] = argv[0];
     for (int i = 2; i < argc; i++) {
         if (cmd->own_flags) {
             /* Only the common settings go to the table; the command
              * parses the rest, its own --help included. */
             if (common_flag(argv[i])) {
+                if (strncmp(argv[i], "--target", 8) == 0)
+                    target_given = 1;
                 flags[nflags++] = argv[i];
                 if (!strchr(argv[i], '=') && i + 1 < argc)
                     flags[nflags++] = argv[++i];
@@ -135,6 +140,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tidewatch: %s\n", err);
         goto out;
     }
+    cli.target_given = target_given || getenv("TIDEWATCH_TARGET") != NULL;
     signal(SIGPIPE, SIG_IGN); /* a closed connection is an error, not a death */
     status = cmd->run(&cli, nargs, args);
 out:

@@ -707,6 +707,38 @@ Test(alertrules, via_transit_fires_within_the_window)
     tw_ar_alerts_clear(&a);
 }
 
+/* An importer's premises in Essen are trade, not storage: its stock sold
+ * on by a coastal dealer has not "passed a transit hub". A private
+ * holder there is storage. */
+Test(alertrules, transit_held_by_an_established_trader_is_trade)
+{
+    tw_ar_config c = cfg();
+    tw_ar_party importer = company(1, "Nautic Import GmbH", &ESSEN, 120);
+    tw_ar_party dealer = company(2, "Marine Boulogne SARL", &BOULOGNE, 30);
+    const place inland = {"Desvres-ish", 50.67, 1.84}; /* ~17 km from Boulogne */
+    tw_ar_party buyer = person(3, "P. L.", &inland);
+    tw_ar_hop h[2] = {ship(10, 42, TW_AR_ITEM_ENGINE, T0, &importer, &dealer, &ESSEN, &BOULOGNE),
+                      sale(11, 42, TW_AR_ITEM_ENGINE, T0 + 20 * DAY, &dealer, &buyer, &BOULOGNE)};
+    c.local_km = 5; /* not a local sale: only the transit question is left */
+    tw_ar_alerts a = run_rt(&c, HUBS, NHUBS, TW_AR_SUBJECT_ITEM, "42", 11, h, 2);
+    dump(&a);
+    cr_assert_null(find(&a, "via_transit"));
+    for (size_t i = 0; i < a.n; i++)
+        cr_assert(!has_factor(&a.v[i], "passed_transit_hub"));
+    tw_ar_alerts_clear(&a);
+    /* The same route from a private holder near Essen. */
+    tw_ar_party holder = person(4, "Hof W.", &ESSEN);
+    h[0].from = &holder;
+    h[0].to = &buyer;
+    h[0].lat = inland.lat;
+    h[0].lon = inland.lon;
+    h[0].place_name = inland.name;
+    a = run_rt(&c, HUBS, NHUBS, TW_AR_SUBJECT_ITEM, "42", 10, h, 1);
+    dump(&a);
+    cr_assert(find(&a, "via_transit"));
+    tw_ar_alerts_clear(&a);
+}
+
 /* ---- rule 4 ---------------------------------------------------------------- */
 
 /* The engine was seized at a launch on a beach; the German shop's sale

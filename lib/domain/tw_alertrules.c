@@ -462,6 +462,8 @@ typedef struct pt {
     double lat, lon;
     const char *name; /* "" none */
     int buyer;        /* the buyer's place of a sale */
+    const tw_ar_party *holder; /* who held it there: shipper at the origin, seller at the
+                                * sale place, consignee or buyer at the destination */
 } pt;
 
 /* Where a sale or a shipment ends: the buyer's place of a sale, else its
@@ -511,20 +513,33 @@ static ptrdiff_t points_of(const tw_ar_hop *const *s, size_t n, pt **out)
         const tw_ar_hop *h = s[i];
         if (h->kind == TW_AR_HOP_SHIPMENT) {
             if (h->has_origin)
-                p[k++] = (pt){h, i, h->origin_lat, h->origin_lon, nz(h->origin_name), 0};
+                p[k++] = (pt){h, i, h->origin_lat, h->origin_lon, nz(h->origin_name), 0, h->from};
             if (h->has_place)
-                p[k++] = (pt){h, i, h->lat, h->lon, nz(h->place_name), 0};
+                p[k++] = (pt){h, i, h->lat, h->lon, nz(h->place_name), 0, h->to};
         } else if (h->kind == TW_AR_HOP_SALE) {
             int buyer = h->to && h->to->has_place;
             int same = buyer && h->has_place && h->to->lat == h->lat && h->to->lon == h->lon;
             if (h->has_place && !same)
-                p[k++] = (pt){h, i, h->lat, h->lon, nz(h->place_name), 0};
+                p[k++] = (pt){h, i, h->lat, h->lon, nz(h->place_name), 0, h->from};
             if (buyer)
-                p[k++] = (pt){h, i, h->to->lat, h->to->lon, same ? nz(h->place_name) : "", !same};
+                p[k++] = (pt){h, i, h->to->lat, h->to->lon, same ? nz(h->place_name) : "", !same,
+                              h->to};
         }
     }
     *out = p;
     return (ptrdiff_t)k;
+}
+
+static int established(const tw_ar_config *cfg, const tw_ar_party *p);
+
+/* The transit hub p lies in (within its radius), or -1. A place where an
+ * established trader held the equipment (an importer's or a shop's
+ * premises in the Ruhr) is trade, not storage on the route: -1. */
+static int transit_at(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs, const pt *p)
+{
+    if (established(cfg, p->holder))
+        return -1;
+    return nearest_hub(hubs, nhubs, TW_AR_HUB_TRANSIT, p->lat, p->lon, 1, NULL);
 }
 
 /* ---- ordering --------------------------------------------------------------- */
@@ -1139,7 +1154,7 @@ static ptrdiff_t last_point_of(const rt *c, size_t hop)
 static const tw_ar_hub *transit_before(const rt *c, size_t before)
 {
     for (size_t i = before; i-- > 0;) {
-        int t = nearest_hub(c->hubs, c->nhubs, TW_AR_HUB_TRANSIT, c->p[i].lat, c->p[i].lon, 1, NULL);
+        int t = transit_at(c->cfg, c->hubs, c->nhubs, &c->p[i]);
         if (t >= 0)
             return &c->hubs[t];
     }
@@ -1350,7 +1365,7 @@ static int rule_via_transit(rt *c)
     double dt = 0;
     for (size_t i = c->np - 1; i-- > 0;) {
         const pt *p = &c->p[i];
-        int th = nearest_hub(c->hubs, c->nhubs, TW_AR_HUB_TRANSIT, p->lat, p->lon, 1, NULL);
+        int th = transit_at(cfg, c->hubs, c->nhubs, p);
         if (th < 0)
             continue;
         double d = 0;
@@ -2000,7 +2015,7 @@ static int quiet_item(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhu
         f.prev_km = km(p[np - 2].lat, p[np - 2].lon, p[np - 1].lat, p[np - 1].lon);
         f.prev_name = p[np - 2].name;
         for (ptrdiff_t i = np - 1; i-- > 0 && !f.transit;) {
-            int t = nearest_hub(hubs, nhubs, TW_AR_HUB_TRANSIT, p[i].lat, p[i].lon, 1, NULL);
+            int t = transit_at(cfg, hubs, nhubs, &p[i]);
             if (t >= 0)
                 f.transit = &hubs[t];
         }

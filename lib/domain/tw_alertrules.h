@@ -59,6 +59,12 @@
  *    which the subject got >= via_transit_min_km nearer the nearest coast
  *    hub, within via_transit_max_days (unknown times: not ruled out). Hub:
  *    the transit hub; the coast hub is in the evidence as "toward".
+ *  - "passed a transit hub" (rule 3 and the passed_transit_hub factor)
+ *    means an earlier place within a transit hub's radius where the
+ *    equipment was held (shipper at an origin, seller at a sale place,
+ *    consignee or buyer at a destination) by someone who is not an
+ *    established trader: an importer's premises in the Ruhr are trade,
+ *    a farm near Osnabrück is storage.
  *  - boundaries are inclusive: a place exactly at a radius is inside, a
  *    threshold exactly met fires.
  *

@@ -18,15 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "alerts.h"
 #include "rows.h"
 #include "tw_log.h"
 #include "tw_metrics.h"
 #include "tw_pgarray.h"
-
-#define RT_ST_HOPS "alerts_rt_hops"
-#define RT_ST_PARTIES "alerts_rt_parties"
 
 #define ACTIVE_AT_BATCH "(h.status = 0 OR h.corrected_by IS NOT NULL)"
 
@@ -135,9 +133,12 @@ static int prepare(void *arg, const tw_consumer_event *ev, size_t n, tw_consumer
     const char *pv[] = {(const char *)st->ids.data, st->links_param};
     const int pl[] = {(int)st->ids.len, 0};
     const int pf[] = {1, 0};
-    if (tw_consumer_writes_add(reads, &(tw_pg_stmt){.stmt = RT_ST_HOPS, .nparams = 4, .values = hv,
+    /* SQL text, not prepared statements: planned for each batch's values.
+     * A generic plan made while the tables were small stays bad as they
+     * grow (a batch then took tens of seconds instead of one). */
+    if (tw_consumer_writes_add(reads, &(tw_pg_stmt){.stmt = RT_HOPS_SQL, .nparams = 4, .values = hv,
                                                      .lengths = hl, .formats = hf}) != 0 ||
-        tw_consumer_writes_add(reads, &(tw_pg_stmt){.stmt = RT_ST_PARTIES, .nparams = 2,
+        tw_consumer_writes_add(reads, &(tw_pg_stmt){.stmt = RT_PARTIES_SQL, .nparams = 2,
                                                      .values = pv, .lengths = pl, .formats = pf}) != 0)
         return -1;
     return 0;
@@ -283,6 +284,8 @@ static int apply(void *arg, const tw_consumer_event *ev, size_t n, const PGresul
         b = end;
     }
     qsort(tasks, ntasks, sizeof *tasks, cmp_task);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (size_t i = 0; i < ntasks; i++) {
         if (eval_task(svc, rows, &tasks[i], &parties, hist, &out) != 0)
             goto oom;
@@ -293,6 +296,10 @@ static int apply(void *arg, const tw_consumer_event *ev, size_t n, const PGresul
             break;
         }
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    TW_DEBUG(NULL, "batch of %zu events: %zu rows, %zu parties, %zu evaluations, %zu alerts, "
+             "%.1f ms evaluating", n, nrows, parties.n, ntasks, out.n,
+             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     if (out.n > 0) {
         if (alerts_raise_params_build(&rp, &out, svc->ctx.cfg.version, "", 0) != 0)
             goto oom;
@@ -340,9 +347,7 @@ int alerts_realtime_start(alerts_service *svc)
         TW_ERROR(NULL, "database: %s", err);
         return -1;
     }
-    if (tw_pg_prepare(svc->pg, RT_ST_HOPS, RT_HOPS_SQL, 4, NULL) != 0 ||
-        tw_pg_prepare(svc->pg, RT_ST_PARTIES, RT_PARTIES_SQL, 2, NULL) != 0 ||
-        alerts_raise_register(svc->pg) != 0) {
+    if (alerts_raise_register(svc->pg) != 0) {
         TW_ERROR(NULL, "could not register statements");
         return -1;
     }

@@ -40,6 +40,7 @@ from twtest import BIN  # noqa: E402
 from test_provenance import (Cluster, Ingest, Proc, Provenance, graded, engine,  # noqa: E402
                              PLATE, STAMP)
 import grpc  # noqa: E402
+from tidewatch.v1 import ingest_pb2 as ing  # noqa: E402
 from google.protobuf import timestamp_pb2  # noqa: E402
 from tidewatch.v1 import alerts_pb2 as al  # noqa: E402
 from tidewatch.v1 import records_pb2 as rec  # noqa: E402

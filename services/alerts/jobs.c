@@ -52,7 +52,7 @@ static const char BULK_PARTIES_SQL[] =
     BULK_WINDOW ", bp AS (SELECT DISTINCT p.party_id, p.event_id, p.kind, p.name, p.name_key, "
     "p.address_key, p.lat, p.lon FROM hb JOIN prov_hops h USING (event_id, line) "
     "JOIN prov_parties p ON p.party_id IN (h.to_party, h.from_party)) "
-    "SELECT " ALERTS_PARTY_COLS " FROM bp " ALERTS_PARTY_LINKS("$3::bigint");
+    "SELECT " ALERTS_PARTY_COLS " FROM bp " ALERTS_PARTY_LINKS("$3::bigint") ALERTS_PARTY_TRADE;
 
 /* Per item (root), its newest active hop at or before as_of within the
  * lookback, kept when it is older than quiet_days, is not a seizure, and

@@ -37,7 +37,7 @@ static const char RT_HOPS_SQL[] =
     " AND m.undone_by IS NULL), 0) END AS since "
     " FROM ig JOIN prov_items it ON it.root_id = ig.root_id), "
     "cg AS (SELECT DISTINCT consignment_ref FROM nh WHERE consignment_ref <> ''), "
-    "bp AS (SELECT DISTINCT p.party_id, p.event_id, p.name_key, p.address_key FROM nh "
+    "bp AS (SELECT DISTINCT p.party_id, p.event_id, p.kind, p.name_key, p.address_key FROM nh "
     " JOIN prov_parties p ON p.party_id = nh.to_party WHERE p.kind <> 3), "
     "pl AS (SELECT bp.party_id AS pid, bp.party_id AS other FROM bp UNION "
     " SELECT bp.party_id, x FROM bp " ALERTS_PARTY_LINKS("$4") " CROSS JOIN LATERAL unnest(l.others) x), "
@@ -64,7 +64,7 @@ static const char RT_PARTIES_SQL[] =
     "bp AS (SELECT DISTINCT p.party_id, p.event_id, p.kind, p.name, p.name_key, p.address_key, "
     " p.lat, p.lon FROM prov_hops h JOIN ev USING (event_id) "
     " JOIN prov_parties p ON p.party_id IN (h.from_party, h.to_party)) "
-    "SELECT " ALERTS_PARTY_COLS " FROM bp " ALERTS_PARTY_LINKS("$2");
+    "SELECT " ALERTS_PARTY_COLS " FROM bp " ALERTS_PARTY_LINKS("$2") ALERTS_PARTY_TRADE;
 
 /* One row of the hops read. */
 typedef struct rt_row {

@@ -32,24 +32,21 @@
  * since (later merges, corrections), so a replay computes the same. Needs a relation
  * `bp` (party_id, event_id, kind, name, name_key, address_key, lat, lon:
  * prov_parties rows) and $LINKS (the most parties followed per party).
- * ALERTS_PARTY_NCOLS columns; FROM bp CROSS JOIN LATERAL (...) l. */
+ * ALERTS_PARTY_NCOLS columns; FROM bp ALERTS_PARTY_LINKS(n) ALERTS_PARTY_TRADE. */
 #define ALERTS_PARTY_COLS                                                                        \
     "bp.party_id, bp.kind, bp.name, bp.name_key, bp.address_key, bp.lat, bp.lon, "              \
     "(SELECT array_agg(i.kind || ':' || i.value ORDER BY i.kind, i.value) "                      \
     " FROM prov_party_identifiers i WHERE i.party_id = bp.party_id), "                           \
-    "(SELECT count(DISTINCT h.event_id) FROM prov_hops h WHERE h.kind IN (1, 2) "               \
-    " AND h.event_id < bp.event_id AND (h.from_party = ANY (l.others) "                          \
-    " OR (bp.kind = 2 AND h.to_party = ANY (l.others)))), "                                      \
-    "(SELECT floor(extract(epoch FROM min(h.occurred_at)))::bigint FROM prov_hops h "           \
-    " WHERE h.event_id < bp.event_id AND (h.from_party = ANY (l.others) "                        \
-    " OR h.to_party = ANY (l.others))), "                                                        \
-    "EXISTS (SELECT 1 FROM prov_hops h JOIN prov_hops s ON s.kind = 3 "                          \
-    " AND s.event_id < bp.event_id AND (s.status = 0 OR s.corrected_by > bp.event_id) "          \
-    " AND (s.item_id = h.item_id OR EXISTS (SELECT 1 FROM prov_merges m "                        \
-    "  WHERE m.event_id < bp.event_id AND (m.undone_by IS NULL OR m.undone_by > bp.event_id) "   \
-    "  AND ((m.item_id = s.item_id AND m.into_id = h.item_id) "                                  \
-    "  OR (m.item_id = h.item_id AND m.into_id = s.item_id)))) "                                 \
-    " WHERE h.to_party = ANY (l.others) AND h.item_id IS NOT NULL)::int"
+    "tr.records, floor(extract(epoch FROM tr.first))::bigint, "                                  \
+    "(EXISTS (SELECT 1 FROM prov_hops h WHERE h.to_party = ANY (l.others) "                      \
+    " AND h.item_id IS NOT NULL AND (EXISTS (SELECT 1 FROM prov_hops s "                         \
+    "  WHERE s.item_id = h.item_id AND s.kind = 3 AND s.event_id < bp.event_id "                 \
+    "  AND (s.status = 0 OR s.corrected_by > bp.event_id)) "                                     \
+    " OR EXISTS (SELECT 1 FROM prov_merges m JOIN prov_hops s ON s.item_id = "                   \
+    "  CASE WHEN m.item_id = h.item_id THEN m.into_id ELSE m.item_id END "                       \
+    "  WHERE (m.item_id = h.item_id OR m.into_id = h.item_id) AND m.event_id < bp.event_id "     \
+    "  AND (m.undone_by IS NULL OR m.undone_by > bp.event_id) AND s.kind = 3 "                   \
+    "  AND s.event_id < bp.event_id AND (s.status = 0 OR s.corrected_by > bp.event_id)))))::int"
 #define ALERTS_PARTY_NCOLS 11
 
 /* The lateral that finds the parties linked to bp (the same identifier, or
@@ -65,6 +62,14 @@
     " AND bp.address_key <> '' AND o.name_key = bp.name_key "                                   \
     " AND o.address_key = bp.address_key AND o.event_id < bp.event_id "                          \
     " ORDER BY 1 DESC LIMIT " n ") o) l"
+
+/* After ALERTS_PARTY_LINKS, for ALERTS_PARTY_COLS: the linked parties'
+ * trading history tr (records, first). */
+#define ALERTS_PARTY_TRADE                                                                       \
+    " CROSS JOIN LATERAL (SELECT count(DISTINCT h.event_id) FILTER (WHERE h.kind IN (1, 2) "     \
+    " AND (h.from_party = ANY (l.others) OR bp.kind = 2)) AS records, "                          \
+    " min(h.occurred_at) AS first FROM prov_hops h WHERE h.event_id < bp.event_id "              \
+    " AND (h.from_party = ANY (l.others) OR h.to_party = ANY (l.others))) tr"
 
 /* Parties read with ALERTS_PARTY_COLS, sorted by id. */
 typedef struct alerts_parties {

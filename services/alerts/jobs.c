@@ -57,24 +57,36 @@ static const char BULK_PARTIES_SQL[] =
 /* Per item (root), its newest active hop at or before as_of within the
  * lookback, kept when it is older than quiet_days, is not a seizure, and
  * lies near an enabled coast hub (a box around each; the rule measures). */
-static const char QUIET_SQL[] =
-    "WITH last AS (SELECT DISTINCT ON (it.root_id) it.root_id, h.event_id, h.line, h.kind, "
-    " h.occurred_at, h.place_lat, h.place_lon FROM prov_hops h "
-    " JOIN prov_items it ON it.item_id = h.item_id "
-    " WHERE h.item_id IS NOT NULL AND h.status = 0 AND h.occurred_at <= to_timestamp($1::float8) "
-    " AND h.occurred_at > to_timestamp($1::float8) - make_interval(days => $3::int) "
-    " ORDER BY it.root_id, h.occurred_at DESC, h.event_id DESC, h.line DESC), "
-    "cand AS (SELECT * FROM last WHERE kind <> 3 AND place_lat IS NOT NULL "
-    " AND occurred_at <= to_timestamp($1::float8) - make_interval(days => $2::int) "
-    " AND EXISTS (SELECT 1 FROM hubs c WHERE c.enabled AND c.kind = 'coast' "
-    "  AND abs(c.lat - last.place_lat) <= $5::float8 / 111.0 "
-    "  AND abs(c.lon - last.place_lon) <= $5::float8 / (111.0 * greatest(cos(radians(c.lat)), 0.1))) "
+#define QUIET_CAND                                                                               \
+    "WITH last AS (SELECT DISTINCT ON (it.root_id) it.root_id, h.event_id, h.line, h.kind, "    \
+    " h.occurred_at, h.place_lat, h.place_lon FROM prov_hops h "                                 \
+    " JOIN prov_items it ON it.item_id = h.item_id "                                             \
+    " WHERE h.item_id IS NOT NULL AND h.status = 0 AND h.occurred_at <= to_timestamp($1::float8) " \
+    " AND h.occurred_at > to_timestamp($1::float8) - make_interval(days => $3::int) "            \
+    " ORDER BY it.root_id, h.occurred_at DESC, h.event_id DESC, h.line DESC), "                  \
+    "cand AS (SELECT * FROM last WHERE kind <> 3 AND place_lat IS NOT NULL "                     \
+    " AND occurred_at <= to_timestamp($1::float8) - make_interval(days => $2::int) "             \
+    " AND EXISTS (SELECT 1 FROM hubs c WHERE c.enabled AND c.kind = 'coast' "                    \
+    "  AND abs(c.lat - last.place_lat) <= $5::float8 / 111.0 "                                   \
+    "  AND abs(c.lon - last.place_lon) <= $5::float8 / (111.0 * greatest(cos(radians(c.lat)), 0.1))) " \
     " ORDER BY root_id LIMIT $4::bigint) "
-    "SELECT cand.root_id, " ALERTS_HOP_COLS " FROM cand "
+
+/* Per item (root), its newest active hop at or before as_of within the
+ * lookback, kept when it is older than quiet_days, is not a seizure, and
+ * lies near an enabled coast hub (a box around each; the rule measures);
+ * and the parties of those hops as they stood then (who holds it). */
+static const char QUIET_SQL[] =
+    QUIET_CAND "SELECT cand.root_id, " ALERTS_HOP_COLS " FROM cand "
     "JOIN prov_hops h ON h.event_id = cand.event_id AND h.line = cand.line "
     "LEFT JOIN prov_items it ON it.item_id = h.item_id "
     "LEFT JOIN prov_parties f ON f.party_id = h.from_party "
     "LEFT JOIN prov_parties t ON t.party_id = h.to_party ORDER BY cand.root_id";
+
+static const char QUIET_PARTIES_SQL[] =
+    QUIET_CAND ", bp AS (SELECT DISTINCT p.party_id, p.event_id, p.kind, p.name, p.name_key, "
+    "p.address_key, p.lat, p.lon FROM cand JOIN prov_hops h ON h.event_id = cand.event_id "
+    "AND h.line = cand.line JOIN prov_parties p ON p.party_id IN (h.to_party, h.from_party)) "
+    "SELECT " ALERTS_PARTY_COLS " FROM bp " ALERTS_PARTY_LINKS("$6::bigint") ALERTS_PARTY_TRADE;
 
 static const char LOCK_SQL[] = "SELECT pg_try_advisory_lock($1::bigint)";
 static const char UNLOCK_SQL[] = "SELECT pg_advisory_unlock($1::bigint)";
@@ -297,12 +309,13 @@ static void on_read(const tw_pg_outcome *o, void *arg)
     } else {
         const PGresult *hr = o->results[0];
         size_t n = (size_t)PQntuples(hr);
+        alerts_parties parties;
         tw_ar_hop *hops = tw_arena_calloc(a, n ? n : 1, sizeof *hops);
-        if (hops) {
+        if (hops && alerts_parties_read(o->results[1], 0, a, &parties) == 0) {
             size_t k = 0;
             for (; k < n; k++) {
                 int64_t corrected_by;
-                if (alerts_hop_read(hr, (int)k, 1, a, NULL, &hops[k], &corrected_by) != 0)
+                if (alerts_hop_read(hr, (int)k, 1, a, &parties, &hops[k], &corrected_by) != 0)
                     break;
                 hops[k].item_id = strtoll(PQgetvalue(hr, (int)k, 0), NULL, 10); /* the root */
             }
@@ -340,9 +353,10 @@ static void run_read(alerts_run *r)
         snprintf(p_days, sizeof p_days, "%d", r->cfg.quiet_days);
         snprintf(p_look, sizeof p_look, "%d", r->cfg.quiet_lookback_days);
         snprintf(p_km, sizeof p_km, "%.3f", r->cfg.quiet_within_km);
-        const char *v[] = {r->as_of_param, p_days, p_look, p_rows, p_km};
-        const tw_pg_stmt st[] = {{.stmt = QUIET_SQL, .nparams = 5, .values = v}};
-        rc = tw_pg_batch(svc->jobs_pg, st, 1, on_read, r);
+        const char *v[] = {r->as_of_param, p_days, p_look, p_rows, p_km, p_links};
+        const tw_pg_stmt st[] = {{.stmt = QUIET_SQL, .nparams = 5, .values = v},
+                                 {.stmt = QUIET_PARTIES_SQL, .nparams = 6, .values = v}};
+        rc = tw_pg_batch(svc->jobs_pg, st, 2, on_read, r);
     }
     if (rc != 0)
         run_failed(r, "could not queue its read", NULL);

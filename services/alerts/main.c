@@ -40,6 +40,11 @@ static const tw_setting extra[] = {
      .help = "most rows one job run reads (hops of the bulk window, items near the coast); a "
              "run that reaches it says so in its record",
      .offset = OFF(job_rows_max)},
+    {.name = "realtime", .env = "TIDEWATCH_ALERTS_REALTIME", .flag = "realtime",
+     .type = TW_SET_BOOL, .def = "true",
+     .help = "evaluate the real-time rules as provenance applies events (false: this daemon "
+             "runs jobs only; another must consume)",
+     .offset = OFF(realtime)},
     {.name = "jobs", .env = "TIDEWATCH_ALERTS_JOBS", .flag = "jobs", .type = TW_SET_BOOL,
      .def = "true", .help = "run the scheduled jobs on their schedules (RunJob works either way)",
      .offset = OFF(jobs)},

@@ -353,6 +353,11 @@ int alerts_realtime_start(alerts_service *svc)
     }
     if (alerts_ctx_start(svc) != 0)
         return -1;
+    if (!cfg->realtime) {
+        TW_INFO(NULL, "real-time rules off (--realtime=false): scheduled jobs only");
+        /* Health follows the connection all the same (on_db_state). */
+        return 0;
+    }
     tw_consumer_opts co = {.name = ALERTS_CONSUMER, .upstream = ALERTS_UPSTREAM,
                            .batch_max = (int)cfg->batch_max, .poll_ms = (int)cfg->poll_ms,
                            .metrics = svc->daemon->metrics, .prepare = prepare};

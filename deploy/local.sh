@@ -502,13 +502,16 @@ services_up() {
 }
 
 demo() {
-  # The deterministic demo scenario, once it ships, lives in deploy/demo/.
+  # The demo scenario (deploy/demo/load.sh): once, on an empty log.
   local loader=$ROOT/deploy/demo/load.sh
   if [ -x "$loader" ]; then
-    echo "loading the demo scenario"
-    TIDEWATCH_INGEST=127.0.0.1:$(port_of ingest) TIDEWATCH_QUERY=127.0.0.1:$(port_of query) \
-      TW_BIN_DIR=$BIN_DIR "$loader" >>"$LOG_DIR/demo.log" 2>&1 </dev/null ||
+    echo "loading the demo scenario (a simulated season; log: var/log/demo.log)"
+    PATH="$(tw_pg_bindir):$PATH" TIDEWATCH_INGEST=127.0.0.1:$(port_of ingest) \
+      TIDEWATCH_QUERY=127.0.0.1:$(port_of query) TIDEWATCH_ALERTS=127.0.0.1:$(port_of alerts) \
+      TW_BIN_DIR=$BIN_DIR TW_DB_URL="$DB_URL" TW_DEMO_DIR="$VAR/demo" \
+      "$loader" >>"$LOG_DIR/demo.log" 2>&1 </dev/null ||
       tw_die "loading the demo scenario failed (log: var/log/demo.log)"
+    tail -n 2 "$LOG_DIR/demo.log"
   fi
 }
 
@@ -548,6 +551,13 @@ Logs:       deploy/local.sh logs [-f] [service]      (files in var/log)
 Try:
   # health of every service
   deploy/local.sh status
+  # the demo season's alerts (var/demo holds its records and ground truth)
+  $bin/tidewatch alerts --severity high
+  $bin/tidewatch alerts show 1                       # explanation, evidence, history
+  $bin/tidewatch alerts --watch                      # new and updated alerts as they come
+  $bin/tidewatch hubs --kind coast
+  $bin/tidewatch jobs                                # scheduled jobs and their runs
+  $bin/tidewatch jobs run bulk_acquisition --as-of $(date -u +%F)
   # a provenance scenario (five records arriving out of order), then its chain
   deploy/demo/chain_scenario.py --target 127.0.0.1:$(port_of ingest)
   $bin/tidewatch chain 6E5X1094417                  # also --json, --dot, --geojson

@@ -5,7 +5,8 @@ repository (deploy/, migrations/, and a copy of the built binaries so that a
 socket directory with peer and password logins; `status` judges each daemon
 by its own gRPC service (ingest NOT_SERVING while PostgreSQL is down); `up`
 after a rebuild restarts exactly the daemon whose binary changed; `restart
-SERVICE` restarts one; `down` stops everything.
+SERVICE` restarts one; `down` stops everything; the first `up` loads the
+demo scenario (a simulated season) through every daemon, once.
 
 Environment: TW_BIN_DIR (binaries), TW_SOURCE_DIR, TW_PG_BINDIR. Prints
 "N passed, M failed"; exits 1 on any failure."""
@@ -117,6 +118,13 @@ class LocalStack(unittest.TestCase):
         self.assertIn("durable", out)
         for name in SERVICES:
             self.assertIn("SERVING", self.line(out, name))
+        # The demo scenario was loaded once, through every daemon, and raised alerts.
+        self.assertRegex(out, r"demo: [1-9][0-9]* alerts raised")
+        r = self.psql("postgres", "SELECT (SELECT count(*) FROM events) > 1000, "
+                                  "(SELECT count(*) FROM alerts) > 0, "
+                                  "(SELECT count(*) FROM alert_job_runs WHERE outcome = 'ok')")
+        self.assertEqual(r.stdout.strip(), "t|t|2", r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.root, "var", "demo", "truth.json")))
 
         # Durable, private, authenticated.
         r = self.psql("postgres", "SELECT current_setting('fsync') || current_setting('full_page_writes')")
@@ -147,10 +155,11 @@ class LocalStack(unittest.TestCase):
         self.assertIn("NOT_SERVING", self.line(out, "ingest"))
         self.assertIn("stopped", self.line(out, "postgres"))
 
-        # up again: PostgreSQL back, daemons kept.
+        # up again: PostgreSQL back, daemons kept, the demo not loaded twice.
         before = {n: self.pid(n) for n in SERVICES}
         out = self.ok("up", "--no-install", "--no-build")
         self.assertEqual({n: self.pid(n) for n in SERVICES}, before, out)
+        self.assertIn("the demo is not loaded again", out)
 
         # A rebuild replaces the ingest binary (new file, as the linker does).
         ingest = os.path.join(self.bin, "tidewatch-ingest")

@@ -33,13 +33,31 @@
 
 #define JOB_LOCK_BASE 7243298466392740100LL
 
-/* The sale and shipment hops of the bulk window (rule 5), capped. */
+/* The sale and shipment hops of the bulk window (rule 5) whose receiver
+ * may belong to a cluster acquiring bulk_min_items ($5) or more: alone
+ * (its own lines reach it), or sharing an identifier, or a name at an
+ * address, with another receiver of the window. A receiver seen once with
+ * a few items and nothing in common with anyone (the leisure buyer, the
+ * common case) cannot, and is not read further. Capped by job_rows_max. */
 #define BULK_WINDOW                                                                              \
-    "WITH hb AS (SELECT h.event_id, h.line FROM prov_hops h WHERE h.kind IN (1, 2) "            \
-    " AND h.status = 0 AND h.to_party IS NOT NULL "                                              \
+    "WITH w AS MATERIALIZED (SELECT h.event_id, h.line, h.to_party, h.quantity FROM prov_hops h " \
+    " WHERE h.kind IN (1, 2) AND h.status = 0 AND h.to_party IS NOT NULL "                       \
     " AND h.occurred_at > to_timestamp($1::float8) - make_interval(days => $2::int) "           \
-    " AND h.occurred_at <= to_timestamp($1::float8) ORDER BY h.occurred_at, h.event_id, h.line " \
-    " LIMIT $4::bigint) "
+    " AND h.occurred_at <= to_timestamp($1::float8)), "                                          \
+    "wp AS MATERIALIZED (SELECT DISTINCT to_party FROM w), "                                     \
+    "ids AS (SELECT i.kind, i.value FROM wp JOIN prov_party_identifiers i "                      \
+    " ON i.party_id = wp.to_party AND i.kind <> 'other' GROUP BY 1, 2 HAVING count(*) > 1), "    \
+    "nk AS (SELECT p.name_key, p.address_key FROM wp JOIN prov_parties p "                       \
+    " ON p.party_id = wp.to_party WHERE p.name_key <> '' AND p.address_key <> '' "               \
+    " GROUP BY 1, 2 HAVING count(*) > 1), "                                                      \
+    "cand AS (SELECT i.party_id AS to_party FROM ids JOIN prov_party_identifiers i "             \
+    " USING (kind, value) JOIN wp ON wp.to_party = i.party_id "                                  \
+    " UNION SELECT p.party_id FROM nk JOIN prov_parties p USING (name_key, address_key) "        \
+    " JOIN wp ON wp.to_party = p.party_id "                                                      \
+    " UNION SELECT to_party FROM w GROUP BY to_party HAVING sum(quantity) >= $5::int), "         \
+    "hb AS (SELECT h.event_id, h.line FROM w JOIN cand USING (to_party) "                        \
+    " JOIN prov_hops h USING (event_id, line) "                                                  \
+    " ORDER BY h.occurred_at, h.event_id, h.line LIMIT $4::bigint) "
 
 static const char BULK_HOPS_SQL[] =
     BULK_WINDOW "SELECT " ALERTS_HOP_COLS " FROM hb JOIN prov_hops h USING (event_id, line) "
@@ -344,10 +362,12 @@ static void run_read(alerts_run *r)
     snprintf(p_rows, sizeof p_rows, "%lld", (long long)svc->cfg->job_rows_max);
     int rc;
     if (r->job == JOB_BULK) {
+        char p_min[16];
         snprintf(p_days, sizeof p_days, "%d", r->cfg.bulk_window_days);
-        const char *v[] = {r->as_of_param, p_days, p_links, p_rows};
-        const tw_pg_stmt st[] = {{.stmt = BULK_HOPS_SQL, .nparams = 4, .values = v},
-                                 {.stmt = BULK_PARTIES_SQL, .nparams = 4, .values = v}};
+        snprintf(p_min, sizeof p_min, "%d", r->cfg.bulk_min_items);
+        const char *v[] = {r->as_of_param, p_days, p_links, p_rows, p_min};
+        const tw_pg_stmt st[] = {{.stmt = BULK_HOPS_SQL, .nparams = 5, .values = v},
+                                 {.stmt = BULK_PARTIES_SQL, .nparams = 5, .values = v}};
         rc = tw_pg_batch(svc->jobs_pg, st, 2, on_read, r);
     } else {
         snprintf(p_days, sizeof p_days, "%d", r->cfg.quiet_days);

@@ -38,6 +38,7 @@
 #   -J  run phase 3 with this many items per kind; -N its records
 #       (default 2 x 2 x ITEMS)
 #   -q  quality phase only               -l  latency phase only
+#   -g  phase 3 only (with -J)
 #   -k  copy the scenario, the score (JSON) and the alert export here
 #   -b  build directory with bin/ (default build)
 # Figures only, no verdict on them; exits 1 when a service fails, an answer
@@ -49,7 +50,7 @@ seed=1 scale=1 days=120 step=1 rate=100 jobs_items=0 jobs_records=0 keep="" only
 alerts_extra=()
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build
-while getopts s:x:d:j:r:J:N:b:k:qlh opt; do
+while getopts s:x:d:j:r:J:N:b:k:qlgh opt; do
   case $opt in
     s) seed=$OPTARG ;;
     x) scale=$OPTARG ;;
@@ -62,6 +63,7 @@ while getopts s:x:d:j:r:J:N:b:k:qlh opt; do
     k) keep=$OPTARG ;;
     q) only=quality ;;
     l) only=latency ;;
+    g) only=jobs ;;
     *) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
@@ -197,7 +199,7 @@ PY
 echo "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}'), fsync=on; $(nproc) cores shared by every process"
 
 # ---------------------------------------------------------------- 1. quality --
-if [ "$only" != latency ]; then
+if [ "$only" != latency ] && [ "$only" != jobs ]; then
   start_daemons quality
   scn=$work/scenario
   echo "scenario: seed $seed, scale $scale, $days days"
@@ -239,7 +241,7 @@ if [ "$only" != latency ]; then
 fi
 
 # ---------------------------------------------------------------- 2. latency --
-if [ "$only" != quality ]; then
+if [ "$only" != quality ] && [ "$only" != jobs ]; then
   start_daemons latency
   lscn=$work/latency-scenario
   cli simulate --seed "$(( seed + 1 ))" --scale "$scale" --days "$days" --out "$lscn" >/dev/null

@@ -28,6 +28,7 @@ typedef struct alerts_config {
     char *bulk_schedule;
     char *quiet_schedule;
     int64_t job_rows_max;     /* rows one job run may read */
+    int64_t job_statement_timeout_ms; /* one statement of a job run */
     int jobs;                 /* 0: never run scheduled jobs (RunJob still works) */
     int realtime;             /* 0: no real-time rules (a daemon for the jobs only) */
 } alerts_config;

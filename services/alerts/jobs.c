@@ -567,7 +567,7 @@ int alerts_jobs_start(alerts_service *svc)
     j->svc = svc;
     svc->jobs = j;
     tw_pg_opts opts = {.name = "alerts-jobs",
-                       .statement_timeout_ms = (int)svc->cfg->statement_timeout_ms,
+                       .statement_timeout_ms = (int)svc->cfg->job_statement_timeout_ms,
                        .idle_in_xact_timeout_ms = svc->cfg->idle_in_xact_timeout_ms
                                                       ? (int)svc->cfg->idle_in_xact_timeout_ms
                                                       : -1,

@@ -40,6 +40,12 @@ static const tw_setting extra[] = {
      .help = "most rows one job run reads (hops of the bulk window, items near the coast); a "
              "run that reaches it says so in its record",
      .offset = OFF(job_rows_max)},
+    {.name = "job_statement_timeout", .env = "TIDEWATCH_ALERTS_JOB_STATEMENT_TIMEOUT",
+     .flag = "job-statement-timeout", .type = TW_SET_DURATION_MS, .def = "30m", .min = 0,
+     .max = 24 * 3600 * 1000LL,
+     .help = "longest one statement of a job run (its read, its writes) may run before "
+             "PostgreSQL cancels it and the run is recorded failed; 0: the server's setting",
+     .offset = OFF(job_statement_timeout_ms)},
     {.name = "realtime", .env = "TIDEWATCH_ALERTS_REALTIME", .flag = "realtime",
      .type = TW_SET_BOOL, .def = "true",
      .help = "evaluate the real-time rules as provenance applies events (false: this daemon "

@@ -24,21 +24,7 @@ static char *astr(tw_arena *a, const PGresult *r, int row, const char *col)
 static Google__Protobuf__Timestamp *atime(tw_arena *a, const PGresult *r, int row,
                                           const char *col)
 {
-    if (qnull(r, row, col))
-        return NULL;
-    int64_t us = qi(r, row, col);
-    Google__Protobuf__Timestamp *t = tw_arena_alloc(a, sizeof *t);
-    if (!t)
-        return NULL;
-    google__protobuf__timestamp__init(t);
-    int64_t s = us / 1000000, rem = us % 1000000;
-    if (rem < 0) {
-        rem += 1000000;
-        s--;
-    }
-    t->seconds = s;
-    t->nanos = (int32_t)(rem * 1000);
-    return t;
+    return qtime_at(a, r, row, PQfnumber(r, col));
 }
 
 static Tidewatch__V1__AlertState state_of(const char *s)

@@ -38,13 +38,13 @@ static char *cstr(qcall *q, const PGresult *r, int row, int c)
     return s ? s : (char *)"";
 }
 
-static Google__Protobuf__Timestamp *ctime_us(qcall *q, const PGresult *r, int row, int c)
+Google__Protobuf__Timestamp *qtime_at(tw_arena *a, const PGresult *r, int row, int c)
 {
     const char *v = cv(r, row, c);
     if (!v)
         return NULL;
     int64_t us = strtoll(v, NULL, 10);
-    Google__Protobuf__Timestamp *t = tw_arena_alloc(&q->arena, sizeof *t);
+    Google__Protobuf__Timestamp *t = tw_arena_alloc(a, sizeof *t);
     if (!t)
         return NULL;
     google__protobuf__timestamp__init(t);
@@ -56,6 +56,11 @@ static Google__Protobuf__Timestamp *ctime_us(qcall *q, const PGresult *r, int ro
     t->seconds = s;
     t->nanos = (int32_t)(rem * 1000);
     return t;
+}
+
+static Google__Protobuf__Timestamp *ctime_us(qcall *q, const PGresult *r, int row, int c)
+{
+    return qtime_at(&q->arena, r, row, c);
 }
 
 /* The same by column name. */

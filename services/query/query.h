@@ -268,6 +268,9 @@ bool qnull(const PGresult *r, int row, const char *col);
 char *qstr(qcall *q, const PGresult *r, int row, const char *col);
 /* A timestamp column given as microseconds since the epoch, or NULL. */
 Google__Protobuf__Timestamp *qtime(qcall *q, const PGresult *r, int row, const char *col);
+/* The same from column c (microseconds since the epoch, NULL: none), in
+ * arena a (for answers built outside a call's arena). */
+Google__Protobuf__Timestamp *qtime_at(tw_arena *a, const PGresult *r, int row, int c);
 
 /* A hop row (sql.h HOP_COLS) to a Hop. NULL on ENOMEM. */
 Tidewatch__V1__Hop *qrows_hop(qcall *q, const PGresult *r, int row);

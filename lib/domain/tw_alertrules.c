@@ -769,10 +769,27 @@ static void score_flow(const tw_ar_config *cfg, const flow *f, factors *fs)
         add_factor(fs, "supply_from_established_trader", -3,
                    "quantities and route are those of ordinary stock supply");
     else if (b2b)
-        add_factor(fs, "trade_between_companies", -1, "not in cash");
-    if (!f->no_local && t->kind == TW_AR_HOP_SALE && s && s->kind == TW_AR_PARTY_COMPANY &&
-        units <= 1 && r &&
-        r->kind != TW_AR_PARTY_COMPANY) {
+        add_factor(fs, "trade_between_companies", -2, "not in cash");
+    /* A retail sale: a company selling a private (or unknown) buyer one
+     * engine, one boat, or one boat with its engine. That is how leisure
+     * boating is sold; the buyer's home may lie anywhere, so neither the
+     * outfit nor the distance counts. Within local_km of the sale (or over
+     * the counter) it is a local sale. Not for rule 4 (linked equipment). */
+    int retail = 0;
+    if (!f->no_local && t->kind == TW_AR_HOP_SALE && s && s->kind == TW_AR_PARTY_COMPANY && r &&
+        r->kind != TW_AR_PARTY_COMPANY && r->kind != TW_AR_PARTY_AGENCY && units >= 1 &&
+        units <= 2 && !any_link) {
+        long ne = 0, nb = 0;
+        for (size_t i = 0; i < f->ngroup; i++) {
+            const tw_ar_hop *h = f->group[i];
+            if (h->item_kind == TW_AR_ITEM_ENGINE)
+                ne += quantity_of(h);
+            else if (h->item_kind == TW_AR_ITEM_BOAT)
+                nb += quantity_of(h);
+        }
+        retail = ne <= 1 && nb <= 1;
+    }
+    if (retail) {
         int local = 0;
         double d = NAN;
         if (!r->has_place) {
@@ -784,14 +801,16 @@ static void score_flow(const tw_ar_config *cfg, const flow *f, factors *fs)
         }
         if (d == d && d <= cfg->local_km)
             local = 1;
-        if (local) {
-            if (d == d)
-                add_factor(fs, "local_single_sale", -3, "buyer %.1f km from the sale", d);
-            else
-                add_factor(fs, "local_single_sale", -3, "sold over the counter");
-        }
+        if (local && d == d)
+            add_factor(fs, "local_single_sale", -3, "buyer %.1f km from the sale", d);
+        else if (local)
+            add_factor(fs, "local_single_sale", -3, "sold over the counter");
+        else if (d == d)
+            add_factor(fs, "retail_sale", -2, "one outfit sold to a private buyer %.1f km away", d);
+        else
+            add_factor(fs, "retail_sale", -2, "one outfit sold to a private buyer");
     }
-    if (!b2b) {
+    if (!b2b && !retail) {
         if (units >= 5)
             add_factor(fs, "five_or_more_units", 3, "%ld engines or boats", units);
         else if (units >= 2)
@@ -801,7 +820,12 @@ static void score_flow(const tw_ar_config *cfg, const flow *f, factors *fs)
     }
     if (cash)
         add_factor(fs, "cash", 1, NULL);
-    if (!ordinary && cfg->long_haul_km > 0 && f->prev_km == f->prev_km &&
+    /* Distance counts on the way of the goods, not on trade: a distributor
+     * delivers a business anywhere in its country and a leisure buyer
+     * drives home; between companies it counts after storage at a transit
+     * point (f->transit set), the smugglers' route. */
+    if (!ordinary && !retail && (!b2b || f->transit) && cfg->long_haul_km > 0 &&
+        f->prev_km == f->prev_km &&
         f->prev_km > cfg->long_haul_km) {
         if (f->prev_name && f->prev_name[0]) {
             sbuf b = {0};
@@ -1670,7 +1694,7 @@ static int bulk_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t n
     size_t nseen = 0;
     long units = 0, cash_units = 0, engines = 0, boats = 0;
     int all_poor = 1, ordinary = 1, b2b = 1, sellers = 0;
-    int64_t seller_ids[4];
+    char seller_keys[4][512];
     for (size_t i = 0; i < nh; i++) {
         const tw_ar_hop *h = hs[i];
         all_poor &= poorly_graded(h);
@@ -1679,11 +1703,15 @@ static int bulk_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t n
         b2b &= between;
         ordinary &= between && established(cfg, h->from);
         if (h->from && sellers < 4) {
+            /* Sellers are told apart by their key (one company named by
+             * several records is one seller). */
+            char sk[512];
+            tw_ar_party_key(h->from, sk, sizeof sk);
             int dup = 0;
             for (int k = 0; k < sellers; k++)
-                dup |= seller_ids[k] == h->from->party_id;
+                dup |= strcmp(seller_keys[k], sk) == 0;
             if (!dup)
-                seller_ids[sellers++] = h->from->party_id;
+                snprintf(seller_keys[sellers++], sizeof seller_keys[0], "%s", sk);
         }
         if (h->item_kind == TW_AR_ITEM_ENGINE || h->item_kind == TW_AR_ITEM_BOAT)
             seen[nseen++] = (unit_ref){h->item_id, i};
@@ -1772,14 +1800,27 @@ static int bulk_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t n
     else if (little)
         add_factor(&dr.fs, "little_trading_history", 1, "%d compan%s with few trade records",
                    little, little == 1 ? "y" : "ies");
-    if (nm >= 2)
-        add_factor(&dr.fs, "shared_identifiers", 2, "%zu parties linked by shared identifiers or address",
-                   nm);
+    /* Different buyers sharing identifiers: members under different names
+     * (one company or person named by several records is one buyer). */
+    size_t names = 0;
+    for (size_t m = 0; m < nm; m++) {
+        const tw_ar_party *p = b[members[m]].p;
+        const char *nk = p->name_key ? p->name_key : "";
+        int dup = 0;
+        for (size_t j = 0; j < m && !dup; j++) {
+            const tw_ar_party *q = b[members[j]].p;
+            dup = nk[0] && q->name_key && strcmp(nk, q->name_key) == 0;
+        }
+        names += !dup;
+    }
+    if (names >= 2)
+        add_factor(&dr.fs, "shared_identifiers", 2, "%zu buyers under different names linked by shared identifiers or address",
+                   names);
     if (sellers >= 3)
         add_factor(&dr.fs, "several_sellers", 2, "%d sellers", sellers);
     else if (sellers == 2)
         add_factor(&dr.fs, "several_sellers", 1, "2 sellers");
-    if (near_hub >= 0) {
+    if (near_hub >= 0 && !b2b) { /* a marina or dealer on the coast receiving stock is trade */
         sbuf t = {0};
         sb_text(&t, hubs[near_hub].name);
         add_factor(&dr.fs, "buyer_near_coast", 1, "%s", t.p ? t.p : "");
@@ -1791,7 +1832,7 @@ static int bulk_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t n
         add_factor(&dr.fs, "supply_from_established_trader", -4,
                    "bought from established traders, not in cash");
     else if (b2b)
-        add_factor(&dr.fs, "trade_between_companies", -1, "bought from companies, not in cash");
+        add_factor(&dr.fs, "trade_between_companies", -2, "bought from companies, not in cash");
     if (link)
         add_factor(&dr.fs, "party_seizure_linked", 4, "a buyer is on an earlier record of seized equipment");
     if (all_poor)

@@ -33,8 +33,12 @@
  * and the explanation names every factor that counted with its points.
  * Legitimate trade stays quiet: an established trader (a company with at
  * least trader_min_records earlier trade records) as the receiving party
- * takes points away, and a single item sold locally (seller and buyer
- * within local_km) to a private buyer scores below the raising threshold.
+ * takes points away; stock moving between companies, not in cash, is
+ * trade even on a first delivery (its quantities and distance do not
+ * count); a retail sale (a company selling a private buyer one engine,
+ * one boat, or one boat with its engine) scores below the raising
+ * threshold wherever the buyer lives, and so does the outfit resting at
+ * the buyer's home near the coast.
  * Alerts scoring below min_score are not returned at all.
  *
  * How the rules read a history (tw_ar_realtime):
@@ -80,12 +84,18 @@
  *   trader_min_records) +1, established_trader -5; private_sender +1;
  *   supply_from_established_trader -3 (an established company supplying a
  *   company, not in cash, no seizure link: ordinary stock supply; then
- *   quantities, boats with engines, long haul and transit do not count);
- *   local_single_sale -3 (a company selling one engine or boat to a
- *   non-company buyer within local_km of the sale, or over the counter;
- *   not for rule 4); several_units (2-4 engines or boats in the event) +1,
- *   five_or_more_units +3; boats_with_engines +2; cash +1; long_haul (the
- *   place before the destination more than long_haul_km away) +2;
+ *   quantities, boats with engines, long haul and transit do not count),
+ *   else trade_between_companies -2 (a company supplying a company, not
+ *   in cash, no seizure link: quantities and boats with engines do not
+ *   count, long haul only after a transit hub);
+ *   local_single_sale -3 / retail_sale -2 (a retail sale: a company
+ *   selling a private or unidentified buyer at most one engine and one
+ *   boat in the event, no seizure link, not for rule 4; local within
+ *   local_km of the sale or over the counter, else retail_sale; then
+ *   units, boats with engines and long haul do not count); several_units
+ *   (2-4 engines or boats in the event) +1, five_or_more_units +3;
+ *   boats_with_engines +2; cash +1; long_haul (the place before the
+ *   destination more than long_haul_km away) +2;
  *   passed_transit_hub (an earlier place within a transit hub's radius)
  *   +2; party_seizure_linked (sender or receiver, not an established
  *   trader, not an agency) +4; poorly_graded_source (source 3 or
@@ -94,11 +104,16 @@
  *   large_quantity (>= 2 x bulk_min_items) +2, boats_with_engines +2,
  *   mostly_cash (half the units or more) +2 or some_cash +1,
  *   private_buyer +2, new_company +2 or little_trading_history +1,
- *   shared_identifiers (two parties or more) +2, several_sellers +1 (two)
- *   or +2 (three or more), buyer_near_coast (a buyer's place within a
- *   coast or inland hub's radius) +1, established_trader (every buyer) -5,
- *   supply_from_established_trader (every hop) -4 (then large_quantity and
- *   boats_with_engines do not count), party_seizure_linked +4,
+ *   shared_identifiers (two buyers or more under different names; one
+ *   party named by several records is one buyer) +2, several_sellers +1
+ *   (two) or +2 (three or more; sellers told apart by their party key),
+ *   buyer_near_coast (a buyer's place within a coast or inland hub's
+ *   radius; not when every hop is between companies: a marina or dealer
+ *   on the coast receiving stock) +1, established_trader (every buyer) -5,
+ *   supply_from_established_trader (every hop) -4, else
+ *   trade_between_companies (every hop a company supplying a company, not
+ *   in cash) -2 (with either, large_quantity and boats_with_engines do not
+ *   count), party_seizure_linked +4,
  *   poorly_graded_source (every hop) -2.
  * Rule 6 uses the item's latest hop as rule 1 does, with the place before
  * it and any transit hub among its earlier places.

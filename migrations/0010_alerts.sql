@@ -91,8 +91,9 @@ INSERT INTO hub_changes (hub_id, by, action, note, after)
 SELECT hub_id, 'migration 0010', 'seed', 'deploy/data/channel-hubs.csv', to_jsonb(h) FROM hubs h;
 
 -- ---- Rule thresholds, versioned -------------------------------------------
--- The daemon uses the newest version and stamps every alert with it, so an
--- alert can always be explained by the thresholds it was raised under.
+-- The daemon uses the newest valid version (a newer one that does not parse
+-- is logged and skipped) and stamps every alert with it, so an alert can
+-- always be explained by the thresholds it was raised under.
 -- settings: a JSON object read by tw_alertrules_config_parse(); keys left
 -- out take the built-in defaults (lib/domain/tw_alertrules.h).
 CREATE TABLE alert_config (
@@ -103,7 +104,12 @@ CREATE TABLE alert_config (
     settings   jsonb NOT NULL CHECK (jsonb_typeof(settings) = 'object')
 );
 INSERT INTO alert_config (version, note, settings)
-VALUES (1, 'built-in defaults', '{}');
+VALUES (1, 'built-in defaults (tests/unit/test_alertrules.c: config_seed_row_is_the_defaults)',
+        '{"approach_min_km": 150, "approach_end_km": 60, "via_transit_min_km": 100,
+          "via_transit_max_days": 45, "seizure_lookback_days": 365, "bulk_min_items": 4,
+          "bulk_window_days": 30, "quiet_within_km": 40, "quiet_days": 10,
+          "quiet_lookback_days": 90, "trader_min_records": 3, "local_km": 50, "min_score": 3,
+          "medium_score": 5, "high_score": 8, "critical_score": 11, "long_haul_km": 300}');
 -- A new version reaches running daemons at once (they re-read hubs and
 -- thresholds on this channel).
 CREATE FUNCTION alert_config_notify() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -111,7 +117,7 @@ BEGIN
     PERFORM pg_notify('tidewatch_hubs', 'config');
     RETURN NULL;
 END $$;
-CREATE TRIGGER alert_config_notify AFTER INSERT OR UPDATE ON alert_config
+CREATE TRIGGER alert_config_notify AFTER INSERT OR UPDATE OR DELETE ON alert_config
     FOR EACH STATEMENT EXECUTE FUNCTION alert_config_notify();
 
 -- ---- Alerts ---------------------------------------------------------------

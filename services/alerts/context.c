@@ -1,5 +1,6 @@
-/* The rule context: the enabled hubs and the newest thresholds
- * (alert_config), read at start and again whenever hub_put(),
+/* The rule context: the enabled hubs and the newest valid thresholds
+ * (alert_config; a newer version that does not parse is logged and not
+ * used), read at start and again whenever hub_put(),
  * hub_set_enabled() or a new alert_config version announces a change
  * (NOTIFY tidewatch_hubs), or the LISTEN is re-established after a
  * reconnect (a change may have been missed). A read that fails keeps the
@@ -15,7 +16,7 @@
     "SELECT name, CASE kind WHEN 'coast' THEN 1 WHEN 'inland' THEN 2 WHEN 'transit' THEN 3 "    \
     "ELSE 4 END, lat, lon, radius_km FROM hubs WHERE enabled ORDER BY hub_id"
 #define CTX_CONFIG_SQL                                                                           \
-    "SELECT version, settings::text FROM alert_config ORDER BY version DESC LIMIT 1"
+    "SELECT version, settings::text FROM alert_config ORDER BY version DESC LIMIT 20"
 
 void alerts_ctx_free(alerts_ctx *ctx)
 {
@@ -30,15 +31,19 @@ static int ctx_from_results(const PGresult *hubs, const PGresult *conf, alerts_c
                             char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (PQntuples(conf) != 1) {
-        snprintf(err, errlen, "alert_config has no version");
-        return -1;
+    /* The newest version that is valid; newer invalid ones are logged. */
+    int found = 0;
+    for (int i = 0; i < PQntuples(conf) && !found; i++) {
+        int version = atoi(PQgetvalue(conf, i, 0));
+        const char *json = PQgetvalue(conf, i, 1);
+        char why[256];
+        if (tw_ar_config_parse(json, strlen(json), version, &out->cfg, why, sizeof why) == 0)
+            found = 1;
+        else
+            TW_ERROR(NULL, "alert_config version %d: %s (not used)", version, why);
     }
-    int version = atoi(PQgetvalue(conf, 0, 0));
-    const char *json = PQgetvalue(conf, 0, 1);
-    char why[256];
-    if (tw_ar_config_parse(json, strlen(json), version, &out->cfg, why, sizeof why) != 0) {
-        snprintf(err, errlen, "alert_config version %d: %s", version, why);
+    if (!found) {
+        snprintf(err, errlen, "alert_config has no valid version among the newest 20");
         return -1;
     }
     int n = PQntuples(hubs);

@@ -524,6 +524,25 @@ class AlertsEndToEnd(unittest.TestCase):
             query.stop()
         self.release(s)
 
+    # -- versioned thresholds ---------------------------------------------------------------
+    def test_a_new_thresholds_version_applies_at_once_and_a_bad_one_is_refused(self):
+        s = self.stack("al_conf")
+        a = s.alerts[0]
+        s.q("INSERT INTO alert_config (version, note, settings) VALUES "
+            "(2, 'test', '{\"approach_min_km\": 120}'), (3, 'test: bad', '{\"nope\": 1}')")
+        # Version 3 is refused (unknown key): the daemon says so and uses version 2.
+        end = time.monotonic() + 10
+        while "alert_config version 3: nope: unknown key" not in a.log_text():
+            self.assertLess(time.monotonic(), end, a.log_text())
+            time.sleep(0.05)
+        s.submit_each(network("c", T0, 1))
+        s.wait()
+        versions = s.q("SELECT DISTINCT config_version FROM alerts").split()
+        self.assertEqual(versions, ["2"], a.log_text())
+        # The log says so: error lines are expected here, not a failure.
+        self.assertIn("(not used)", a.log_text())
+        self.release(s)
+
     def test_run_job_bad_input(self):
         s = self.stack("al_bad", alerts_args=["--bulk-schedule", "", "--quiet-schedule", ""])
         a = s.alerts[0]

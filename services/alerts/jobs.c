@@ -517,12 +517,6 @@ int alerts_job_run(alerts_jobs *j, int job, int64_t as_of, int manual, alerts_ru
 
 static void arm(alerts_jobs *j, int i, int64_t after);
 
-static void on_scheduled_done(void *arg, const alerts_run_result *res)
-{
-    (void)arg;
-    (void)res;
-}
-
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -537,7 +531,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
     char err[256];
     int64_t slot = s->next;
-    int rc = alerts_job_run(j, i, slot, 0, on_scheduled_done, NULL, err, sizeof err);
+    int rc = alerts_job_run(j, i, slot, 0, NULL, NULL, err, sizeof err);
     if (rc != 0)
         TW_WARN(NULL, "job %s: slot %lld not run: %s", job_defs[i].name, (long long)slot, err);
     arm(j, i, now > slot ? now : slot);

@@ -2026,15 +2026,18 @@ static int cmp_item_hop(const void *x, const void *y)
     return c ? c : cmp_hop(x, y);
 }
 
-/* Rule 6 for one item's hops item[0..ni) (sorted). */
-static int quiet_item(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs, int64_t as_of,
-                      const tw_ar_hop *const *item, size_t ni, tw_ar_alerts *out)
+/* Rule 6 for one subject whose records are hs[0..n) (sorted, at or before
+ * as_of, no seizure among them): its latest record L = hs[n - 1] must be a
+ * sale or shipment with a time, a destination within quiet_within_km of a
+ * coast hub, and an age between quiet_days and quiet_lookback_days. The
+ * hops of L's event among hs[ngroup_from..n) count as the event's units.
+ * names: a cluster's members under different names (0 for an item). */
+static int quiet_subject(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs,
+                         int64_t as_of, tw_ar_subject_kind kind, const char *subject,
+                         const tw_ar_hop *const *hs, size_t n, size_t ngroup_from, size_t names,
+                         tw_ar_alerts *out)
 {
-    for (size_t i = 0; i < ni; i++)
-        if (item[i]->kind == TW_AR_HOP_SEIZURE)
-            return 0; /* seized or launched: not quiet, known */
-    /* Its latest hop; it must have a place and a time. */
-    const tw_ar_hop *L = item[ni - 1];
+    const tw_ar_hop *L = hs[n - 1];
     double lat = 0, lon = 0;
     const char *name = "";
     int buyer = 0;
@@ -2048,10 +2051,11 @@ static int quiet_item(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhu
     if (hub < 0 || !(d <= cfg->quiet_within_km))
         return 0;
     pt *p = NULL;
-    ptrdiff_t np = points_of(item, ni, &p);
+    ptrdiff_t np = points_of(hs, n, &p);
     if (np < 0)
         return -1;
-    flow f = {.trig = L, .group = &item[ni - 1], .ngroup = 1, .prev_km = NAN, .prev_name = ""};
+    flow f = {.trig = L, .group = &hs[ngroup_from], .ngroup = n - ngroup_from,
+              .prev_km = NAN, .prev_name = ""};
     if (np >= 2) {
         f.prev_km = km(p[np - 2].lat, p[np - 2].lon, p[np - 1].lat, p[np - 1].lon);
         f.prev_name = p[np - 2].name;
@@ -2062,14 +2066,16 @@ static int quiet_item(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhu
         }
     }
     const tw_ar_hub *H = &hubs[hub];
-    char subject[32];
-    snprintf(subject, sizeof subject, "%" PRId64, L->item_id);
     int64_t days = age / DAY;
-    draft dr = {.rule = "quiet_near_coast", .kind = TW_AR_SUBJECT_ITEM, .subject = subject,
-                .hub = H, .hub_km = d, .hops = item, .nhops = ni};
+    draft dr = {.rule = "quiet_near_coast", .kind = kind, .subject = subject,
+                .hub = H, .hub_km = d, .hops = hs, .nhops = n};
     add_factor(&dr.fs, "quiet_near_coast", 1,
                "%" PRId64 " days without a record, %.1f km from the coast", days, d);
     score_flow(cfg, &f, &dr.fs);
+    if (names >= 2)
+        add_factor(&dr.fs, "shared_identifiers", 2,
+                   "%zu parties under different names linked by shared identifiers or address",
+                   names);
     free(p); /* f.prev_name pointed into the hops, not into p */
     dr.extra = json_object();
     int bad = !dr.extra;
@@ -2077,11 +2083,12 @@ static int quiet_item(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhu
         jset(dr.extra, "as_of", jtime(as_of), &bad);
         jset(dr.extra, "quiet_days", json_integer(days), &bad);
     }
-    sb_subject(&dr.title, TW_AR_SUBJECT_ITEM, subject, item, ni);
+    sb_subject(&dr.title, kind, subject, hs, n);
     sb_printf(&dr.title, " quiet for %" PRId64 " days %.1f km from ", days, d);
     sb_text(&dr.title, H->name);
-    sb_subject(&dr.what, TW_AR_SUBJECT_ITEM, subject, item, ni);
-    sb_printf(&dr.what, " was last recorded at ");
+    sb_subject(&dr.what, kind, subject, hs, n);
+    sb_printf(&dr.what, kind == TW_AR_SUBJECT_CLUSTER ? " last received equipment at "
+                                                      : " was last recorded at ");
     sb_place(&dr.what, name, lat, lon, buyer);
     sb_printf(&dr.what, " on ");
     sb_date(&dr.what, L->at);
@@ -2089,12 +2096,26 @@ static int quiet_item(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhu
     sb_flow(&dr.what, L);
     sb_printf(&dr.what, "), %.1f km from the coast hub ", d);
     sb_text(&dr.what, H->name);
-    sb_printf(&dr.what, ", and nothing has been recorded for %" PRId64 " days.", days);
+    sb_printf(&dr.what, ", and nothing has been recorded %s for %" PRId64 " days.",
+              kind == TW_AR_SUBJECT_CLUSTER ? "of any of its parties" : "of it", days);
     if (bad) {
         draft_free(&dr);
         return -1;
     }
     return emit(cfg, &dr, out);
+}
+
+/* Rule 6 for one item's hops item[0..ni) (sorted). */
+static int quiet_item(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs, int64_t as_of,
+                      const tw_ar_hop *const *item, size_t ni, tw_ar_alerts *out)
+{
+    for (size_t i = 0; i < ni; i++)
+        if (item[i]->kind == TW_AR_HOP_SEIZURE)
+            return 0; /* seized or launched: not quiet, known */
+    char subject[32];
+    snprintf(subject, sizeof subject, "%" PRId64, item[ni - 1]->item_id);
+    return quiet_subject(cfg, hubs, nhubs, as_of, TW_AR_SUBJECT_ITEM, subject, item, ni, ni - 1,
+                         0, out);
 }
 
 int tw_ar_quiet(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs, int64_t as_of,
@@ -2121,6 +2142,73 @@ int tw_ar_quiet(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs, in
         rc = quiet_item(cfg, hubs, nhubs, as_of, s + i, j - i, out);
         i = j;
     }
+    free(s);
+    return rc;
+}
+
+static int is_member(const tw_ar_party *p, const int64_t *members, size_t nm)
+{
+    for (size_t i = 0; p && i < nm; i++)
+        if (members[i] == p->party_id)
+            return 1;
+    return 0;
+}
+
+int tw_ar_quiet_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs,
+                        int64_t as_of, const int64_t *members, size_t nm, const tw_ar_hop *hops,
+                        size_t n, tw_ar_alerts *out)
+{
+    if (n == 0 || !hops || nm == 0 || !members)
+        return 0;
+    if (!hubs)
+        nhubs = 0;
+    const tw_ar_hop **s = NULL;
+    if (n > SIZE_MAX / sizeof *s || !(s = malloc(n * sizeof *s)))
+        return -1;
+    size_t k = 0;
+    int known = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tw_ar_hop *h = &hops[i];
+        int rec = is_member(h->to, members, nm), sent = is_member(h->from, members, nm);
+        if (!rec && !sent)
+            continue; /* names no member: not the cluster's record */
+        if (h->at != TW_AR_NO_TIME && h->at > as_of)
+            continue;
+        if (h->kind == TW_AR_HOP_SEIZURE)
+            known = 1; /* equipment seized from it, or launched: known */
+        s[k++] = h;
+    }
+    int rc = 0;
+    if (k == 0 || known)
+        goto done;
+    qsort(s, k, sizeof *s, cmp_hop);
+    /* Its latest record must be a receipt: equipment it passed on is
+     * followed on the items. */
+    const tw_ar_hop *L = s[k - 1];
+    if (!is_member(L->to, members, nm))
+        goto done;
+    size_t g = k - 1;
+    while (g > 0 && s[g - 1]->event_id == L->event_id)
+        g--;
+    /* Members under different names (one name named by several records is
+     * one party). */
+    size_t names = 0;
+    for (size_t i = 0; i < k; i++) {
+        const tw_ar_party *p = is_member(s[i]->to, members, nm) ? s[i]->to : s[i]->from;
+        const char *nk = p->name_key && p->name_key[0] ? p->name_key : nz(p->name);
+        int dup = !nk[0];
+        for (size_t j = 0; j < i && !dup; j++) {
+            const tw_ar_party *q = is_member(s[j]->to, members, nm) ? s[j]->to : s[j]->from;
+            const char *qk = q->name_key && q->name_key[0] ? q->name_key : nz(q->name);
+            dup = strcmp(nk, qk) == 0;
+        }
+        names += !dup;
+    }
+    char subject[512];
+    tw_ar_party_key(L->to, subject, sizeof subject);
+    rc = quiet_subject(cfg, hubs, nhubs, as_of, TW_AR_SUBJECT_CLUSTER, subject, s, k, g, names,
+                       out);
+done:
     free(s);
     return rc;
 }

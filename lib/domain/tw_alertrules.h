@@ -25,9 +25,9 @@
  *  scheduled jobs (tw_ar_bulk, tw_ar_quiet):
  *   5 "bulk_acquisition" one buyer cluster acquires >= bulk_min_items
  *                        engines or boats within bulk_window_days;
- *   6 "quiet_near_coast" an item's last known place is within
- *                        quiet_within_km of a coast hub and nothing was
- *                        recorded for quiet_days.
+ *   6 "quiet_near_coast" an item's or a party cluster's last known place
+ *                        is within quiet_within_km of a coast hub and
+ *                        nothing was recorded for quiet_days.
  *
  * Severity is a score: each factor that counts adds (or takes away) points,
  * and the explanation names every factor that counted with its points.
@@ -115,8 +115,9 @@
  *   in cash) -2 (with either, large_quantity and boats_with_engines do not
  *   count), party_seizure_linked +4,
  *   poorly_graded_source (every hop) -2.
- * Rule 6 uses the item's latest hop as rule 1 does, with the place before
- * it and any transit hub among its earlier places.
+ * Rule 6 uses the subject's latest hop as rule 1 does, with the place
+ * before it and any transit hub among its earlier places; for a cluster
+ * also shared_identifiers +2 (two parties or more under different names).
  *
  * Evidence (JSON, keys sorted, compact, numbers rounded: km to 0.1,
  * degrees to 1e-5): {"rule", "subject_kind", "subject", "hub": {"name",
@@ -341,6 +342,23 @@ int tw_ar_bulk(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs, int
  * on subject "item". Returns 0, or -1 on allocation failure. */
 int tw_ar_quiet(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs, int64_t as_of,
                 const tw_ar_hop *hops, size_t n, tw_ar_alerts *out) TW_WUR;
+
+/* Rule 6 for one party cluster as of `as_of`: members[0..nm) are the
+ * party ids of the cluster (prov_parties rows: the parties linked by shared
+ * identifiers or a name at an address), hops[0..n) the cluster's records:
+ * active hops naming a member as receiver or sender, any order (hops that
+ * name none, or happened after as_of, are ignored). The cluster's last
+ * known place is the destination of its latest record, which must be a
+ * sale or shipment received by a member (equipment it passed on is
+ * followed on the items); with that place within quiet_within_km of a
+ * coast hub, older than quiet_days (not older than quiet_lookback_days)
+ * and no seizure or launch among its records, it is scored as an item's
+ * latest hop is (who received it from whom, how it got there), plus
+ * shared_identifiers, and alerted on subject "cluster" with the key of
+ * that receiver (tw_ar_party_key). Returns 0, or -1 on allocation failure. */
+int tw_ar_quiet_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs,
+                        int64_t as_of, const int64_t *members, size_t nm, const tw_ar_hop *hops,
+                        size_t n, tw_ar_alerts *out) TW_WUR;
 
 /* The cluster key of a party alone (as tw_ar_bulk names clusters): the
  * smallest "kind:value" among its identifiers (kind "other" excluded),

@@ -264,5 +264,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_same(&a, &b);
     tw_ar_alerts_clear(&a);
     tw_ar_alerts_clear(&b);
+
+    /* Rule 6 for a cluster: members chosen by the first byte's bits. */
+    int64_t members[7];
+    size_t nm = 0;
+    for (size_t i = 0; i < 7; i++)
+        if ((data[0] >> (i % 5)) & 1)
+            members[nm++] = PARTIES[i].party_id;
+    CHECK(tw_ar_quiet_cluster(&c, HUBS, NHUBS, as_of, members, nm, all, n, &a) == 0);
+    CHECK(tw_ar_quiet_cluster(&c, HUBS, NHUBS, as_of, members, nm, rev, n, &b) == 0);
+    CHECK(a.n <= 1);
+    check_alerts(&c, &a, all, n, 0, 1);
+    check_same(&a, &b);
+    for (size_t i = 0; i < a.n; i++)
+        CHECK(a.v[i].subject_kind == TW_AR_SUBJECT_CLUSTER);
+    tw_ar_alerts_clear(&a);
+    tw_ar_alerts_clear(&b);
     return 0;
 }

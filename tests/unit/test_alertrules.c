@@ -1080,6 +1080,122 @@ Test(alertrules, quiet_near_coast)
     cr_assert_eq(a.n, 0);
 }
 
+/* Rule 6 for a party cluster: two persons under different names sharing a
+ * phone buy engines without serials (no item to follow) in cash inland and
+ * have them shipped to a house in the dunes; the cluster's last known
+ * place is that house. Items cannot say it (item_id 0), the cluster does. */
+Test(alertrules, quiet_near_coast_for_a_cluster)
+{
+    tw_ar_config c = cfg();
+    tw_ar_party shop = company(1, "Rhein-Boote GmbH", &KOELN, 40);
+    tw_ar_party b1 = person(11, "Ali K.", &OSNABRUECK), b2 = person(12, "Omar K.", NULL);
+    b1.idents = b2.idents = PHONE_A;
+    b1.n_idents = b2.n_idents = 1;
+    b1.name_key = "ali k";
+    b2.name_key = "omar k";
+    const place dunes = {"Dunes du Châtelet", 50.87, 1.70};
+    tw_ar_hop h[3] = {
+        sale(10, 0, TW_AR_ITEM_ENGINE, T0, &shop, &b1, &KOELN),
+        ship(11, 0, TW_AR_ITEM_ENGINE, T0 + 3 * DAY, &b1, &b2, &OSNABRUECK, &dunes),
+        sale(12, 0, TW_AR_ITEM_BOAT, T0 - 30 * DAY, &shop, &shop, &KOELN), /* names no member */
+    };
+    h[0].quantity = h[1].quantity = 3;
+    h[0].payment = TW_AR_PAY_CASH;
+    const int64_t members[] = {12, 11};
+    int64_t last = T0 + 3 * DAY;
+    tw_ar_alerts a = {0};
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, last + 10 * DAY, members, 2, h, 3, &a), 0);
+    dump(&a);
+    cr_assert_eq(a.n, 1);
+    const tw_ar_alert *x = &a.v[0];
+    cr_assert_str_eq(x->rule, "quiet_near_coast");
+    cr_assert_eq(x->subject_kind, TW_AR_SUBJECT_CLUSTER);
+    cr_assert_str_eq(x->subject, "phone:+491701234567");
+    cr_assert_str_eq(x->hub, "Wissant");
+    cr_assert_eq(x->known_at, last);
+    cr_assert_geq(x->severity, 2);
+    cr_assert(has_factor(x, "quiet_near_coast"));
+    cr_assert(has_factor(x, "shared_identifiers"));
+    cr_assert(has_factor(x, "passed_transit_hub"));
+    cr_assert(strstr(x->explanation, "party cluster phone:+491701234567 last received equipment"),
+              "%s", x->explanation);
+    tw_ar_alerts_clear(&a);
+    /* The same input in another order: the same alert. */
+    tw_ar_hop r[3] = {h[2], h[1], h[0]};
+    const int64_t m2[] = {11, 12};
+    tw_ar_alerts b = {0};
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, last + 10 * DAY, members, 2, h, 3, &a), 0);
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, last + 10 * DAY, m2, 2, r, 3, &b), 0);
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(b.n, 1);
+    cr_assert_str_eq(a.v[0].evidence_json, b.v[0].evidence_json);
+    cr_assert_str_eq(a.v[0].explanation, b.v[0].explanation);
+    tw_ar_alerts_clear(&a);
+    tw_ar_alerts_clear(&b);
+    /* Boundaries: quiet_days and the lookback, inclusive. */
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, last + 10 * DAY - 1, members, 2, h, 3, &a), 0);
+    cr_assert_eq(a.n, 0, "not yet quiet_days");
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, last + 90 * DAY, members, 2, h, 3, &a), 0);
+    cr_assert_eq(a.n, 1, "quiet_lookback_days is inclusive");
+    tw_ar_alerts_clear(&a);
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, last + 90 * DAY + 1, members, 2, h, 3, &a), 0);
+    cr_assert_eq(a.n, 0, "older than quiet_lookback_days");
+    /* A later record of a member, even as the sender: not quiet. */
+    tw_ar_hop g[4] = {h[0], h[1], h[2],
+                      sale(13, 0, TW_AR_ITEM_ENGINE, last + 5 * DAY, &b2, &shop, &dunes)};
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, last + 20 * DAY, members, 2, g, 4, &a), 0);
+    cr_assert_eq(a.n, 0, "it sold on: the items carry the trail");
+    /* ... but one after as_of is not known yet. */
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, last + 4 * DAY + 10 * DAY, members, 2, g, 4,
+                                     &a), 0);
+    cr_assert_eq(a.n, 0, "as of before its own quiet_days: nothing");
+    g[3].at = last + 30 * DAY;
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, last + 20 * DAY, members, 2, g, 4, &a), 0);
+    cr_assert_eq(a.n, 1, "a record after as_of is not known as of then");
+    tw_ar_alerts_clear(&a);
+    /* Equipment seized from a member: known, not quiet. */
+    g[3] = seize(13, 0, last + 2 * DAY, &dunes, 0);
+    g[3].from = &b2;
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, last + 20 * DAY, members, 2, g, 4, &a), 0);
+    cr_assert_eq(a.n, 0, "seized");
+    /* Not a member of the cluster: no record of it. */
+    const int64_t other[] = {99};
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, last + 10 * DAY, other, 1, h, 3, &a), 0);
+    cr_assert_eq(a.n, 0);
+}
+
+/* A coastal marina receiving its stock from its usual importer, then
+ * quiet for a season, is no lead: the established trader and ordinary
+ * supply outweigh the quiet. */
+Test(alertrules, quiet_cluster_marina_stock_is_not_quiet)
+{
+    tw_ar_config c = cfg();
+    tw_ar_party importer = company(1, "Nautic Import SAS", &PARIS, 200);
+    tw_ar_party marina = company(2, "Port de plaisance de Boulogne", &BOULOGNE, 25);
+    marina.idents = VAT_DEALER;
+    marina.n_idents = 1;
+    tw_ar_hop h[2] = {
+        ship(10, 0, TW_AR_ITEM_ENGINE, T0, &importer, &marina, &PARIS, &BOULOGNE),
+        ship(11, 0, TW_AR_ITEM_BOAT, T0 + DAY, &importer, &marina, &PARIS, &BOULOGNE),
+    };
+    h[0].quantity = h[1].quantity = 6;
+    h[0].payment = h[1].payment = TW_AR_PAY_TRANSFER;
+    const int64_t members[] = {2};
+    tw_ar_alerts a = {0};
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, T0 + 60 * DAY, members, 1, h, 2, &a), 0);
+    dump(&a);
+    cr_assert_eq(a.n, 0, "a marina's stock from its importer");
+    /* Control: the same deliveries to a private person in cash. */
+    tw_ar_party p = person(2, "R. S.", &BOULOGNE);
+    h[0].to = h[1].to = &p;
+    h[0].payment = h[1].payment = TW_AR_PAY_CASH;
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, T0 + 60 * DAY, members, 1, h, 2, &a), 0);
+    dump(&a);
+    cr_assert_eq(a.n, 1);
+    cr_assert_str_eq(a.v[0].subject, "party:2", "a person with no identifier nor name key");
+    tw_ar_alerts_clear(&a);
+}
+
 /* ---- determinism, replay ------------------------------------------------- */
 
 static void assert_same(const tw_ar_alerts *x, const tw_ar_alerts *y)

@@ -1616,6 +1616,12 @@ void tw_ar_alerts_clear(tw_ar_alerts *a)
     *a = (tw_ar_alerts){0};
 }
 
+void tw_ar_alerts_drop_last(tw_ar_alerts *a)
+{
+    if (a->n > 0)
+        alert_free(&a->v[--a->n]);
+}
+
 /* ---- party keys ------------------------------------------------------------ */
 
 /* The smallest "kind:value" of p's linking identifiers into buf; 0 if none. */

@@ -303,6 +303,9 @@ typedef struct tw_ar_alerts {
 /* Release every alert and its strings; the list is empty and reusable. */
 void tw_ar_alerts_clear(tw_ar_alerts *a);
 
+/* Release the last alert of the list (none: nothing happens). */
+void tw_ar_alerts_drop_last(tw_ar_alerts *a);
+
 /* "item", "cluster", "consignment". */
 const char *tw_ar_subject_kind_name(tw_ar_subject_kind k);
 /* "low" .. "critical", "" out of range. */

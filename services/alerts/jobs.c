@@ -11,9 +11,12 @@
  *      failed; this run's row is inserted. A scheduled slot (job, as_of)
  *      that another daemon already ran is not run again (a unique index):
  *      the run ends there, unlocked;
- *   3. one read-only transaction reads what the rule needs, as of the run's
- *      time (event time: hops that happened at or before as_of);
- *   4. the rule (tw_ar_bulk, tw_ar_quiet) computes the alerts in C;
+ *   3. the hops the rule needs, as of the run's time (event time: hops
+ *      that happened at or before as_of), in one read-only transaction;
+ *      then what is known of the parties those hops name (PARTIES_SQL:
+ *      once per identity, not once per record);
+ *   4. the rule (tw_ar_bulk; tw_ar_quiet and tw_ar_quiet_cluster) computes
+ *      the alerts in C;
  *   5. one transaction raises them (alert_raise dedups: a re-run raises
  *      nothing new) and records the outcome and the counts;
  *   6. the lock is released.
@@ -34,11 +37,12 @@
 #define JOB_LOCK_BASE 7243298466392740100LL
 
 /* The sale and shipment hops of the bulk window (rule 5) whose receiver
- * may belong to a cluster acquiring bulk_min_items ($5) or more: alone
+ * may belong to a cluster acquiring bulk_min_items ($4) or more: alone
  * (its own lines reach it), or sharing an identifier, or a name at an
  * address, with another receiver of the window. A receiver seen once with
  * a few items and nothing in common with anyone (the leisure buyer, the
- * common case) cannot, and is not read further. Capped by job_rows_max. */
+ * common case) cannot, and is not read further. Capped by job_rows_max
+ * ($3). $1 as_of, $2 bulk_window_days. */
 #define BULK_WINDOW                                                                              \
     "WITH w AS MATERIALIZED (SELECT h.event_id, h.line, h.to_party, h.quantity FROM prov_hops h " \
     " WHERE h.kind IN (1, 2) AND h.status = 0 AND h.to_party IS NOT NULL "                       \
@@ -54,23 +58,16 @@
     " USING (kind, value) JOIN wp ON wp.to_party = i.party_id "                                  \
     " UNION SELECT p.party_id FROM nk JOIN prov_parties p USING (name_key, address_key) "        \
     " JOIN wp ON wp.to_party = p.party_id "                                                      \
-    " UNION SELECT to_party FROM w GROUP BY to_party HAVING sum(quantity) >= $5::int), "         \
+    " UNION SELECT to_party FROM w GROUP BY to_party HAVING sum(quantity) >= $4::int), "         \
     "hb AS (SELECT h.event_id, h.line FROM w JOIN cand USING (to_party) "                        \
     " JOIN prov_hops h USING (event_id, line) "                                                  \
-    " ORDER BY h.occurred_at, h.event_id, h.line LIMIT $4::bigint) "
+    " ORDER BY h.occurred_at, h.event_id, h.line LIMIT $3::bigint) "
 
 static const char BULK_HOPS_SQL[] =
     BULK_WINDOW "SELECT " ALERTS_HOP_COLS " FROM hb JOIN prov_hops h USING (event_id, line) "
     "LEFT JOIN prov_items it ON it.item_id = h.item_id "
     "LEFT JOIN prov_parties f ON f.party_id = h.from_party "
-    "LEFT JOIN prov_parties t ON t.party_id = h.to_party "
-    "WHERE $3::bigint > 0 ORDER BY h.event_id, h.line";
-
-static const char BULK_PARTIES_SQL[] =
-    BULK_WINDOW ", bp AS (SELECT DISTINCT p.party_id, p.event_id, p.kind, p.name, p.name_key, "
-    "p.address_key, p.lat, p.lon FROM hb JOIN prov_hops h USING (event_id, line) "
-    "JOIN prov_parties p ON p.party_id IN (h.to_party, h.from_party)) "
-    "SELECT " ALERTS_PARTY_COLS " FROM bp " ALERTS_PARTY_LINKS("$3::bigint") ALERTS_PARTY_TRADE;
+    "LEFT JOIN prov_parties t ON t.party_id = h.to_party ORDER BY h.event_id, h.line";
 
 /* Per item (root), its newest active hop at or before as_of within the
  * lookback, kept when it is older than quiet_days, is not a seizure, and
@@ -91,8 +88,7 @@ static const char BULK_PARTIES_SQL[] =
 
 /* Per item (root), its newest active hop at or before as_of within the
  * lookback, kept when it is older than quiet_days, is not a seizure, and
- * lies near an enabled coast hub (a box around each; the rule measures);
- * and the parties of those hops as they stood then (who holds it). */
+ * lies near an enabled coast hub (a box around each; the rule measures). */
 static const char QUIET_SQL[] =
     QUIET_CAND "SELECT cand.root_id, " ALERTS_HOP_COLS " FROM cand "
     "JOIN prov_hops h ON h.event_id = cand.event_id AND h.line = cand.line "
@@ -100,11 +96,73 @@ static const char QUIET_SQL[] =
     "LEFT JOIN prov_parties f ON f.party_id = h.from_party "
     "LEFT JOIN prov_parties t ON t.party_id = h.to_party ORDER BY cand.root_id";
 
-static const char QUIET_PARTIES_SQL[] =
-    QUIET_CAND ", bp AS (SELECT DISTINCT p.party_id, p.event_id, p.kind, p.name, p.name_key, "
-    "p.address_key, p.lat, p.lon FROM cand JOIN prov_hops h ON h.event_id = cand.event_id "
-    "AND h.line = cand.line JOIN prov_parties p ON p.party_id IN (h.to_party, h.from_party)) "
-    "SELECT " ALERTS_PARTY_COLS " FROM bp " ALERTS_PARTY_LINKS("$6::bigint") ALERTS_PARTY_TRADE;
+/* Rule 6 for party clusters. Seeds: the receivers (not agencies) of sales
+ * and shipments between quiet_days and the lookback old whose destination
+ * (a sale's buyer's place, else its place) lies near an enabled coast hub.
+ * A seed's cluster: the seed and its linked parties (ALERTS_PARTY_LINKS,
+ * earlier and later ones: the bound is no event). Its records: the active
+ * hops naming a member as receiver (rcv) or sender (snd), at or before
+ * as_of. Kept: clusters whose newest record is old enough, has a time and
+ * is no seizure (the rule decides the rest); of each, the newest
+ * history_max records, oldest first. $1 as_of, $2 quiet_days, $3 lookback
+ * days, $4 most seeds, $5 km, $6 links_max, $7 history_max. */
+static const char QUIET_CLUSTER_SQL[] =
+    "WITH seed AS MATERIALIZED (SELECT DISTINCT t.party_id, (1::bigint << 52) AS event_id, "
+    " t.name_key, t.address_key FROM prov_hops h JOIN prov_parties t ON t.party_id = h.to_party "
+    " CROSS JOIN LATERAL (SELECT CASE WHEN h.kind = 1 AND t.lat IS NOT NULL THEN t.lat "
+    "  ELSE h.place_lat END AS lat, CASE WHEN h.kind = 1 AND t.lat IS NOT NULL THEN t.lon "
+    "  ELSE h.place_lon END AS lon) d "
+    " WHERE h.kind IN (1, 2) AND h.status = 0 AND t.kind <> 3 "
+    " AND h.occurred_at <= to_timestamp($1::float8) - make_interval(days => $2::int) "
+    " AND h.occurred_at > to_timestamp($1::float8) - make_interval(days => $3::int) "
+    " AND EXISTS (SELECT 1 FROM hubs c WHERE c.enabled AND c.kind = 'coast' "
+    "  AND abs(c.lat - d.lat) <= $5::float8 / 111.0 "
+    "  AND abs(c.lon - d.lon) <= $5::float8 / (111.0 * greatest(cos(radians(c.lat)), 0.1))) "
+    " ORDER BY t.party_id LIMIT $4::bigint), "
+    "mem AS MATERIALIZED (SELECT bp.party_id AS seed, bp.party_id AS member FROM seed bp UNION "
+    " SELECT bp.party_id, x FROM seed bp " ALERTS_PARTY_LINKS("$6::bigint")
+    " CROSS JOIN LATERAL unnest(l.others) x), "
+    "rec AS MATERIALIZED (SELECT seed, event_id, line, occurred_at, kind, max(rcv) AS rcv, "
+    " max(snd) AS snd FROM (SELECT m.seed, h.event_id, h.line, h.occurred_at, h.kind, 1 AS rcv, "
+    "  0 AS snd FROM mem m JOIN prov_hops h ON h.to_party = m.member WHERE h.status = 0 "
+    "  AND (h.occurred_at IS NULL OR h.occurred_at <= to_timestamp($1::float8)) "
+    " UNION ALL SELECT m.seed, h.event_id, h.line, h.occurred_at, h.kind, 0, 1 FROM mem m "
+    "  JOIN prov_hops h ON h.from_party = m.member WHERE h.status = 0 "
+    "  AND (h.occurred_at IS NULL OR h.occurred_at <= to_timestamp($1::float8))) x "
+    " GROUP BY 1, 2, 3, 4, 5), "
+    "quiet AS (SELECT seed FROM rec GROUP BY seed "
+    " HAVING max(occurred_at) <= to_timestamp($1::float8) - make_interval(days => $2::int) "
+    " AND bool_and(occurred_at IS NOT NULL) AND bool_and(kind <> 3)), "
+    "top AS (SELECT r.*, row_number() OVER (PARTITION BY r.seed ORDER BY r.occurred_at DESC, "
+    " r.event_id DESC, r.line DESC) AS rn FROM rec r JOIN quiet USING (seed)) "
+    "SELECT top.seed, top.rcv, top.snd, " ALERTS_HOP_COLS " FROM top "
+    "JOIN prov_hops h ON h.event_id = top.event_id AND h.line = top.line "
+    "LEFT JOIN prov_items it ON it.item_id = h.item_id "
+    "LEFT JOIN prov_parties f ON f.party_id = h.from_party "
+    "LEFT JOIN prov_parties t ON t.party_id = h.to_party "
+    "WHERE top.rn <= $7::bigint ORDER BY top.seed, h.occurred_at, h.event_id, h.line";
+
+/* What is known of the parties a job's hops name ($1: their ids), once per
+ * identity: the parties with the same kind, identifiers, name key and
+ * address key are one identity, and its trading history, links and
+ * seizure link are read once, as they stood at its newest record among
+ * them (a job speaks as of its own time, not as of each record's: a
+ * dealer named by ten thousand records is read once, with all it had
+ * traded by then). Each party keeps its own name and place. $2: the most
+ * parties followed per identity (links_max). ALERTS_PARTY_NCOLS columns. */
+static const char PARTIES_SQL[] =
+    "WITH p0 AS MATERIALIZED (SELECT *, max(party_id) OVER (PARTITION BY kind, name_key, "
+    " address_key, ids) AS rep FROM (SELECT p.party_id, p.event_id, p.kind, p.name, p.name_key, "
+    " p.address_key, p.lat, p.lon, (SELECT array_agg(i.kind || ':' || i.value "
+    " ORDER BY i.kind, i.value) FROM prov_party_identifiers i WHERE i.party_id = p.party_id) AS ids "
+    " FROM prov_parties p WHERE p.party_id = ANY ($1::bigint[])) x), "
+    "bp AS MATERIALIZED (SELECT party_id, event_id, kind, ''::text AS name, name_key, "
+    " address_key, NULL::float8 AS lat, NULL::float8 AS lon FROM p0 WHERE party_id = rep), "
+    "f (party_id, kind, name, name_key, address_key, lat, lon, idents, records, first, "
+    " seized) AS MATERIALIZED (SELECT " ALERTS_PARTY_COLS " FROM bp "
+    ALERTS_PARTY_LINKS("$2::bigint") ALERTS_PARTY_TRADE ") "
+    "SELECT p0.party_id, p0.kind, p0.name, p0.name_key, p0.address_key, p0.lat, p0.lon, "
+    "f.idents, f.records, f.first, f.seized FROM p0 JOIN f ON f.party_id = p0.rep";
 
 static const char LOCK_SQL[] = "SELECT pg_try_advisory_lock($1::bigint)";
 static const char UNLOCK_SQL[] = "SELECT pg_advisory_unlock($1::bigint)";
@@ -133,7 +191,8 @@ static const struct {
 } job_defs[JOB_COUNT] = {
     {"bulk_acquisition", "rule 5: one buyer cluster acquiring many engines or boats within a "
                          "window, across sellers"},
-    {"quiet_near_coast", "rule 6: items last seen near a coast hub, with nothing recorded since"},
+    {"quiet_near_coast", "rule 6: items and party clusters last seen near a coast hub, with "
+                         "nothing recorded since"},
 };
 
 struct alerts_run {
@@ -154,6 +213,8 @@ struct alerts_run {
     tw_arena arena;
     tw_ar_alerts alerts;
     tw_ar_config cfg;     /* the thresholds of the run */
+    PGresult *hops[2];    /* step 3's hops (bulk: [0]; quiet: items, clusters), kept
+                           * until the rule ran: the hops point into them */
 };
 
 typedef struct job_sched {
@@ -294,58 +355,98 @@ static void run_write(alerts_run *r)
         run_failed(r, "could not queue its alerts", NULL);
 }
 
-static void on_read(const tw_pg_outcome *o, void *arg)
+/* Read rows [0, PQntuples) of r, hop columns from col0, into an arena
+ * array (*out, *n), their parties looked up in `parties`. Returns 0 or -1. */
+static int read_hops(tw_arena *a, const PGresult *r, int col0, const alerts_parties *parties,
+                     tw_ar_hop **out, size_t *n)
+{
+    *n = (size_t)PQntuples(r);
+    *out = tw_arena_calloc(a, *n ? *n : 1, sizeof **out);
+    if (!*out)
+        return -1;
+    for (size_t k = 0; k < *n; k++) {
+        int64_t corrected_by;
+        if (alerts_hop_read(r, (int)k, col0, a, parties, &(*out)[k], &corrected_by) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Rule 6 for the clusters of the cluster read (rows by seed, oldest first;
+ * hop columns from 3): one call per seed, its members the receivers of its
+ * rcv hops and the senders of its snd hops. Seeds of one cluster give the
+ * same alert: only the first (rule, subject, hub) is kept. */
+static int quiet_clusters(alerts_run *r, const PGresult *res, const tw_ar_hop *hops, size_t n)
+{
+    alerts_service *svc = r->jobs->svc;
+    int64_t *members = tw_arena_calloc(&r->arena, 2 * (n ? n : 1), sizeof *members);
+    if (!members)
+        return -1;
+    for (size_t b = 0; b < n;) {
+        const char *seed = PQgetvalue(res, (int)b, 0);
+        size_t e = b, nm = 0;
+        for (; e < n && !strcmp(PQgetvalue(res, (int)e, 0), seed); e++) {
+            if (PQgetvalue(res, (int)e, 1)[0] == '1' && hops[e].to)
+                members[nm++] = hops[e].to->party_id;
+            if (PQgetvalue(res, (int)e, 2)[0] == '1' && hops[e].from)
+                members[nm++] = hops[e].from->party_id;
+        }
+        size_t before = r->alerts.n;
+        if (tw_ar_quiet_cluster(&r->cfg, svc->ctx.hubs, svc->ctx.nhubs, r->as_of, members, nm,
+                                hops + b, e - b, &r->alerts) != 0)
+            return -1;
+        for (size_t k = before; k < r->alerts.n; k++) {
+            const tw_ar_alert *x = &r->alerts.v[k];
+            for (size_t j = 0; j < before; j++) {
+                const tw_ar_alert *y = &r->alerts.v[j];
+                if (y->subject_kind == x->subject_kind && !strcmp(y->rule, x->rule) &&
+                    !strcmp(y->subject, x->subject) && !strcmp(y->hub, x->hub)) {
+                    tw_ar_alerts_drop_last(&r->alerts);
+                    break;
+                }
+            }
+        }
+        b = e;
+    }
+    return 0;
+}
+
+static void on_parties(const tw_pg_outcome *o, void *arg)
 {
     alerts_run *r = arg;
     alerts_service *svc = r->jobs->svc;
     if (o->kind != TW_PG_OK) {
-        run_failed(r, "reading the model", o);
+        run_failed(r, "reading the parties", o);
         return;
     }
     tw_arena *a = &r->arena;
+    alerts_parties parties;
+    tw_ar_hop *hops = NULL, *chops = NULL;
+    size_t n = 0, nc = 0;
     int rc = -1;
+    if (alerts_parties_read(o->results[0], 0, a, &parties) != 0)
+        goto done;
     if (r->job == JOB_BULK) {
-        const PGresult *hr = o->results[0];
-        alerts_parties parties;
-        size_t n = (size_t)PQntuples(hr);
-        tw_ar_hop *hops = tw_arena_calloc(a, n ? n : 1, sizeof *hops);
-        if (hops && alerts_parties_read(o->results[1], 0, a, &parties) == 0) {
-            size_t k = 0;
-            for (; k < n; k++) {
-                int64_t corrected_by;
-                if (alerts_hop_read(hr, (int)k, 0, a, &parties, &hops[k], &corrected_by) != 0)
-                    break;
-            }
-            if (k == n) {
-                if ((int64_t)n >= svc->cfg->job_rows_max)
-                    snprintf(r->message, sizeof r->message,
-                             "read the first %zu hops of the window only (job_rows_max)", n);
-                rc = tw_ar_bulk(&r->cfg, svc->ctx.hubs, svc->ctx.nhubs, r->as_of, hops, n,
-                                &r->alerts);
-            }
-        }
+        if (read_hops(a, r->hops[0], 0, &parties, &hops, &n) != 0)
+            goto done;
+        if ((int64_t)n >= svc->cfg->job_rows_max)
+            snprintf(r->message, sizeof r->message,
+                     "read the first %zu hops of the window only (job_rows_max)", n);
+        rc = tw_ar_bulk(&r->cfg, svc->ctx.hubs, svc->ctx.nhubs, r->as_of, hops, n, &r->alerts);
     } else {
-        const PGresult *hr = o->results[0];
-        size_t n = (size_t)PQntuples(hr);
-        alerts_parties parties;
-        tw_ar_hop *hops = tw_arena_calloc(a, n ? n : 1, sizeof *hops);
-        if (hops && alerts_parties_read(o->results[1], 0, a, &parties) == 0) {
-            size_t k = 0;
-            for (; k < n; k++) {
-                int64_t corrected_by;
-                if (alerts_hop_read(hr, (int)k, 1, a, &parties, &hops[k], &corrected_by) != 0)
-                    break;
-                hops[k].item_id = strtoll(PQgetvalue(hr, (int)k, 0), NULL, 10); /* the root */
-            }
-            if (k == n) {
-                if ((int64_t)n >= svc->cfg->job_rows_max)
-                    snprintf(r->message, sizeof r->message,
-                             "read the first %zu items only (job_rows_max)", n);
-                rc = tw_ar_quiet(&r->cfg, svc->ctx.hubs, svc->ctx.nhubs, r->as_of, hops, n,
-                                 &r->alerts);
-            }
-        }
+        if (read_hops(a, r->hops[0], 1, &parties, &hops, &n) != 0 ||
+            read_hops(a, r->hops[1], 3, &parties, &chops, &nc) != 0)
+            goto done;
+        for (size_t k = 0; k < n; k++) /* the item's root */
+            hops[k].item_id = strtoll(PQgetvalue(r->hops[0], (int)k, 0), NULL, 10);
+        if ((int64_t)n >= svc->cfg->job_rows_max)
+            snprintf(r->message, sizeof r->message, "read the first %zu items only (job_rows_max)",
+                     n);
+        rc = tw_ar_quiet(&r->cfg, svc->ctx.hubs, svc->ctx.nhubs, r->as_of, hops, n, &r->alerts);
+        if (rc == 0)
+            rc = quiet_clusters(r, r->hops[1], chops, nc);
     }
+done:
     if (rc != 0) {
         run_failed(r, "out of memory", NULL);
         return;
@@ -353,11 +454,75 @@ static void on_read(const tw_pg_outcome *o, void *arg)
     run_write(r);
 }
 
-/* Step 3: the read, in one read-only transaction. */
+static int cmp_i64p(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Step 3b: the parties the hops name (their ids as a bigint[] literal). */
+static void read_parties(alerts_run *r)
+{
+    alerts_service *svc = r->jobs->svc;
+    static const int hop_col0[2][2] = {{0, 0}, {1, 3}}; /* [bulk, quiet][result] */
+    size_t total = 0;
+    for (int i = 0; i < 2; i++)
+        total += r->hops[i] ? (size_t)PQntuples(r->hops[i]) : 0;
+    int64_t *ids = tw_arena_calloc(&r->arena, 2 * total + 1, sizeof *ids);
+    if (!ids) {
+        run_failed(r, "out of memory", NULL);
+        return;
+    }
+    size_t n = 0;
+    for (int i = 0; i < 2; i++) {
+        const PGresult *res = r->hops[i];
+        int c = hop_col0[r->job == JOB_BULK ? 0 : 1][i];
+        for (int row = 0; res && row < PQntuples(res); row++)
+            for (int col = c + 23; col <= c + 28; col += 5) { /* from_party, to_party */
+                int64_t id = strtoll(PQgetvalue(res, row, col), NULL, 10);
+                if (id > 0)
+                    ids[n++] = id;
+            }
+    }
+    qsort(ids, n, sizeof *ids, cmp_i64p);
+    /* "{1,2,...}": 20 digits and a comma each. */
+    char *lit = tw_arena_alloc(&r->arena, 21 * n + 3), *p = lit;
+    if (!lit) {
+        run_failed(r, "out of memory", NULL);
+        return;
+    }
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || ids[i] != ids[i - 1])
+            p += sprintf(p, "%s%lld", p[-1] == '{' ? "" : ",", (long long)ids[i]);
+    *p++ = '}';
+    *p = '\0';
+    char links[24];
+    snprintf(links, sizeof links, "%lld", (long long)svc->cfg->links_max);
+    const char *v[] = {lit, links};
+    if (tw_pg_query(svc->jobs_pg, PARTIES_SQL, 2, v, NULL, NULL, 0, on_parties, r) != 0)
+        run_failed(r, "could not queue its read", NULL);
+}
+
+static void on_read(const tw_pg_outcome *o, void *arg)
+{
+    alerts_run *r = arg;
+    if (o->kind != TW_PG_OK) {
+        run_failed(r, "reading the model", o);
+        return;
+    }
+    for (size_t i = 0; i < o->nresults && i < 2; i++) { /* kept until the rule ran */
+        r->hops[i] = o->results[i];
+        o->results[i] = NULL;
+    }
+    read_parties(r);
+}
+
+/* Step 3: the hops, in one read-only transaction. */
 static void run_read(alerts_run *r)
 {
     alerts_service *svc = r->jobs->svc;
-    char p_days[16], p_links[24], p_rows[24], p_look[16], p_km[32];
+    char p_days[16], p_links[24], p_rows[24], p_look[16], p_km[32], p_hist[24];
     snprintf(p_links, sizeof p_links, "%lld", (long long)svc->cfg->links_max);
     snprintf(p_rows, sizeof p_rows, "%lld", (long long)svc->cfg->job_rows_max);
     int rc;
@@ -365,17 +530,16 @@ static void run_read(alerts_run *r)
         char p_min[16];
         snprintf(p_days, sizeof p_days, "%d", r->cfg.bulk_window_days);
         snprintf(p_min, sizeof p_min, "%d", r->cfg.bulk_min_items);
-        const char *v[] = {r->as_of_param, p_days, p_links, p_rows, p_min};
-        const tw_pg_stmt st[] = {{.stmt = BULK_HOPS_SQL, .nparams = 5, .values = v},
-                                 {.stmt = BULK_PARTIES_SQL, .nparams = 5, .values = v}};
-        rc = tw_pg_batch(svc->jobs_pg, st, 2, on_read, r);
+        const char *v[] = {r->as_of_param, p_days, p_rows, p_min};
+        rc = tw_pg_query(svc->jobs_pg, BULK_HOPS_SQL, 4, v, NULL, NULL, 0, on_read, r);
     } else {
         snprintf(p_days, sizeof p_days, "%d", r->cfg.quiet_days);
         snprintf(p_look, sizeof p_look, "%d", r->cfg.quiet_lookback_days);
         snprintf(p_km, sizeof p_km, "%.3f", r->cfg.quiet_within_km);
-        const char *v[] = {r->as_of_param, p_days, p_look, p_rows, p_km, p_links};
+        snprintf(p_hist, sizeof p_hist, "%lld", (long long)svc->cfg->history_max);
+        const char *v[] = {r->as_of_param, p_days, p_look, p_rows, p_km, p_links, p_hist};
         const tw_pg_stmt st[] = {{.stmt = QUIET_SQL, .nparams = 5, .values = v},
-                                 {.stmt = QUIET_PARTIES_SQL, .nparams = 6, .values = v}};
+                                 {.stmt = QUIET_CLUSTER_SQL, .nparams = 7, .values = v}};
         rc = tw_pg_batch(svc->jobs_pg, st, 2, on_read, r);
     }
     if (rc != 0)
@@ -465,6 +629,8 @@ static void run_finish(alerts_run *r)
     if (r->done)
         r->done(r->done_arg, &res);
     tw_ar_alerts_clear(&r->alerts);
+    for (int i = 0; i < 2; i++)
+        PQclear(r->hops[i]);
     tw_arena_free(&r->arena);
     free(r);
 }

@@ -52,15 +52,22 @@
 /* The lateral that finds the parties linked to bp (the same identifier, or
  * the same name at the same address) in earlier events: l.others, the
  * newest first, at most the cap (parameter n); the same set on every
- * replay. */
+ * replay. Each branch reads its newest n off an index that ends in the
+ * party id (migration 0011), so a company's VAT number on a million
+ * records costs n entries, not a million (o.name_key <> '' lets the
+ * planner use the partial index). */
 #define ALERTS_PARTY_LINKS(n)                                                                    \
     "CROSS JOIN LATERAL (SELECT coalesce(array_agg(o.party_id), '{}') AS others FROM ("          \
-    " SELECT j.party_id FROM prov_party_identifiers i JOIN prov_party_identifiers j "           \
-    " ON j.kind = i.kind AND j.value = i.value WHERE i.party_id = bp.party_id "                  \
-    " AND i.kind <> 'other' AND j.party_id < bp.event_id * 1024 "                                \
-    " UNION SELECT o.party_id FROM prov_parties o WHERE bp.name_key <> '' "                      \
-    " AND bp.address_key <> '' AND o.name_key = bp.name_key "                                   \
-    " AND o.address_key = bp.address_key AND o.event_id < bp.event_id "                          \
+    " SELECT x.party_id FROM prov_party_identifiers i CROSS JOIN LATERAL ("                      \
+    "  SELECT j.party_id FROM prov_party_identifiers j WHERE j.kind = i.kind "                   \
+    "  AND j.value = i.value AND j.party_id < bp.event_id * 1024 "                               \
+    "  ORDER BY j.party_id DESC LIMIT " n ") x WHERE i.party_id = bp.party_id "                  \
+    " AND i.kind <> 'other' "                                                                    \
+    " UNION SELECT y.party_id FROM (SELECT o.party_id FROM prov_parties o "                      \
+    "  WHERE bp.name_key <> '' AND bp.address_key <> '' AND o.name_key <> '' "                   \
+    "  AND o.name_key = bp.name_key "                                                            \
+    "  AND o.address_key = bp.address_key AND o.party_id < bp.event_id * 1024 "                  \
+    "  ORDER BY o.party_id DESC LIMIT " n ") y "                                                 \
     " ORDER BY 1 DESC LIMIT " n ") o) l"
 
 /* After ALERTS_PARTY_LINKS, for ALERTS_PARTY_COLS: the linked parties'

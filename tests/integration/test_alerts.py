@@ -456,6 +456,65 @@ class AlertsEndToEnd(unittest.TestCase):
         self.assertEqual(listed.runs[0].run_id, again.run_id)
         self.release(s)
 
+    def test_quiet_job_names_a_cluster_gone_quiet_near_the_coast(self):
+        """Rule 6 for a party cluster: two people under different names
+        sharing a phone buy engines in cash inland and ship them to a house
+        near Calais; nothing more is recorded of either. The job names the
+        cluster (as well as its items); the marina receiving its stock and
+        then quiet for as long does not; a re-run raises nothing new; as of
+        a day before quiet_days nothing is quiet yet."""
+        s = self.stack("al_quiet_cl", alerts_args=["--bulk-schedule", "", "--quiet-schedule", ""])
+        phone = {"phone": "+49 1512 3456789"}
+        a = (rec.Party.PERSON, "Karim Haddad", "DE", "Osnabrück", phone)
+        b = (rec.Party.PERSON, "K. Hadad-Nour", "FR", "Calais", phone)
+        lines = [("QC%04dZ" % j,) for j in range(3)]
+        recs = [purchase("qc-buy", "retailer.de.wassersport-ruhr", T0, DEALER_DE, a, lines,
+                         "Essen", "DE", cash=True),
+                ship("qc-van", "police.de.anpr", T0 + 2 * DAY, a, b, lines, ("Osnabrück", "DE"),
+                     ("Calais", "FR"), "VAN-QC")]
+        recs += [ship("qc-stock-%d" % k, "carrier.be.nautic", T0 + k * DAY, IMPORTER, MARINA,
+                      [("QM%05dM" % (k * 10 + j), rec.Equipment.ENGINE, "Tohatsu", "MFS9.9")
+                       for j in range(3)], ("Antwerpen", "BE"), ("Boulogne-sur-Mer", "FR"),
+                      "NI-QC-%d" % k, van="1-NIV-%03d" % k) for k in range(3)]
+        s.submit_each(recs)
+        s.wait()
+        d = s.alerts[0]
+        quiet = int(s.q("SELECT (settings->>'quiet_days')::int FROM alert_config "
+                        "ORDER BY version DESC LIMIT 1") or 10)
+        early = d.run_job("quiet_near_coast", T0 + 2 * DAY + quiet * DAY - DAY)
+        self.assertEqual((early.outcome, early.raised), ("ok", 0))
+        as_of = T0 + 2 * DAY + (quiet + 5) * DAY
+        run = d.run_job("quiet_near_coast", as_of)
+        self.assertEqual(run.outcome, "ok", run.message)
+        rows = s.q("SELECT subject_kind, subject, hub, severity >= 2, known_at >= to_timestamp(%d) "
+                   "FROM alerts WHERE rule = 'quiet_near_coast' AND subject_kind = 'cluster' "
+                   "ORDER BY subject" % (T0 + 2 * DAY)).splitlines()
+        self.assertEqual(rows, ["\x1f".join(["cluster", "phone:+4915123456789", "Calais", "t", "t"])], rows)
+        expl = s.q("SELECT explanation FROM alerts WHERE subject_kind = 'cluster' "
+                   "AND rule = 'quiet_near_coast'")
+        self.assertIn("last received equipment at Calais", expl)
+        self.assertIn("shared identifiers", expl)
+        self.assertEqual(s.q("SELECT count(*) FROM alerts WHERE subject = 'vat:FR40303265045' "
+                             "OR explanation LIKE '%Marina de Boulogne%'"), "0")
+        items = int(s.q("SELECT count(*) FROM alerts WHERE rule = 'quiet_near_coast' "
+                        "AND subject_kind = 'item'"))
+        self.assertEqual(items, 3, "the three engines are quiet too")
+        self.assertEqual(run.raised, items + 1)
+        again = d.run_job("quiet_near_coast", as_of)
+        self.assertEqual((again.outcome, again.raised, again.updated), ("ok", 0, 0))
+        # A later record of one member, before as_of: the cluster is not quiet.
+        s.submit_each([purchase("qc-sold-on", "police.fr.pv", as_of - 3 * DAY, b,
+                                (rec.Party.PERSON, "Buyer X", "FR", "Calais", {}),
+                                [lines[0]], "Calais", "FR", cash=True)])
+        s.wait()
+        later = d.run_job("quiet_near_coast", as_of + 60)
+        self.assertEqual((later.outcome, later.raised), ("ok", 0), later.message)
+        # (the two engines still quiet are re-confirmed as of the new time)
+        self.assertEqual(later.updated, 2)
+        self.assertEqual(s.q("SELECT updates FROM alerts WHERE subject_kind = 'cluster' "
+                             "AND rule = 'quiet_near_coast'"), "0")
+        self.release(s)
+
     def test_scheduled_slot_runs_once_across_daemons(self):
         args = ["--bulk-schedule", "* * * * *", "--quiet-schedule", ""]
         s = self.stack("al_slot", alerts_args=args)

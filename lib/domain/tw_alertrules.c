@@ -2124,6 +2124,12 @@ static int quiet_item(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhu
                          0, out);
 }
 
+/* An array of n hop pointers (malloc'ed), or NULL. */
+static const tw_ar_hop **hop_ptrs(size_t n)
+{
+    return n > SIZE_MAX / sizeof(tw_ar_hop *) ? NULL : malloc(n * sizeof(tw_ar_hop *));
+}
+
 int tw_ar_quiet(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs, int64_t as_of,
                 const tw_ar_hop *hops, size_t n, tw_ar_alerts *out)
 {
@@ -2131,8 +2137,8 @@ int tw_ar_quiet(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs, in
         return 0;
     if (!hubs)
         nhubs = 0;
-    const tw_ar_hop **s = NULL;
-    if (n > SIZE_MAX / sizeof *s || !(s = malloc(n * sizeof *s)))
+    const tw_ar_hop **s = hop_ptrs(n);
+    if (!s)
         return -1;
     /* Hops at or before as_of (unknown times too: they sort last), by item. */
     size_t k = 0;
@@ -2168,8 +2174,8 @@ int tw_ar_quiet_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t n
         return 0;
     if (!hubs)
         nhubs = 0;
-    const tw_ar_hop **s = NULL;
-    if (n > SIZE_MAX / sizeof *s || !(s = malloc(n * sizeof *s)))
+    const tw_ar_hop **s = hop_ptrs(n);
+    if (!s)
         return -1;
     size_t k = 0;
     int known = 0;

@@ -2075,8 +2075,12 @@ static int quiet_subject(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t 
     int64_t days = age / DAY;
     draft dr = {.rule = "quiet_near_coast", .kind = kind, .subject = subject,
                 .hub = H, .hub_km = d, .hops = hs, .nhops = n};
-    add_factor(&dr.fs, "quiet_near_coast", 1,
-               "%" PRId64 " days without a record, %.1f km from the coast", days, d);
+    /* The date, not the days: a later run finds the same evidence. */
+    char since[32] = "?";
+    if (fmt_time(L->at, since, sizeof since, 1) != 0)
+        snprintf(since, sizeof since, "?");
+    add_factor(&dr.fs, "quiet_near_coast", 1, "nothing recorded since %s, %.1f km from the coast",
+               since, d);
     score_flow(cfg, &f, &dr.fs);
     if (names >= 2)
         add_factor(&dr.fs, "shared_identifiers", 2,

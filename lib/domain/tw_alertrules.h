@@ -134,7 +134,9 @@
  * object), "progress_km"; seizure_link "link" {"kind" seizure|launch|
  * party, "event_id", "party"}; bulk_acquisition "members", "links",
  * "window_days", "as_of", "units", "engines", "boats", "sellers";
- * quiet_near_coast "as_of", "quiet_days". At most 64 hops are listed (the
+ * quiet_near_coast "as_of", "quiet_days" (these two are the only keys a
+ * job run at a later as_of changes when nothing else did: alert_raise()
+ * compares evidence without them, migration 0012). At most 64 hops are listed (the
  * first and the latest 63; "hops_omitted" counts the rest). known_at is
  * the latest time among the listed hops; when none of them has a time no
  * alert is returned (rules run on event time, and there is none).

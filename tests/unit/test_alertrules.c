@@ -1065,6 +1065,25 @@ Test(alertrules, quiet_near_coast)
     tw_ar_alerts_clear(&a);
     cr_assert_eq(tw_ar_quiet(&c, HUBS, NHUBS, last + 90 * DAY + 1, h, 2, &a), 0);
     cr_assert_eq(a.n, 0, "older than quiet_lookback_days");
+    /* A run 20 days later finds the same evidence but for when it looked
+     * (alert_raise() compares without as_of and quiet_days). */
+    tw_ar_alerts b = {0};
+    cr_assert_eq(tw_ar_quiet(&c, HUBS, NHUBS, last + 10 * DAY, h, 2, &a), 0);
+    cr_assert_eq(tw_ar_quiet(&c, HUBS, NHUBS, last + 30 * DAY, h, 2, &b), 0);
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(b.n, 1);
+    cr_assert_str_neq(a.v[0].evidence_json, b.v[0].evidence_json);
+    json_t *ea = json_loads(a.v[0].evidence_json, 0, NULL), *eb = json_loads(b.v[0].evidence_json, 0, NULL);
+    cr_assert(ea && eb);
+    json_object_del(ea, "as_of");
+    json_object_del(ea, "quiet_days");
+    json_object_del(eb, "as_of");
+    json_object_del(eb, "quiet_days");
+    cr_assert(json_equal(ea, eb), "%s\n%s", a.v[0].evidence_json, b.v[0].evidence_json);
+    json_decref(ea);
+    json_decref(eb);
+    tw_ar_alerts_clear(&a);
+    tw_ar_alerts_clear(&b);
     /* A later record (at or before as_of) means it is not quiet. */
     tw_ar_hop g[3] = {h[0], h[1], ship(12, 42, TW_AR_ITEM_BOAT, last + 5 * DAY, &holder, &holder,
                                        &dunes, &KOELN)};

@@ -173,8 +173,10 @@ static void list_jobs(tw_grpc_call *call, const uint8_t *msg, size_t len, void *
     pending *p = pending_new(call, svc);
     if (!p)
         return;
+    /* On the consumer's connection, not the jobs': a job reading for
+     * minutes there would hold the listing up behind it. */
     const char *v[] = {job, max};
-    if (tw_pg_query(svc->jobs_pg, RUNS_SQL, 2, v, NULL, NULL, 0, on_runs, p) != 0)
+    if (tw_pg_query(svc->pg, RUNS_SQL, 2, v, NULL, NULL, 0, on_runs, p) != 0)
         finish(p, TW_GRPC_UNAVAILABLE, "database: could not queue the query");
 }
 

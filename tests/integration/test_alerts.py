@@ -522,6 +522,46 @@ class AlertsEndToEnd(unittest.TestCase):
                              "AND rule = 'quiet_near_coast'"), "1")
         self.release(s)
 
+    def test_a_second_run_of_a_job_in_progress_is_refused_and_the_first_completes(self):
+        """Two RunJob calls for one job on one daemon at once: the second is
+        ABORTED at once, saying a run is in progress; the first, held up by
+        a lock on the model, completes when it is released, and ListJobs
+        still answers meanwhile (it does not queue behind the run)."""
+        s = self.stack("al_twice", alerts_args=["--bulk-schedule", "", "--quiet-schedule", ""])
+        s.submit_each(network("t", T0, 1))
+        s.wait()
+        d = s.alerts[0]
+        holder = subprocess.Popen(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
+                                   s.pg.url(s.db)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            holder.stdin.write("BEGIN; LOCK TABLE prov_hops IN ACCESS EXCLUSIVE MODE; "
+                               "SELECT 'locked';\n")
+            holder.stdin.flush()
+            self.assertEqual(holder.stdout.readline().strip(), "locked")
+            first = d.run_call.future(wrk.RunJobRequest(job="quiet_near_coast"), timeout=60)
+            deadline = time.monotonic() + 20
+            while s.q("SELECT count(*) FROM pg_locks WHERE NOT granted "
+                      "AND relation = 'prov_hops'::regclass") == "0":
+                self.assertLess(time.monotonic(), deadline, "the first run never waited")
+                time.sleep(0.05)
+            with self.assertRaises(grpc.RpcError) as cm:
+                d.run_job("quiet_near_coast")
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.ABORTED)
+            self.assertIn("in progress", cm.exception.details())
+            listed = d.list_call(wrk.ListJobsRequest(job="quiet_near_coast"), timeout=10)
+            self.assertEqual(listed.runs[0].outcome, "running")
+        finally:
+            holder.stdin.write("COMMIT;\n")
+            holder.stdin.close()
+            holder.wait(10)
+            holder.stdout.close()
+        done = first.result()
+        self.assertEqual(done.outcome, "ok", done.message)
+        self.assertEqual(s.q("SELECT string_agg(outcome, ',' ORDER BY run_id) FROM alert_job_runs"),
+                         "ok")
+        self.release(s)
+
     def test_scheduled_slot_runs_once_across_daemons(self):
         args = ["--bulk-schedule", "* * * * *", "--quiet-schedule", ""]
         s = self.stack("al_slot", alerts_args=args)

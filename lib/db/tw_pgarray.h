@@ -25,7 +25,8 @@ typedef struct tw_pgarray {
 } tw_pgarray;
 
 /* Start an array of elements of type `oid` (one of the TW_OID_* above).
- * The element count is patched in by tw_pgarray_finish. */
+ * The element count is patched in by tw_pgarray_finish. `a` is zeroed
+ * ({0}) or an earlier array, whose buffer is reused. */
 void tw_pgarray_begin(tw_pgarray *a, Oid oid);
 
 void tw_pgarray_null(tw_pgarray *a);

@@ -33,6 +33,7 @@
 #include "rows.h"
 #include "tw_cron.h"
 #include "tw_log.h"
+#include "tw_pgarray.h"
 
 #define JOB_LOCK_BASE 7243298466392740100LL
 
@@ -460,7 +461,8 @@ static int cmp_i64p(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-/* Step 3b: the parties the hops name (their ids as a bigint[] literal). */
+/* Step 3b: the parties the hops name (their distinct ids, a binary
+ * bigint[] parameter). */
 static void read_parties(alerts_run *r)
 {
     alerts_service *svc = r->jobs->svc;
@@ -485,22 +487,23 @@ static void read_parties(alerts_run *r)
             }
     }
     qsort(ids, n, sizeof *ids, cmp_i64p);
-    /* "{1,2,...}": 20 digits and a comma each. */
-    char *lit = tw_arena_alloc(&r->arena, 21 * n + 3), *p = lit;
-    if (!lit) {
+    tw_pgarray arr = {0};
+    tw_pgarray_begin(&arr, TW_OID_INT8);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || ids[i] != ids[i - 1])
+            tw_pgarray_int8(&arr, ids[i]);
+    if (tw_pgarray_finish(&arr) != 0 || arr.len > 0x7fffffff) {
+        tw_pgarray_free(&arr);
         run_failed(r, "out of memory", NULL);
         return;
     }
-    *p++ = '{';
-    for (size_t i = 0; i < n; i++)
-        if (i == 0 || ids[i] != ids[i - 1])
-            p += sprintf(p, "%s%lld", p[-1] == '{' ? "" : ",", (long long)ids[i]);
-    *p++ = '}';
-    *p = '\0';
     char links[24];
     snprintf(links, sizeof links, "%lld", (long long)svc->cfg->links_max);
-    const char *v[] = {lit, links};
-    if (tw_pg_query(svc->jobs_pg, PARTIES_SQL, 2, v, NULL, NULL, 0, on_parties, r) != 0)
+    const char *v[] = {(const char *)arr.data, links};
+    const int lens[] = {(int)arr.len, 0}, fmts[] = {1, 0};
+    int rc = tw_pg_query(svc->jobs_pg, PARTIES_SQL, 2, v, lens, fmts, 0, on_parties, r);
+    tw_pgarray_free(&arr); /* tw_pg copied the parameters */
+    if (rc != 0)
         run_failed(r, "could not queue its read", NULL);
 }
 

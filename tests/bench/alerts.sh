@@ -25,8 +25,10 @@
 #      generator) submits -N records drawn from N engines and N boats (N =
 #      500000: about 1,000,000 items); once provenance has caught up, each
 #      job is run as of the load's anchor time by an alerts daemon that
-#      runs jobs only (--realtime=false); printed:
-#      each run's time, alerts raised and updated (alert_job_runs).
+#      runs jobs only (--realtime=false), and again as of a day later (as
+#      the schedule would, with nothing new recorded); printed: each run's
+#      time, alerts raised and updated (alert_job_runs), and the alerts by
+#      rule and subject kind.
 #
 #   tests/bench/alerts.sh [-s SEED] [-x SCALE] [-d DAYS] [-j JOB_STEP_DAYS]
 #                         [-r RATE] [-J ITEMS_PER_KIND [-N RECORDS]] [-b BUILD_DIR]
@@ -267,8 +269,15 @@ if [ "$jobs_items" -gt 0 ]; then
   at=$(date -u -d "@$anchor" +%Y-%m-%dT%H:%M:%SZ)
   run_job bulk_acquisition "$at"
   run_job quiet_near_coast "$at"
+  # As the schedule would: the next day, with nothing new (the same alerts,
+  # no updates; bulk's window has moved on by a day).
+  at=$(date -u -d "@$(( anchor + 86400 ))" +%Y-%m-%dT%H:%M:%SZ)
+  run_job bulk_acquisition "$at"
+  run_job quiet_near_coast "$at"
   val "SELECT format('  %-18s as of %s: %s, %s s, %s raised, %s updated', job, as_of, outcome,
                      round(extract(epoch FROM finished_at - started_at)::numeric, 2), raised, updated)
          FROM alert_job_runs WHERE trigger = 'manual' ORDER BY run_id"
+  val "SELECT format('  alerts: %-18s on %-8s %s', rule, subject_kind, count(*))
+         FROM alerts GROUP BY rule, subject_kind ORDER BY 1"
   stop_daemons
 fi

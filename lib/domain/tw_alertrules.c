@@ -2162,12 +2162,26 @@ int tw_ar_quiet(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs, in
     return rc;
 }
 
-static int is_member(const tw_ar_party *p, const int64_t *members, size_t nm)
+static int cmp_i64v(const void *x, const void *y)
 {
-    for (size_t i = 0; p && i < nm; i++)
-        if (members[i] == p->party_id)
-            return 1;
-    return 0;
+    return cmp_i64(*(const int64_t *)x, *(const int64_t *)y);
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* Whether p is one of the sorted members m[0..nm). */
+static int is_member(const tw_ar_party *p, const int64_t *m, size_t nm)
+{
+    return p && bsearch(&p->party_id, m, nm, sizeof *m, cmp_i64v) != NULL;
+}
+
+/* How a member is told apart from another: its name key, else its name. */
+static const char *member_name(const tw_ar_party *p)
+{
+    return p->name_key && p->name_key[0] ? p->name_key : nz(p->name);
 }
 
 int tw_ar_quiet_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t nhubs,
@@ -2178,53 +2192,55 @@ int tw_ar_quiet_cluster(const tw_ar_config *cfg, const tw_ar_hub *hubs, size_t n
         return 0;
     if (!hubs)
         nhubs = 0;
+    int rc = -1;
     const tw_ar_hop **s = hop_ptrs(n);
-    if (!s)
-        return -1;
-    size_t k = 0;
-    int known = 0;
+    int64_t *m = nm <= SIZE_MAX / sizeof *m ? malloc(nm * sizeof *m) : NULL;
+    const char **names = n <= SIZE_MAX / (2 * sizeof *names) ? malloc(2 * n * sizeof *names) : NULL;
+    if (!s || !m || !names)
+        goto done;
+    memcpy(m, members, nm * sizeof *m);
+    qsort(m, nm, sizeof *m, cmp_i64v);
+    rc = 0;
+    size_t k = 0, nn = 0;
     for (size_t i = 0; i < n; i++) {
         const tw_ar_hop *h = &hops[i];
-        int rec = is_member(h->to, members, nm), sent = is_member(h->from, members, nm);
+        int rec = is_member(h->to, m, nm), sent = is_member(h->from, m, nm);
         if (!rec && !sent)
             continue; /* names no member: not the cluster's record */
         if (h->at != TW_AR_NO_TIME && h->at > as_of)
             continue;
         if (h->kind == TW_AR_HOP_SEIZURE)
-            known = 1; /* equipment seized from it, or launched: known */
+            goto done; /* equipment seized from it, or launched: known */
         s[k++] = h;
+        if (rec && member_name(h->to)[0])
+            names[nn++] = member_name(h->to);
+        if (sent && member_name(h->from)[0])
+            names[nn++] = member_name(h->from);
     }
-    int rc = 0;
-    if (k == 0 || known)
+    if (k == 0)
         goto done;
     qsort(s, k, sizeof *s, cmp_hop);
     /* Its latest record must be a receipt: equipment it passed on is
      * followed on the items. */
     const tw_ar_hop *L = s[k - 1];
-    if (!is_member(L->to, members, nm))
+    if (!is_member(L->to, m, nm))
         goto done;
     size_t g = k - 1;
     while (g > 0 && s[g - 1]->event_id == L->event_id)
         g--;
-    /* Members under different names (one name named by several records is
-     * one party). */
-    size_t names = 0;
-    for (size_t i = 0; i < k; i++) {
-        const tw_ar_party *p = is_member(s[i]->to, members, nm) ? s[i]->to : s[i]->from;
-        const char *nk = p->name_key && p->name_key[0] ? p->name_key : nz(p->name);
-        int dup = !nk[0];
-        for (size_t j = 0; j < i && !dup; j++) {
-            const tw_ar_party *q = is_member(s[j]->to, members, nm) ? s[j]->to : s[j]->from;
-            const char *qk = q->name_key && q->name_key[0] ? q->name_key : nz(q->name);
-            dup = strcmp(nk, qk) == 0;
-        }
-        names += !dup;
-    }
+    /* Members under different names (one name on several records is one
+     * party). */
+    qsort(names, nn, sizeof *names, cmp_str);
+    size_t distinct = 0;
+    for (size_t i = 0; i < nn; i++)
+        distinct += i == 0 || strcmp(names[i], names[i - 1]) != 0;
     char subject[512];
     tw_ar_party_key(L->to, subject, sizeof subject);
-    rc = quiet_subject(cfg, hubs, nhubs, as_of, TW_AR_SUBJECT_CLUSTER, subject, s, k, g, names,
+    rc = quiet_subject(cfg, hubs, nhubs, as_of, TW_AR_SUBJECT_CLUSTER, subject, s, k, g, distinct,
                        out);
 done:
+    free(names);
+    free(m);
     free(s);
     return rc;
 }

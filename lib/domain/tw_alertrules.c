@@ -1616,10 +1616,57 @@ void tw_ar_alerts_clear(tw_ar_alerts *a)
     *a = (tw_ar_alerts){0};
 }
 
-void tw_ar_alerts_drop_last(tw_ar_alerts *a)
+typedef struct dedup_ref {
+    const tw_ar_alert *a;
+    size_t i;
+} dedup_ref;
+
+static int cmp_dedup(const void *x, const void *y)
 {
-    if (a->n > 0)
-        alert_free(&a->v[--a->n]);
+    const dedup_ref *p = x, *q = y;
+    const tw_ar_alert *a = p->a, *b = q->a;
+    int c = strcmp(a->rule, b->rule);
+    if (!c)
+        c = (a->subject_kind > b->subject_kind) - (a->subject_kind < b->subject_kind);
+    if (!c)
+        c = strcmp(a->subject, b->subject);
+    if (!c)
+        c = strcmp(a->hub, b->hub);
+    return c ? c : (p->i > q->i) - (p->i < q->i);
+}
+
+int tw_ar_alerts_dedup(tw_ar_alerts *a, size_t from)
+{
+    if (from >= a->n)
+        return 0;
+    size_t m = a->n - from;
+    dedup_ref *r = malloc(m * sizeof *r);
+    unsigned char *drop = calloc(m, 1);
+    if (!r || !drop) {
+        free(r);
+        free(drop);
+        return -1;
+    }
+    for (size_t i = 0; i < m; i++)
+        r[i] = (dedup_ref){&a->v[from + i], i};
+    qsort(r, m, sizeof *r, cmp_dedup);
+    for (size_t i = 1; i < m; i++) {
+        const tw_ar_alert *x = r[i].a, *y = r[i - 1].a;
+        if (!strcmp(x->rule, y->rule) && x->subject_kind == y->subject_kind &&
+            !strcmp(x->subject, y->subject) && !strcmp(x->hub, y->hub))
+            drop[r[i].i] = 1; /* a later one of the same key */
+    }
+    size_t k = from;
+    for (size_t i = 0; i < m; i++) {
+        if (drop[i])
+            alert_free(&a->v[from + i]);
+        else
+            a->v[k++] = a->v[from + i];
+    }
+    a->n = k;
+    free(r);
+    free(drop);
+    return 0;
 }
 
 /* ---- party keys ------------------------------------------------------------ */

@@ -305,8 +305,11 @@ typedef struct tw_ar_alerts {
 /* Release every alert and its strings; the list is empty and reusable. */
 void tw_ar_alerts_clear(tw_ar_alerts *a);
 
-/* Release the last alert of the list (none: nothing happens). */
-void tw_ar_alerts_drop_last(tw_ar_alerts *a);
+/* Keep the first of the alerts v[from..n) that share a rule, subject kind,
+ * subject and hub, release the others, and close the gaps (order kept).
+ * O(m log m) in m = n - from. Returns 0, or -1 on allocation failure (the
+ * list unchanged). */
+int tw_ar_alerts_dedup(tw_ar_alerts *a, size_t from) TW_WUR;
 
 /* "item", "cluster", "consignment". */
 const char *tw_ar_subject_kind_name(tw_ar_subject_kind k);

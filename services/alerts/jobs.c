@@ -383,6 +383,7 @@ static int quiet_clusters(alerts_run *r, const PGresult *res, const tw_ar_hop *h
     int64_t *members = tw_arena_calloc(&r->arena, 2 * (n ? n : 1), sizeof *members);
     if (!members)
         return -1;
+    size_t first = r->alerts.n;
     for (size_t b = 0; b < n;) {
         const char *seed = PQgetvalue(res, (int)b, 0);
         size_t e = b, nm = 0;
@@ -392,24 +393,12 @@ static int quiet_clusters(alerts_run *r, const PGresult *res, const tw_ar_hop *h
             if (PQgetvalue(res, (int)e, 2)[0] == '1' && hops[e].from)
                 members[nm++] = hops[e].from->party_id;
         }
-        size_t before = r->alerts.n;
         if (tw_ar_quiet_cluster(&r->cfg, svc->ctx.hubs, svc->ctx.nhubs, r->as_of, members, nm,
                                 hops + b, e - b, &r->alerts) != 0)
             return -1;
-        for (size_t k = before; k < r->alerts.n; k++) {
-            const tw_ar_alert *x = &r->alerts.v[k];
-            for (size_t j = 0; j < before; j++) {
-                const tw_ar_alert *y = &r->alerts.v[j];
-                if (y->subject_kind == x->subject_kind && !strcmp(y->rule, x->rule) &&
-                    !strcmp(y->subject, x->subject) && !strcmp(y->hub, x->hub)) {
-                    tw_ar_alerts_drop_last(&r->alerts);
-                    break;
-                }
-            }
-        }
         b = e;
     }
-    return 0;
+    return tw_ar_alerts_dedup(&r->alerts, first);
 }
 
 static void on_parties(const tw_pg_outcome *o, void *arg)

@@ -1183,6 +1183,46 @@ Test(alertrules, quiet_near_coast_for_a_cluster)
     cr_assert_eq(a.n, 0);
 }
 
+/* Seeds of one cluster give the same alert: tw_ar_alerts_dedup keeps the
+ * first of each (rule, subject kind, subject, hub), in order, from `from`
+ * on; what comes before `from` is left alone. */
+Test(alertrules, dedup_keeps_the_first_of_each_key)
+{
+    tw_ar_config c = cfg();
+    tw_ar_party shop = company(1, "Rhein-Boote GmbH", &KOELN, 40);
+    tw_ar_party b1 = person(11, "Ali K.", &OSNABRUECK), b2 = person(12, "Omar K.", NULL);
+    b1.idents = b2.idents = PHONE_A;
+    b1.n_idents = b2.n_idents = 1;
+    const place dunes = {"Dunes du Châtelet", 50.87, 1.70};
+    tw_ar_hop h[2] = {
+        sale(10, 42, TW_AR_ITEM_ENGINE, T0, &shop, &b1, &KOELN),
+        ship(11, 42, TW_AR_ITEM_ENGINE, T0 + 3 * DAY, &b1, &b2, &OSNABRUECK, &dunes),
+    };
+    h[0].quantity = h[1].quantity = 3;
+    h[0].payment = TW_AR_PAY_CASH;
+    const int64_t one[] = {11, 12}, two[] = {12};
+    int64_t as_of = T0 + 20 * DAY;
+    tw_ar_alerts a = {0};
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, as_of, one, 2, h, 2, &a), 0);
+    cr_assert_eq(tw_ar_quiet(&c, HUBS, NHUBS, as_of, h, 2, &a), 0);       /* the item */
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, as_of, two, 1, h, 2, &a), 0);
+    cr_assert_eq(tw_ar_quiet_cluster(&c, HUBS, NHUBS, as_of, one, 2, h, 2, &a), 0);
+    cr_assert_eq(a.n, 4);
+    char *second_cluster = a.v[2].evidence_json;
+    cr_assert_eq(tw_ar_alerts_dedup(&a, 2), 0);
+    cr_assert_eq(a.n, 3, "from 2 on, one of the two cluster alerts is left");
+    cr_assert_eq(a.v[0].subject_kind, TW_AR_SUBJECT_CLUSTER);
+    cr_assert_eq(a.v[1].subject_kind, TW_AR_SUBJECT_ITEM);
+    cr_assert_eq(a.v[2].evidence_json, second_cluster, "the first of the range is kept");
+    cr_assert_eq(tw_ar_alerts_dedup(&a, 0), 0);
+    cr_assert_eq(a.n, 2);
+    cr_assert_eq(a.v[0].subject_kind, TW_AR_SUBJECT_CLUSTER);
+    cr_assert_eq(a.v[1].subject_kind, TW_AR_SUBJECT_ITEM);
+    cr_assert_eq(tw_ar_alerts_dedup(&a, 5), 0, "past the end: nothing");
+    cr_assert_eq(a.n, 2);
+    tw_ar_alerts_clear(&a);
+}
+
 /* A coastal marina receiving its stock from its usual importer, then
  * quiet for a season, is no lead: the established trader and ordinary
  * supply outweigh the quiet. */

@@ -65,7 +65,7 @@ while getopts s:x:d:j:r:J:N:b:k:qlgh opt; do
     k) keep=$OPTARG ;;
     q) only=quality ;;
     l) only=latency ;;
-    g) only=jobs ;;
+    g) only="jobs" ;;
     *) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
@@ -89,23 +89,6 @@ tw_bench_start alerts
 
 cli() { "$build/bin/tidewatch" "$@"; }
 val() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -U postgres -d "$db" -tAc "$1"; }
-wait_serving() {
-  /usr/bin/python3 - "$1" "$2" <<'PY'
-import sys, time, grpc
-ch = grpc.insecure_channel("127.0.0.1:" + sys.argv[1])
-check = ch.unary_unary("/grpc.health.v1.Health/Check")
-svc = sys.argv[2].encode()
-req = b"\n" + bytes([len(svc)]) + svc
-for _ in range(600):
-    try:
-        if check(req, timeout=1) == b"\x08\x01":
-            sys.exit(0)
-    except grpc.RpcError:
-        pass
-    time.sleep(0.1)
-sys.exit(sys.argv[2] + " never became SERVING")
-PY
-}
 
 # ------------------------------------------------------------ PostgreSQL --
 tw_pg_chown "$work"

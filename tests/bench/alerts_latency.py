@@ -18,7 +18,6 @@ services fail (1) or the input is bad (2)."""
 
 import argparse
 import csv
-import json
 import os
 import sys
 import threading
@@ -29,6 +28,7 @@ sys.path.insert(0, os.path.join(BUILD, "py"))
 import grpc  # noqa: E402
 from tidewatch.v1 import alerts_pb2  # noqa: E402
 from tidewatch.v1 import ingest_pb2  # noqa: E402
+from alerts_score import evidence_refs  # noqa: E402  (this directory)
 
 
 def varint(n):
@@ -58,25 +58,6 @@ def read_records(path):
                 break
         out.append(data[off:off + n])
         off += n
-    return out
-
-
-def refs_of(text):
-    out = set()
-    try:
-        stack = [json.loads(text)] if text else []
-    except ValueError:
-        return out
-    while stack:
-        v = stack.pop()
-        if isinstance(v, dict):
-            for k, x in v.items():
-                if k == "source_ref" and isinstance(x, str):
-                    out.add(x)
-                else:
-                    stack.append(x)
-        elif isinstance(v, list):
-            stack.extend(v)
     return out
 
 
@@ -159,7 +140,7 @@ def main():
                 continue
             if ch.kind not in ("raised", "evidence"):
                 continue
-            times = [acked[r] for r in refs_of(ch.alert.evidence_json) if r in acked]
+            times = [acked[r] for r in evidence_refs(ch.alert.evidence_json) if r in acked]
             if not times:
                 unmatched += 1
                 continue

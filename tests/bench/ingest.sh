@@ -73,24 +73,6 @@ bindir=$(tw_pg_bindir) || { echo "PostgreSQL server binaries not found (apt-get 
 . "$root/tests/bench/lib.sh"
 tw_bench_start ingest
 
-# grpc.health.v1.Health/Check for the IngestService until SERVING (the
-# daemon answers NOT_SERVING until its database connection is up).
-wait_serving() {
-  /usr/bin/python3 - "$1" <<'PY'
-import sys, time, grpc
-ch = grpc.insecure_channel("127.0.0.1:" + sys.argv[1])
-check = ch.unary_unary("/grpc.health.v1.Health/Check")
-req = b"\n" + bytes([len("tidewatch.v1.IngestService")]) + b"tidewatch.v1.IngestService"
-for _ in range(300):
-    try:
-        if check(req, timeout=1) == b"\x08\x01":
-            sys.exit(0)
-    except grpc.RpcError:
-        pass
-    time.sleep(0.1)
-sys.exit("tidewatch-ingest never became SERVING")
-PY
-}
 now_s() { date +%s.%N; }
 # Start each phase from the same quiet state: no dirty buffers in
 # PostgreSQL, no dirty pages in the OS (a commit's fdatasync otherwise waits
@@ -233,7 +215,7 @@ start_daemon() { # database
     "${daemon_flags[@]}" 2>>"$work/ingest.log" & daemon=$!
   pids+=("$daemon")
   wait_port "$grpc_port"
-  wait_serving "$grpc_port"
+  wait_serving "$grpc_port" tidewatch.v1.IngestService
 }
 stop_daemon() {
   kill "$daemon" 2>/dev/null || true

@@ -9,6 +9,10 @@
 #   free_port             prints a free TCP port on 127.0.0.1
 #   wait_port PORT        waits up to 10 s for something to listen there
 #   cpu_ticks PID         clock ticks (user + system) PID has used so far
+#   wait_serving PORT SVC polls grpc.health.v1.Health/Check for SVC on
+#                         127.0.0.1:PORT until SERVING (60 s at most; the
+#                         daemons answer NOT_SERVING until their database
+#                         connection is up)
 
 tw_bench_start() {
   work=$(mktemp -d "/tmp/tw-bench-$1.XXXXXX")
@@ -44,3 +48,21 @@ wait_port() {
 }
 
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+
+wait_serving() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import sys, time, grpc
+ch = grpc.insecure_channel("127.0.0.1:" + sys.argv[1])
+check = ch.unary_unary("/grpc.health.v1.Health/Check")
+svc = sys.argv[2].encode()
+req = b"\n" + bytes([len(svc)]) + svc
+for _ in range(600):
+    try:
+        if check(req, timeout=1) == b"\x08\x01":
+            sys.exit(0)
+    except grpc.RpcError:
+        pass
+    time.sleep(0.1)
+sys.exit(sys.argv[2] + " never became SERVING")
+PY
+}

@@ -67,24 +67,6 @@ tw_bench_start provenance
 
 db=bench
 val() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -U postgres -d "$db" -tAc "$1"; }
-# wait_serving PORT SERVICE: grpc.health.v1.Health/Check until SERVING.
-wait_serving() {
-  /usr/bin/python3 - "$1" "$2" <<'PY'
-import sys, time, grpc
-ch = grpc.insecure_channel("127.0.0.1:" + sys.argv[1])
-check = ch.unary_unary("/grpc.health.v1.Health/Check")
-svc = sys.argv[2].encode()
-req = b"\n" + bytes([len(svc)]) + svc
-for _ in range(600):
-    try:
-        if check(req, timeout=1) == b"\x08\x01":
-            sys.exit(0)
-    except grpc.RpcError:
-        pass
-    time.sleep(0.1)
-sys.exit(sys.argv[2] + " never became SERVING")
-PY
-}
 # metric PORT NAME: the value of the first sample of NAME on a metrics endpoint.
 metric() {
   /usr/bin/python3 - "$1" "$2" <<'PY'

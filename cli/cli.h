@@ -93,6 +93,12 @@ typedef struct cli_help {
 int cli_parse(const cli_help *h, const cli_opt *opts, size_t nopts, int argc, char **argv,
               char **pos, int maxpos, int *npos);
 
+/* cli_parse for a command that takes exactly one positional argument: *arg
+ * gets it. Without it (or with more): "tidewatch CMD: give WHAT; see
+ * tidewatch CMD --help" on stderr and CLI_USAGE. Returns as cli_parse. */
+int cli_parse_one(const cli_help *h, const cli_opt *opts, size_t nopts, int argc, char **argv,
+                  const char *what, char **arg);
+
 /* Print the help of a command (usage, options, common options, exit codes). */
 void cli_print_help(const cli_help *h, const cli_opt *opts, size_t nopts);
 

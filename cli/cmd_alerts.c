@@ -349,18 +349,12 @@ static int run_one(const tw_cli *cli, const char *verb, int argc, char **argv)
                 : "Acknowledge an open alert (someone is on it). Acknowledging it again changes\n"
                   "nothing.",
         NULL};
-    char *pos[1];
-    int npos = 0;
-    int rc = cli_parse(&help, opts, show ? 1 : 3, argc, argv, pos, 1, &npos);
+    char *arg;
+    int rc = cli_parse_one(&help, opts, show ? 1 : 3, argc, argv, "the alert's ID", &arg);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
-    if (npos != 1) {
-        fprintf(stderr, "tidewatch %s: give the alert's ID; see tidewatch %s --help\n", cmdname,
-                cmdname);
-        return CLI_USAGE;
-    }
     int64_t id;
-    if ((rc = cli_id(cmdname, "ID", pos[0], &id)) != 0)
+    if ((rc = cli_id(cmdname, "ID", arg, &id)) != 0)
         return rc;
     if (close && (!note || !note[0])) {
         fprintf(stderr, "tidewatch %s: --note is required: say why the alert is closed\n", cmdname);

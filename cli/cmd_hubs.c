@@ -241,17 +241,13 @@ static int run_enable(const tw_cli *cli, int enable, int argc, char **argv)
                     : "hubs disable ID [--by WHO] [--note TEXT] [--json]",
         enable ? "Enable a disabled hub again." : "Disable a hub: the rules ignore it from then on.",
         NULL};
-    char *pos[1];
-    int npos = 0;
-    int rc = cli_parse(&help, opts, sizeof opts / sizeof opts[0], argc, argv, pos, 1, &npos);
+    char *arg;
+    int rc = cli_parse_one(&help, opts, sizeof opts / sizeof opts[0], argc, argv, "the hub's ID",
+                           &arg);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
     int64_t id;
-    if (npos != 1) {
-        fprintf(stderr, "tidewatch %s: give the hub's ID; see tidewatch %s --help\n", cmd, cmd);
-        return CLI_USAGE;
-    }
-    if ((rc = cli_id(cmd, "ID", pos[0], &id)) != 0)
+    if ((rc = cli_id(cmd, "ID", arg, &id)) != 0)
         return rc;
     if (id > INT32_MAX) {
         fprintf(stderr, "tidewatch %s: ID: no hub has so large an id\n", cmd);

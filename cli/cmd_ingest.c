@@ -88,19 +88,14 @@ int tw_cli_ingest(const tw_cli *cli, int argc, char **argv)
         "Each rejected or conflicting record is printed on stdout with its source, source_ref and\n"
         "every field that failed. Exit status: 0 every record accepted or a duplicate, 1 some were\n"
         "rejected or conflicted, 2 usage or a malformed file, 3 the ingest service failed."};
-    char *pos[1];
-    int npos = 0;
-    int rc = cli_parse(&help, opts, sizeof opts / sizeof opts[0], argc, argv, pos, 1, &npos);
+    char *file;
+    int rc = cli_parse_one(&help, opts, sizeof opts / sizeof opts[0], argc, argv, "a FILE", &file);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
-    if (npos != 1) {
-        fprintf(stderr, "tidewatch ingest: give a FILE; see tidewatch ingest --help\n");
-        return CLI_USAGE;
-    }
     size_t len = 0;
-    uint8_t *buf = read_all(pos[0], &len);
+    uint8_t *buf = read_all(file, &len);
     if (!buf) {
-        fprintf(stderr, "tidewatch ingest: cannot read %s: %s\n", pos[0], strerror(errno));
+        fprintf(stderr, "tidewatch ingest: cannot read %s: %s\n", file, strerror(errno));
         return CLI_USAGE;
     }
     const char *target = cli->target_given ? cli->target : INGEST_DEFAULT;
@@ -117,7 +112,7 @@ int tw_cli_ingest(const tw_cli *cli, int argc, char **argv)
         if (st == TW_RECFILE_END)
             break;
         if (st != TW_RECFILE_RECORD) {
-            fprintf(stderr, "tidewatch ingest: %s: at byte %zu (after %zu records): %s\n", pos[0],
+            fprintf(stderr, "tidewatch ingest: %s: at byte %zu (after %zu records): %s\n", file,
                     off, r.n, tw_recfile_status_text(st));
             rc = CLI_USAGE;
             break;

@@ -113,20 +113,16 @@ static int jobs_run(const tw_cli *cli, int argc, char **argv)
         "daemon: exit 1 when another holds it). Re-running a past day raises only what was not "
         "raised yet. Jobs: bulk_acquisition, quiet_near_coast.",
         ALERTS_HELP};
-    char *pos[1];
-    int npos = 0;
-    int rc = cli_parse(&help, opts, sizeof opts / sizeof opts[0], argc, argv, pos, 1, &npos);
+    char *job;
+    int rc = cli_parse_one(&help, opts, sizeof opts / sizeof opts[0], argc, argv,
+                           "the job's name (bulk_acquisition, quiet_near_coast)", &job);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
-    if (npos != 1) {
-        fprintf(stderr, "tidewatch jobs run: which job? (bulk_acquisition, quiet_near_coast)\n");
-        return CLI_USAGE;
-    }
     Tidewatch__V1__RunJobRequest req = TIDEWATCH__V1__RUN_JOB_REQUEST__INIT;
     Google__Protobuf__Timestamp t = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     if (as_of && (rc = cli_date("jobs run", "as-of", as_of, &t)) != 0)
         return rc;
-    req.job = pos[0];
+    req.job = job;
     req.as_of = as_of ? &t : NULL;
     tw_cli c = alerts_cli(cli, alerts);
     if (c.timeout_ms < RUN_TIMEOUT_MS)

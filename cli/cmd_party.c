@@ -19,17 +19,12 @@ int tw_cli_party(const tw_cli *cli, int argc, char **argv)
         "the links that tied them (shared phone, e-mail, VAT or company number, identity\n"
         "document, or name and address), identifiers too common to link, and its hops.",
         NULL};
-    char *pos[1];
-    int npos = 0;
-    int rc = cli_parse(&help, opts, sizeof opts / sizeof opts[0], argc, argv, pos, 1, &npos);
+    char *arg;
+    int rc = cli_parse_one(&help, opts, sizeof opts / sizeof opts[0], argc, argv, "a party ID", &arg);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
-    if (npos != 1) {
-        fprintf(stderr, "tidewatch party: give a party ID; see tidewatch party --help\n");
-        return CLI_USAGE;
-    }
     Tidewatch__V1__GetPartyRequest req = TIDEWATCH__V1__GET_PARTY_REQUEST__INIT;
-    if ((rc = cli_id("party", "ID", pos[0], &req.party_id)) != 0)
+    if ((rc = cli_id("party", "ID", arg, &req.party_id)) != 0)
         return rc;
     req.max_hops = (int32_t)(max_hops > INT32_MAX ? INT32_MAX : max_hops);
     char nf[64];

@@ -40,19 +40,15 @@ int tw_cli_search(const tw_cli *cli, int argc, char **argv)
         "typed: the server normalises it.",
         "Without --all one page is printed and, if there are more, the token of the next page\n"
         "(on stderr). No match at all exits 1."};
-    char *pos[1];
-    int npos = 0;
-    int rc = cli_parse(&help, opts, sizeof opts / sizeof opts[0], argc, argv, pos, 1, &npos);
+    char *pattern;
+    int rc = cli_parse_one(&help, opts, sizeof opts / sizeof opts[0], argc, argv, "a PATTERN",
+                           &pattern);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
-    if (npos != 1) {
-        fprintf(stderr, "tidewatch search: give a PATTERN; see tidewatch search --help\n");
-        return CLI_USAGE;
-    }
     Tidewatch__V1__SearchItemsRequest req = TIDEWATCH__V1__SEARCH_ITEMS_REQUEST__INIT;
     Google__Protobuf__Timestamp ta = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
                                 tb = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    req.pattern = pos[0];
+    req.pattern = pattern;
     if (kind) {
         if (strcmp(kind, "engine") == 0)
             req.kind = TIDEWATCH__V1__ITEM_KIND__ITEM_KIND_ENGINE;
@@ -78,7 +74,7 @@ int tw_cli_search(const tw_cli *cli, int argc, char **argv)
     req.page_token = (char *)token;
 
     char nf[512];
-    snprintf(nf, sizeof nf, "no items match \"%s\"", pos[0]);
+    snprintf(nf, sizeof nf, "no items match \"%s\"", pattern);
     Tidewatch__V1__SearchItemsResponse **pages = NULL;
     size_t npages = 0, nitems = 0;
     const char *next = NULL;

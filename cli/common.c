@@ -140,6 +140,22 @@ int cli_parse(const cli_help *h, const cli_opt *opts, size_t nopts, int argc, ch
     return 0;
 }
 
+int cli_parse_one(const cli_help *h, const cli_opt *opts, size_t nopts, int argc, char **argv,
+                  const char *what, char **arg)
+{
+    char *pos[1];
+    int npos = 0;
+    int rc = cli_parse(h, opts, nopts, argc, argv, pos, 1, &npos);
+    if (rc)
+        return rc;
+    if (npos != 1) {
+        fprintf(stderr, "tidewatch %s: give %s; see tidewatch %s --help\n", h->cmd, what, h->cmd);
+        return CLI_USAGE;
+    }
+    *arg = pos[0];
+    return 0;
+}
+
 int cli_id(const char *cmd, const char *what, const char *text, int64_t *out)
 {
     char *end = NULL;
